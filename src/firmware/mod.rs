@@ -1,0 +1,159 @@
+//! Firmware images: loading (.bin, Intel HEX, BTC HEX) and layout analysis. Pure: no I/O
+//! besides reading the file in [`load`].
+
+mod hex;
+mod layout;
+pub mod synth;
+
+pub use self::hex::{parse_btc_hex, parse_intel_hex, to_btc_hex, to_intel_hex};
+pub use layout::{find_identity, Analysis, BankInfo, Identity, INQUIRY_TEMPLATE};
+
+use std::path::Path;
+use thiserror::Error;
+
+pub const BANK: usize = 0x10000;
+/// Image sizes a MediaTek drive's flash can have.
+pub const SIZES: [usize; 5] = [0x20000, 0x40000, 0x80000, 0x100000, 0x200000];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Bin,
+    IntelHex,
+    BtcHex,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Bin => "binary",
+            Format::IntelHex => "Intel HEX",
+            Format::BtcHex => "BTC HEX",
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Firmware {
+    pub data: Vec<u8>,
+    pub format: Format,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FirmwareError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is {len} bytes, not a firmware size (128 KiB, 256 KiB, 512 KiB, 1 MiB or 2 MiB){hint}")]
+    BadSize { len: usize, hint: &'static str },
+    #[error("line {line}: {what}")]
+    Hex { line: usize, what: String },
+    #[error("the HEX file ends without an end-of-file record (:00000001FF): it is truncated")]
+    HexTruncated,
+    #[error("the HEX file has no data records")]
+    HexNoData,
+    #[error("the BTC HEX file has {banks} banks; a BTC image has at most 16 (1 MiB)")]
+    TooManyBanks { banks: usize },
+    #[error("cannot read {path}: {err}")]
+    Io { path: String, err: String },
+}
+
+/// 16-bit sum of all bytes (BTC's "Check Sum").
+pub fn sum16(data: &[u8]) -> u16 {
+    data.iter().fold(0u16, |a, &b| a.wrapping_add(b as u16))
+}
+
+/// Read and parse a firmware file.
+pub fn load(path: &Path) -> Result<Firmware, FirmwareError> {
+    let io = |e: std::io::Error| FirmwareError::Io {
+        path: path.display().to_string(),
+        err: e.to_string(),
+    };
+    if path.is_dir() {
+        return Err(FirmwareError::Io {
+            path: path.display().to_string(),
+            err: "it is a directory".into(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    parse(&bytes)
+}
+
+/// Parse a firmware image from its bytes, detecting the format from the content.
+pub fn parse(bytes: &[u8]) -> Result<Firmware, FirmwareError> {
+    if bytes.is_empty() {
+        return Err(FirmwareError::Empty);
+    }
+    let trimmed = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first = trimmed.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b':') && trimmed.is_ascii() {
+        let text = std::str::from_utf8(trimmed).expect("ascii");
+        if text
+            .lines()
+            .any(|l| l.trim().eq_ignore_ascii_case(hex::BTC_SEPARATOR))
+        {
+            return Ok(Firmware {
+                data: parse_btc_hex(text)?,
+                format: Format::BtcHex,
+            });
+        }
+        return Ok(Firmware {
+            data: parse_intel_hex(text)?,
+            format: Format::IntelHex,
+        });
+    }
+    if !SIZES.contains(&bytes.len()) {
+        let hint = if bytes.len() < 0x20000
+            || SIZES
+                .iter()
+                .any(|&s| bytes.len() < s && bytes.len() > s / 2)
+        {
+            "; it looks truncated"
+        } else {
+            ""
+        };
+        return Err(FirmwareError::BadSize {
+            len: bytes.len(),
+            hint,
+        });
+    }
+    Ok(Firmware {
+        data: bytes.to_vec(),
+        format: Format::Bin,
+    })
+}
+
+/// The smallest firmware size holding `end` bytes.
+pub(crate) fn size_for(end: usize) -> Option<usize> {
+    SIZES.iter().copied().find(|&s| s >= end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum16_wraps() {
+        assert_eq!(sum16(&[0xFF; 0x102]), (0xFFu32 * 0x102 % 0x10000) as u16);
+        assert_eq!(sum16(&[]), 0);
+    }
+
+    #[test]
+    fn binary_sizes_are_checked() {
+        assert_eq!(parse(&[]).unwrap_err(), FirmwareError::Empty);
+        let e = parse(&vec![0u8; 0x100000 - 5]).unwrap_err();
+        assert!(matches!(e, FirmwareError::BadSize { hint, .. } if hint.contains("truncated")));
+        assert!(parse(&vec![0u8; 0x300000]).is_err());
+        assert_eq!(parse(&vec![2u8; 0x80000]).unwrap().format, Format::Bin);
+    }
+
+    #[test]
+    fn content_decides_the_format() {
+        let img = synth::generate(&synth::Spec::btc("0055"));
+        let hex = to_btc_hex(&img);
+        assert_eq!(parse(hex.as_bytes()).unwrap().format, Format::BtcHex);
+        assert_eq!(parse(hex.as_bytes()).unwrap().data, img);
+        let ihex = to_intel_hex(&img);
+        let fw = parse(ihex.as_bytes()).unwrap();
+        assert_eq!(fw.format, Format::IntelHex);
+        assert_eq!(fw.data, img);
+    }
+}

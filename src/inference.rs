@@ -1,0 +1,83 @@
+//! Every protocol or format detail this project uses that rests on inference rather than
+//! on a documented or observed fact. Both the host side (mtk/, firmware/) and the virtual
+//! drive (sim/) take these from here, so a trace from real hardware corrects them in one
+//! edit. docs/inferences.md lists the same items with their reasoning.
+//!
+//! Facts (with sources) live in ../shared/docs/protocol.md; only guesses live here.
+
+/// I1. Vendor-mode status after each byte/SPI command, parallel flash: the intro's answer
+/// (0x70) is also the idle status the host polls for (JF polls for 0x70; documented).
+pub const VENDOR_IDLE_PARALLEL: u8 = 0x70;
+
+/// I2. Serial (SPI) vendor mode: idle status is 0x72, the intro's answer. JF polls for
+/// 0x72 after the LiteOn erase; that it is also the per-command idle status is inferred.
+pub const VENDOR_IDLE_SERIAL: u8 = 0x72;
+
+/// I3. SPI bridge split of commands: 0x04 lowers chip select, clocks out the staged
+/// bytes and clocks in the reply; 0x05 raises chip select (which starts a program or
+/// erase inside the chip). protocol.md only says "command 0x05 follows".
+pub const SPI_CMD_TRANSFER: u8 = 0x04;
+pub const SPI_CMD_END: u8 = 0x05;
+
+/// I4. Staging area for SPI bytes in drive memory (0x8800 on 0x72 drives, documented);
+/// its size is inferred: large enough for an opcode, 3 address bytes and a 256-byte
+/// page (the drive model accepts up to 2 KiB).
+pub const SPI_STAGING: u16 = 0x8800;
+pub const SPI_STAGING_LEN: usize = 0x800;
+
+/// I5. How long the drive's 8032 takes to execute one vendor command (byte access or
+/// SPI bridge step), in nanoseconds, excluding the bus cycles. A guess of a few
+/// microseconds for a handful of 8032 instructions at ~33 MHz.
+pub const VENDOR_CMD_NS: u64 = 2_000;
+
+/// I6. A working drive (valid firmware) accepts the vendor intro as well as the boot
+/// code does. The classic tools used the same intro on working and dead drives.
+pub const INTRO_IN_NORMAL_MODE: bool = true;
+
+/// I7. A drive running boot code only (firmware invalid) posts no ATAPI signature
+/// (LBA mid/high read 00/00) and aborts IDENTIFY PACKET and PACKET (status 0x51,
+/// error 0x04), while still answering the vendor intro.
+pub const BOOT_ONLY_STATUS: u8 = 0x51;
+
+/// I8. A drive whose boot code is damaged holds BSY forever: nothing answers.
+pub const DEAD_STATUS: u8 = 0x80;
+
+/// I9. Time the drive stays busy rebooting after DEVICE RESET or the outro, in ns.
+/// protocol.md says tools wait 350 ms after the outro; the drive model boots in 300 ms.
+pub const BOOT_NS: u64 = 300_000_000;
+
+/// I10. The firmware's own integrity check, used by the drive model to decide whether it
+/// boots: the last two bytes of the image hold, big-endian, the 16-bit sum of all the
+/// bytes before them (as the MT1939 stores its sum at the end of its image; for 8032-era
+/// BTC drives where the sum is kept is not documented). Only the drive model enforces it;
+/// the host only reports it.
+pub fn embedded_checksum(image: &[u8]) -> Option<(u16, u16)> {
+    if image.len() < 2 {
+        return None;
+    }
+    let n = image.len();
+    let stored = u16::from_be_bytes([image[n - 2], image[n - 1]]);
+    let computed = crate::firmware::sum16(&image[..n - 2]);
+    Some((stored, computed))
+}
+
+/// Make `image` satisfy [`embedded_checksum`] (used by the synthetic generator).
+pub fn seal_embedded_checksum(image: &mut [u8]) {
+    let n = image.len();
+    let sum = crate::firmware::sum16(&image[..n - 2]);
+    image[n - 2..].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// I11. `/m` in the MTKFlash command line has no documented meaning. This tool accepts it
+/// and does nothing with it.
+pub const SLASH_M_MEANING: &str = "accepted for compatibility; has no effect";
+
+/// I12. A bank is valid when it starts with 0x02 (LJMP) or 0x80 (SJMP), after
+/// OmniPatcher; whether the boot code checks this is inferred.
+pub fn bank_start_ok(b: u8) -> bool {
+    b == 0x02 || b == 0x80
+}
+
+/// I13. Boot code occupies 0x0000..0x4000 (OmniPatcher, JungleFlasher, coastermelt agree
+/// on the size only by inference).
+pub const BOOT_LEN: usize = 0x4000;

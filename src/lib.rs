@@ -1,0 +1,10 @@
+//! mtkflash: a flasher for MediaTek-chipset optical drives.
+//!
+//! Layers, top to bottom: `ops` (use cases) over `mtk` (drive protocols and chip
+//! drivers) over `transport` (port I/O, ATA, pass-through); `firmware`, `plan` and
+//! `chips` are pure; `sim` is the virtual drive behind the same traits as hardware.
+
+pub mod chips;
+pub mod clock;
+pub mod firmware;
+pub mod inference;
