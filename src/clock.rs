@@ -82,29 +82,40 @@ impl Clock for VirtualClock {
     }
 }
 
-/// Poll `f` until it returns `Some`, or until `timeout` passes on `clock`.
+/// Something that has a clock: a port, a task file, a bus.
+pub trait Timed {
+    fn clock(&self) -> &dyn Clock;
+}
+
+impl Timed for VirtualClock {
+    fn clock(&self) -> &dyn Clock {
+        self
+    }
+}
+
+/// Poll `f` until it returns `Some`, or until `timeout` passes on `s`'s clock.
 ///
 /// Spins for the first polls, then sleeps with a back-off of 1/32 of the time already
 /// waited (at most 10 ms), so a wait overshoots the true completion by about 3 %.
-pub fn poll_until<T>(
-    clock: &dyn Clock,
+pub fn poll_until<S: Timed + ?Sized, T>(
+    s: &mut S,
     timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
+    mut f: impl FnMut(&mut S) -> Option<T>,
 ) -> Option<T> {
-    let start = clock.now();
+    let start = s.clock().now();
     let mut polls = 0u32;
     loop {
-        if let Some(v) = f() {
+        if let Some(v) = f(s) {
             return Some(v);
         }
-        let waited = clock.now().saturating_sub(start);
+        let waited = s.clock().now().saturating_sub(start);
         if waited >= timeout {
             return None;
         }
         polls += 1;
         if polls > 64 {
             let step = (waited / 32).clamp(Duration::from_micros(1), Duration::from_millis(10));
-            clock.sleep(step);
+            s.clock().sleep(step);
         }
     }
 }
@@ -125,8 +136,8 @@ mod tests {
 
     #[test]
     fn poll_until_times_out_on_virtual_time() {
-        let c = VirtualClock::new();
-        let r: Option<()> = poll_until(&c, Duration::from_millis(50), || None);
+        let mut c = VirtualClock::new();
+        let r: Option<()> = poll_until(&mut c, Duration::from_millis(50), |_| None);
         assert!(r.is_none());
         let t = c.now();
         assert!(

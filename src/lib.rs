@@ -8,3 +8,6 @@ pub mod chips;
 pub mod clock;
 pub mod firmware;
 pub mod inference;
+pub mod mtk;
+pub mod sim;
+pub mod transport;

@@ -1,0 +1,37 @@
+//! Flash-chip drivers. They speak only to a [`ParallelBus`] or [`SpiBus`]; the vendor
+//! session implements both, and tests can plug a chip model in directly.
+
+use super::vendor::{Vendor, VendorError};
+use crate::clock::Timed;
+use crate::transport::ata::TaskFile;
+
+/// Byte-wide access to a parallel flash chip's bus.
+pub trait ParallelBus: Timed {
+    fn read(&mut self, addr: u32) -> Result<u8, VendorError>;
+    fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError>;
+}
+
+/// One SPI transaction: chip select, send `tx`, receive `rx_len`, deselect.
+pub trait SpiBus: Timed {
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError>;
+    /// Largest `tx.len() + rx_len` one transaction can carry.
+    fn max_transfer(&self) -> usize;
+}
+
+impl<T: TaskFile> ParallelBus for Vendor<T> {
+    fn read(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.read_byte(addr)
+    }
+    fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        self.write_byte(addr, v)
+    }
+}
+
+impl<T: TaskFile> SpiBus for Vendor<T> {
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.spi(tx, rx_len)
+    }
+    fn max_transfer(&self) -> usize {
+        crate::inference::SPI_STAGING_LEN
+    }
+}

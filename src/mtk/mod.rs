@@ -1,0 +1,5 @@
+//! Drive protocols: vendor mode over the task file, and the flash-chip drivers that run
+//! over it.
+
+pub mod flash;
+pub mod vendor;

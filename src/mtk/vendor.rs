@@ -1,0 +1,221 @@
+//! MediaTek vendor mode over the ATA task-file registers (protocol.md section 2).
+//!
+//! Intro: device, 250 ms, device, 0x2A in LBA low, command 0x80, 2 ms, device, read
+//! status: 0x70 parallel flash, 0x72/0x73 (0x52) serial flash. Byte access: address in
+//! LBA mid/high and the device nibble, data in LBA low, command 0x01 write / 0x00 read,
+//! then reselect and poll for the idle status. Serial drives: 0x00/0x01 access drive
+//! memory; SPI bytes are staged at 0x8800 and sent with 0x04 (lengths in features/count
+//! and LBA mid/high), 0x05 follows. Outro: 0x81, then DEVICE RESET 0x08, wait 350 ms.
+
+use crate::clock::{poll_until, Clock, Timed};
+use crate::inference;
+use crate::transport::ata::{Reg, TaskFile};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashKind {
+    Parallel,
+    Serial,
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum VendorError {
+    #[error("MTK vendor intro failed on {at} (status 0x{status:02X})")]
+    IntroFailed { at: String, status: u8 },
+    #[error("nothing answers on {at}: the status register reads 0xFF (no drive there, or wrong port)")]
+    NoDrive { at: String },
+    #[error("the drive on {at} stopped answering during vendor command 0x{cmd:02X} (status 0x{status:02X} after {ms} ms)")]
+    Timeout { at: String, cmd: u8, status: u8, ms: u64 },
+    #[error("the drive on {at} refused vendor command 0x{cmd:02X} (status 0x{status:02X})")]
+    Refused { at: String, cmd: u8, status: u8 },
+    #[error("the flash chip did not finish {what} at 0x{addr:06X} within {ms} ms")]
+    ChipTimeout { what: &'static str, addr: u32, ms: u64 },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Per-command timeout: a vendor command is a few microseconds of drive work.
+const CMD_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// An open vendor-mode session on one drive.
+pub struct Vendor<T: TaskFile> {
+    pub tf: T,
+    pub kind: FlashKind,
+    idle: u8,
+    /// Last value written to each address register, to skip rewriting unchanged ones.
+    shadow: [Option<u8>; 3],
+    /// Vendor commands issued (for statistics).
+    pub commands: u64,
+}
+
+/// Classify the intro's answer.
+pub fn intro_answer(status: u8) -> Option<FlashKind> {
+    match status {
+        0x70 => Some(FlashKind::Parallel),
+        0x72 | 0x73 | 0x52 => Some(FlashKind::Serial),
+        _ => None,
+    }
+}
+
+/// Send the intro once; return the status read back.
+pub fn send_intro<T: TaskFile>(tf: &mut T) -> u8 {
+    let drv = tf.dev();
+    tf.write(Reg::Device, drv);
+    tf.clock().sleep(Duration::from_millis(250));
+    tf.write(Reg::Device, drv);
+    tf.write(Reg::LbaLow, 0x2A);
+    tf.write(Reg::Command, 0x80);
+    tf.clock().sleep(Duration::from_millis(2));
+    tf.write(Reg::Device, drv);
+    // A drive still busy after 2 ms gets a little longer before its answer counts.
+    poll_until(tf, Duration::from_millis(50), |tf| {
+        let s = tf.read(Reg::Command);
+        (s != 0x80).then_some(s)
+    })
+    .unwrap_or(0x80)
+}
+
+impl<T: TaskFile> Vendor<T> {
+    /// Enter vendor mode, trying the intro up to `attempts` times; `between` runs between
+    /// attempts (e.g. to ask the user to power-cycle the drive) and may stop the retries
+    /// by returning false.
+    pub fn enter(mut tf: T, attempts: u32, mut between: impl FnMut(u32, u8) -> bool) -> Result<Self, (T, VendorError)> {
+        let mut status = 0;
+        for i in 0..attempts.max(1) {
+            status = send_intro(&mut tf);
+            if status == 0xFF {
+                let at = tf.describe();
+                return Err((tf, VendorError::NoDrive { at }));
+            }
+            if let Some(kind) = intro_answer(status) {
+                let idle = match kind {
+                    FlashKind::Parallel => inference::VENDOR_IDLE_PARALLEL,
+                    FlashKind::Serial => status,
+                };
+                log::info!("vendor mode on {}: status 0x{status:02X} ({kind:?})", tf.describe());
+                return Ok(Vendor { tf, kind, idle, shadow: [None; 3], commands: 0 });
+            }
+            if i + 1 < attempts && !between(i + 1, status) {
+                break;
+            }
+        }
+        let at = tf.describe();
+        Err((tf, VendorError::IntroFailed { at, status }))
+    }
+
+    fn set(&mut self, idx: usize, reg: Reg, v: u8) {
+        if self.shadow[idx] != Some(v) {
+            self.tf.write(reg, v);
+            self.shadow[idx] = Some(v);
+        }
+    }
+
+    /// Issue a vendor command with the registers already set; reselect; poll for idle.
+    fn command(&mut self, cmd: u8) -> Result<(), VendorError> {
+        self.commands += 1;
+        let drv = self.tf.dev();
+        self.tf.write(Reg::Command, cmd);
+        self.tf.write(Reg::Device, drv);
+        self.shadow[2] = Some(drv);
+        let idle = self.idle;
+        let start = self.tf.clock().now();
+        let mut last = 0;
+        let r = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| {
+            let s = tf.read(Reg::Command);
+            last = s;
+            (s & 0x80 == 0).then_some(s)
+        });
+        let at = || self.tf.describe();
+        match r {
+            Some(s) if s == idle => Ok(()),
+            Some(0xFF) => Err(VendorError::NoDrive { at: at() }),
+            Some(s) => Err(VendorError::Refused { at: at(), cmd, status: s }),
+            None => Err(VendorError::Timeout {
+                at: at(),
+                cmd,
+                status: last,
+                ms: (self.tf.clock().now() - start).as_millis() as u64,
+            }),
+        }
+    }
+
+    fn address(&mut self, addr: u32) {
+        self.set(0, Reg::LbaMid, addr as u8);
+        self.set(1, Reg::LbaHigh, (addr >> 8) as u8);
+        let dev = self.tf.dev() | ((addr >> 16) & 0x0F) as u8;
+        self.set(2, Reg::Device, dev);
+    }
+
+    /// Parallel flash: read one byte (command 0x00).
+    pub fn read_byte(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.address(addr);
+        self.command(0x00)?;
+        Ok(self.tf.read(Reg::LbaLow))
+    }
+
+    /// Parallel flash: one write cycle on the flash bus (command 0x01).
+    pub fn write_byte(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        self.address(addr);
+        self.tf.write(Reg::LbaLow, v);
+        self.command(0x01)
+    }
+
+    /// Serial drives: read a byte of drive memory.
+    pub fn mem_read(&mut self, addr: u16) -> Result<u8, VendorError> {
+        self.read_byte(addr as u32)
+    }
+
+    /// Serial drives: write a byte of drive memory.
+    pub fn mem_write(&mut self, addr: u16, v: u8) -> Result<(), VendorError> {
+        self.write_byte(addr as u32, v)
+    }
+
+    /// One SPI transaction through the bridge: stage `tx`, run it, collect `rx_len`
+    /// reply bytes (inference I3/I4 for the 0x04/0x05 split and the staging size).
+    pub fn spi(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        if tx.len() + rx_len > inference::SPI_STAGING_LEN {
+            return Err(VendorError::Other(format!(
+                "SPI transfer of {} bytes exceeds the {}-byte staging area",
+                tx.len() + rx_len,
+                inference::SPI_STAGING_LEN
+            )));
+        }
+        let base = inference::SPI_STAGING;
+        for (i, &b) in tx.iter().enumerate() {
+            self.mem_write(base + i as u16, b)?;
+        }
+        self.tf.write(Reg::Feature, tx.len() as u8);
+        self.tf.write(Reg::Count, (tx.len() >> 8) as u8);
+        self.set(0, Reg::LbaMid, rx_len as u8);
+        self.set(1, Reg::LbaHigh, (rx_len >> 8) as u8);
+        self.command(inference::SPI_CMD_TRANSFER)?;
+        self.command(inference::SPI_CMD_END)?;
+        (0..rx_len).map(|i| self.mem_read(base + (tx.len() + i) as u16)).collect()
+    }
+
+    /// Leave vendor mode: 0x81, DEVICE RESET, wait for the drive to boot. Returns the
+    /// task file and the status after the reboot.
+    pub fn leave(mut self) -> (T, Result<u8, VendorError>) {
+        let drv = self.tf.dev();
+        self.tf.write(Reg::Device, drv);
+        self.tf.write(Reg::Command, 0x81);
+        let _ = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| (tf.read(Reg::Command) & 0x80 == 0).then_some(()));
+        self.tf.write(Reg::Device, drv);
+        self.tf.write(Reg::Command, 0x08);
+        self.tf.clock().sleep(Duration::from_millis(350));
+        let r = poll_until(&mut self.tf, Duration::from_secs(31), |tf| {
+            let s = tf.read(Reg::Command);
+            (s & 0x80 == 0).then_some(s)
+        });
+        let at = self.tf.describe();
+        let r = r.ok_or(VendorError::Timeout { at, cmd: 0x08, status: 0x80, ms: 31_000 });
+        (self.tf, r)
+    }
+}
+
+impl<T: TaskFile> Timed for Vendor<T> {
+    fn clock(&self) -> &dyn Clock {
+        self.tf.clock()
+    }
+}

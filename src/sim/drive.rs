@@ -1,0 +1,401 @@
+//! The MediaTek drive itself, independent of how it is reached: its flash, what it is
+//! running (firmware, boot code only, vendor mode, nothing), its ATAPI packet commands,
+//! and its vendor-mode flash access. `sim::taskfile` puts ATA registers in front of it;
+//! a pass-through transport can call [`Drive::packet`] directly.
+
+use super::chip::{JedecChip, SpiChip};
+use crate::chips::{Bus, ChipInfo};
+use crate::firmware::{find_identity, Analysis, Identity};
+use crate::inference;
+
+#[derive(Clone, Debug)]
+pub enum Flash {
+    Parallel(JedecChip),
+    Spi(SpiChip),
+}
+
+impl Flash {
+    pub fn new(info: &'static ChipInfo, content: Vec<u8>) -> Flash {
+        match info.bus {
+            Bus::Parallel => Flash::Parallel(JedecChip::new(info, content)),
+            Bus::Spi => Flash::Spi(SpiChip::new(info, content)),
+        }
+    }
+    pub fn info(&self) -> &'static ChipInfo {
+        match self {
+            Flash::Parallel(c) => c.info,
+            Flash::Spi(c) => c.info,
+        }
+    }
+    pub fn mem(&self) -> &[u8] {
+        match self {
+            Flash::Parallel(c) => &c.mem,
+            Flash::Spi(c) => &c.mem,
+        }
+    }
+    pub fn mem_mut(&mut self) -> &mut Vec<u8> {
+        match self {
+            Flash::Parallel(c) => &mut c.mem,
+            Flash::Spi(c) => &mut c.mem,
+        }
+    }
+    pub fn settle(&mut self, now: u64) {
+        match self {
+            Flash::Parallel(c) => c.settle(now),
+            Flash::Spi(c) => c.settle(now),
+        }
+    }
+    /// Let any operation in flight finish (time passes between commands).
+    pub fn finish(&mut self) {
+        let until = match self {
+            Flash::Parallel(c) => c.busy_until(),
+            Flash::Spi(c) => c.busy_until(),
+        };
+        if let Some(t) = until {
+            self.settle(t);
+        }
+        // A W29C020 page load whose window has not closed yet.
+        self.settle(u64::MAX / 2);
+    }
+    pub fn stats(&self) -> super::chip::ChipStats {
+        match self {
+            Flash::Parallel(c) => c.stats,
+            Flash::Spi(c) => c.stats,
+        }
+    }
+    pub fn power_cut(&mut self, now: u64, seed: u64) {
+        match self {
+            Flash::Parallel(c) => c.power_cut(now, seed),
+            Flash::Spi(c) => c.power_cut(now, seed),
+        }
+    }
+}
+
+/// What the drive's processor is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The firmware in flash is valid: a working ATAPI drive.
+    Normal,
+    /// The firmware is invalid but the boot code is intact: no IDENTIFY, no INQUIRY,
+    /// vendor intro works (a "misflashed" drive).
+    BootOnly,
+    /// Vendor (flashing) mode.
+    Vendor,
+    /// Vendor mode left with 0x81; waiting for the reset that reboots it.
+    Outro,
+    /// The boot code is damaged: nothing answers.
+    Dead,
+}
+
+/// Sense data: key, ASC, ASCQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Sense {
+    pub key: u8,
+    pub asc: u8,
+    pub ascq: u8,
+}
+
+pub const NO_SENSE: Sense = Sense { key: 0, asc: 0, ascq: 0 };
+pub const INVALID_OPCODE: Sense = Sense { key: 5, asc: 0x20, ascq: 0 };
+pub const INVALID_FIELD: Sense = Sense { key: 5, asc: 0x24, ascq: 0 };
+pub const MEDIUM_NOT_PRESENT: Sense = Sense { key: 2, asc: 0x3A, ascq: 0 };
+
+/// The outcome of one packet command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketResult {
+    pub data_in: Vec<u8>,
+    /// None = GOOD; Some = CHECK CONDITION with this sense.
+    pub check: Option<Sense>,
+}
+
+impl PacketResult {
+    fn good(data_in: Vec<u8>) -> Self {
+        PacketResult { data_in, check: None }
+    }
+    fn check(s: Sense) -> Self {
+        PacketResult { data_in: Vec::new(), check: Some(s) }
+    }
+}
+
+/// The identity a drive was created with; used for INQUIRY when the firmware carries no
+/// INQUIRY template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub vendor: String,
+    pub product: String,
+    pub revision: String,
+}
+
+pub struct Drive {
+    pub flash: Flash,
+    pub settings: Settings,
+    pub mode: Mode,
+    /// Drive memory (XRAM) seen through the serial-mode byte commands.
+    pub xram: Vec<u8>,
+    pub sense: Sense,
+    /// CRC-32 of the boot block last known to run.
+    pub good_boot_crc: u32,
+    identity: Option<Identity>,
+}
+
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+pub fn boot_crc(mem: &[u8]) -> u32 {
+    CRC32.checksum(&mem[..inference::BOOT_LEN])
+}
+
+impl Drive {
+    /// A drive powered on with this flash content.
+    pub fn new(flash: Flash, settings: Settings, good_boot_crc: u32) -> Drive {
+        let mut d = Drive {
+            flash,
+            settings,
+            mode: Mode::Dead,
+            xram: vec![0; 0x10000],
+            sense: NO_SENSE,
+            good_boot_crc,
+            identity: None,
+        };
+        d.boot();
+        d
+    }
+
+    /// What the processor does after power-on or reset: run the boot code, which starts
+    /// the firmware if it is valid.
+    ///
+    /// Boot code intact = the boot block is the one last known to run, or the whole
+    /// image is a valid firmware (new boot code written together with its firmware). A
+    /// boot block that changed and is not part of a valid image is taken as damaged: a
+    /// half-rewritten boot block is the one thing a real drive cannot survive.
+    pub fn boot(&mut self) {
+        self.flash.finish();
+        let mem = self.flash.mem();
+        let analysis = Analysis::of(mem);
+        let crc = boot_crc(mem);
+        let boot_intact = crc == self.good_boot_crc || analysis.bootable();
+        self.sense = NO_SENSE;
+        self.xram.fill(0);
+        self.mode = if !boot_intact || !analysis.boot_ok {
+            Mode::Dead
+        } else if analysis.bootable() {
+            self.good_boot_crc = crc;
+            Mode::Normal
+        } else {
+            Mode::BootOnly
+        };
+        self.identity = find_identity(mem);
+    }
+
+    /// The answer to the vendor intro: 0x70 parallel, 0x72 serial.
+    pub fn vendor_status(&self) -> u8 {
+        match self.flash {
+            Flash::Parallel(_) => inference::VENDOR_IDLE_PARALLEL,
+            Flash::Spi(_) => inference::VENDOR_IDLE_SERIAL,
+        }
+    }
+
+    /// INQUIRY data (96 bytes): the firmware's template, or the settings when the
+    /// firmware carries none.
+    pub fn inquiry_data(&self) -> Vec<u8> {
+        let mut d = vec![0u8; 96];
+        d[..8].copy_from_slice(&crate::firmware::INQUIRY_TEMPLATE);
+        let (v, p, r) = match &self.identity {
+            Some(id) => (id.vendor.clone(), id.product.clone(), id.revision.clone()),
+            None => (self.settings.vendor.clone(), self.settings.product.clone(), self.settings.revision.clone()),
+        };
+        let put = |d: &mut [u8], at: usize, s: &str, n: usize| {
+            let mut b: Vec<u8> = s.bytes().take(n).collect();
+            b.resize(n, b' ');
+            d[at..at + n].copy_from_slice(&b);
+        };
+        put(&mut d, 8, &v, 8);
+        put(&mut d, 16, &p, 16);
+        put(&mut d, 32, &r, 4);
+        d
+    }
+
+    /// Bytes of data a packet command takes from the host (the data-out phase).
+    pub fn data_out_len(&self, cdb: &[u8]) -> usize {
+        match cdb[0] {
+            0x3B => (cdb[6] as usize) << 16 | (cdb[7] as usize) << 8 | cdb[8] as usize,
+            _ => 0,
+        }
+    }
+
+    /// Execute one packet command (CDB plus any data-out bytes).
+    pub fn packet(&mut self, cdb: &[u8], _data_out: &[u8]) -> PacketResult {
+        let r = match cdb[0] {
+            0x00 => PacketResult::check(MEDIUM_NOT_PRESENT),
+            0x03 => {
+                let alloc = cdb[4] as usize;
+                let s = std::mem::replace(&mut self.sense, NO_SENSE);
+                let mut d = vec![0u8; 18];
+                d[0] = 0x70;
+                d[2] = s.key;
+                d[7] = 10;
+                d[12] = s.asc;
+                d[13] = s.ascq;
+                d.truncate(alloc);
+                return PacketResult::good(d);
+            }
+            0x12 => {
+                if cdb[1] & 1 != 0 {
+                    PacketResult::check(INVALID_FIELD) // no VPD pages
+                } else {
+                    let alloc = (cdb[3] as usize) << 8 | cdb[4] as usize;
+                    let mut d = self.inquiry_data();
+                    d.truncate(alloc);
+                    PacketResult::good(d)
+                }
+            }
+            _ => PacketResult::check(INVALID_OPCODE),
+        };
+        self.sense = r.check.unwrap_or(NO_SENSE);
+        r
+    }
+
+    /// IDENTIFY PACKET DEVICE data, 256 words.
+    pub fn identify_packet(&self) -> [u16; 256] {
+        let mut w = [0u16; 256];
+        // ATAPI, CD/DVD (type 5), removable, DRQ within 50 us, 12-byte packets.
+        w[0] = 0x85C0;
+        let put = |w: &mut [u16; 256], first: usize, words: usize, s: &str| {
+            let mut b: Vec<u8> = s.bytes().take(words * 2).collect();
+            b.resize(words * 2, b' ');
+            for i in 0..words {
+                w[first + i] = (b[2 * i] as u16) << 8 | b[2 * i + 1] as u16;
+            }
+        };
+        let inq = self.inquiry_data();
+        let field = |r: std::ops::Range<usize>| String::from_utf8_lossy(&inq[r]).trim_end().to_string();
+        put(&mut w, 10, 10, "MTKSIM0001");
+        put(&mut w, 23, 4, &field(32..36));
+        put(&mut w, 27, 20, &format!("{} {}", field(8..16), field(16..32)));
+        w[49] = 0x0200; // LBA supported; no DMA in the model
+        w[80] = 0x007E; // ATA/ATAPI-1..6
+        w
+    }
+
+    /// Parallel flash byte read through vendor command 0x00.
+    pub fn vendor_read(&mut self, addr: u32, now: u64) -> u8 {
+        match &mut self.flash {
+            Flash::Parallel(c) => c.read(addr, now),
+            Flash::Spi(_) => 0xFF,
+        }
+    }
+
+    /// Parallel flash byte write through vendor command 0x01.
+    pub fn vendor_write(&mut self, addr: u32, val: u8, now: u64) {
+        if let Flash::Parallel(c) = &mut self.flash {
+            c.write(addr, val, now);
+        }
+    }
+
+    /// SPI bridge, command 0x04: chip select low, clock out `tx` staged bytes from the
+    /// staging area, clock in `rx` bytes after them (inference I3/I4). Returns the time
+    /// the transfer took.
+    pub fn spi_transfer(&mut self, tx: usize, rx: usize, now: u64) -> u64 {
+        let Flash::Spi(c) = &mut self.flash else { return 0 };
+        let base = inference::SPI_STAGING as usize;
+        let room = inference::SPI_STAGING_LEN;
+        let tx = tx.min(room);
+        let rx = rx.min(room - tx);
+        c.select(now);
+        for i in 0..tx {
+            c.transfer(self.xram[base + i], now);
+        }
+        for i in 0..rx {
+            self.xram[base + tx + i] = c.transfer(0x00, now);
+        }
+        (tx + rx) as u64 * super::timing::SPI_BYTE_NS
+    }
+
+    /// SPI bridge, command 0x05: chip select high.
+    pub fn spi_end(&mut self, now: u64) {
+        if let Flash::Spi(c) = &mut self.flash {
+            c.deselect(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chips::by_name;
+    use crate::firmware::synth;
+
+    pub(crate) fn btc_drive(rev: &str) -> Drive {
+        let img = synth::generate(&synth::Spec::btc(rev));
+        let crc = boot_crc(&img);
+        let s = Settings { vendor: "BTC".into(), product: "DVDRW IDE1008".into(), revision: rev.into() };
+        Drive::new(Flash::new(by_name("SST39VF080").unwrap(), img), s, crc)
+    }
+
+    #[test]
+    fn inquiry_comes_from_the_firmware_template() {
+        let mut d = btc_drive("0758");
+        assert_eq!(d.mode, Mode::Normal);
+        let r = d.packet(&[0x12, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0], &[]);
+        assert_eq!(r.check, None);
+        assert_eq!(r.data_in.len(), 36);
+        assert_eq!(&r.data_in[8..36], b"BTC     DVDRW IDE1008   0758");
+        assert_eq!(r.data_in[0], 0x05);
+    }
+
+    #[test]
+    fn unknown_opcode_is_5_20_00_and_request_sense_reports_then_clears_it() {
+        let mut d = btc_drive("0055");
+        let r = d.packet(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]);
+        assert_eq!(r.check, Some(INVALID_OPCODE));
+        let s = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[]);
+        assert_eq!((s.data_in[0], s.data_in[2], s.data_in[12], s.data_in[13]), (0x70, 5, 0x20, 0));
+        let s2 = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[]);
+        assert_eq!(s2.data_in[2], 0);
+        let t = d.packet(&[0x00; 12], &[]);
+        assert_eq!(t.check, Some(MEDIUM_NOT_PRESENT));
+    }
+
+    #[test]
+    fn bad_firmware_boots_to_boot_code_only_and_bad_boot_code_is_dead() {
+        let mut d = btc_drive("0055");
+        d.flash.mem_mut()[0x70000] = 0xFF; // bank 7 loses its LJMP
+        d.boot();
+        assert_eq!(d.mode, Mode::BootOnly);
+        d.flash.mem_mut()[0x70000] = 0x02;
+        d.flash.mem_mut()[0x71234] ^= 0x10; // checksum now wrong
+        d.boot();
+        assert_eq!(d.mode, Mode::BootOnly);
+        d.flash.mem_mut()[0x71234] ^= 0x10;
+        d.boot();
+        assert_eq!(d.mode, Mode::Normal);
+        d.flash.mem_mut()[0x1000..0x2000].fill(0xFF); // boot block half erased
+        d.boot();
+        assert_eq!(d.mode, Mode::Dead);
+    }
+
+    #[test]
+    fn a_new_valid_image_with_new_boot_code_boots_and_becomes_known_good() {
+        let mut d = btc_drive("0055");
+        let mut other = synth::generate(&synth::Spec { product: "OTHER".into(), ..synth::Spec::btc("0100") });
+        crate::inference::seal_embedded_checksum(&mut other);
+        *d.flash.mem_mut() = other.clone();
+        d.boot();
+        assert_eq!(d.mode, Mode::Normal);
+        assert_eq!(d.good_boot_crc, boot_crc(&other));
+        // Now the firmware breaks but the (new) boot code is known: boot code only.
+        d.flash.mem_mut()[0x90000] = 0x00;
+        d.boot();
+        assert_eq!(d.mode, Mode::BootOnly);
+    }
+
+    #[test]
+    fn identify_packet_strings_are_byte_swapped_words() {
+        let d = btc_drive("0758");
+        let w = d.identify_packet();
+        assert_eq!(w[0], 0x85C0);
+        let model: Vec<u8> = w[27..47].iter().flat_map(|x| x.to_be_bytes()).collect();
+        assert!(String::from_utf8_lossy(&model).starts_with("BTC DVDRW IDE1008"));
+        let rev: Vec<u8> = w[23..27].iter().flat_map(|x| x.to_be_bytes()).collect();
+        assert!(String::from_utf8_lossy(&rev).starts_with("0758"));
+    }
+}

@@ -1,0 +1,442 @@
+//! The virtual drive at ATA register level: implements [`PortIo`] for one channel, so the
+//! host's ATA and vendor-mode code runs against it unchanged.
+//!
+//! Modelled: device selection (the master answers 00 for an absent slave, an empty
+//! address reads FF), BSY timing on the virtual clock, SRST and DEVICE RESET with the
+//! ATAPI signature (01 01 14 EB), IDENTIFY PACKET DEVICE, polled PIO PACKET with
+//! byte-count limit, DRQ blocks and interrupt reason, CHECK CONDITION (status 0x51, sense
+//! key in the error register's high nibble), the vendor intro/outro and byte/SPI
+//! commands, and the boot-code-only and dead states.
+
+use super::drive::{Drive, Mode, Sense};
+use super::timing::*;
+use crate::clock::{Clock, Timed, VirtualClock};
+use crate::inference;
+use crate::transport::PortIo;
+
+pub const ST_BSY: u8 = 0x80;
+pub const ST_DRDY: u8 = 0x40;
+pub const ST_DSC: u8 = 0x10;
+pub const ST_DRQ: u8 = 0x08;
+pub const ST_ERR: u8 = 0x01;
+const READY: u8 = ST_DRDY | ST_DSC;
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    /// PIO data-in of a non-packet command (IDENTIFY PACKET).
+    PioIn { buf: Vec<u8>, pos: usize },
+    Cdb { buf: Vec<u8>, bcl: usize },
+    PacketIn { data: Vec<u8>, pos: usize, block_end: usize, bcl: usize, check: Option<Sense> },
+    PacketOut { cdb: Vec<u8>, data: Vec<u8>, need: usize, block_end: usize, bcl: usize },
+}
+
+pub struct SimChannel {
+    pub drive: Drive,
+    pub clock: VirtualClock,
+    pub cmd_base: u16,
+    pub ctl_base: u16,
+    /// The drive is the slave (device 1) on this channel.
+    pub slave: bool,
+    feat: u8,
+    err: u8,
+    nsect: u8,
+    lbal: u8,
+    lbam: u8,
+    lbah: u8,
+    dev: u8,
+    devctl: u8,
+    status: u8,
+    busy_until: u64,
+    phase: Phase,
+    /// Register and data-port accesses so far.
+    pub ops: u64,
+}
+
+impl SimChannel {
+    /// A drive on a channel at `cmd_base` (control block at cmd_base + 0x206, as on
+    /// legacy channels).
+    pub fn new(drive: Drive, cmd_base: u16, slave: bool) -> SimChannel {
+        let mut s = SimChannel {
+            drive,
+            clock: VirtualClock::new(),
+            cmd_base,
+            ctl_base: cmd_base + 0x206,
+            slave,
+            feat: 0,
+            err: 0,
+            nsect: 0,
+            lbal: 0,
+            lbam: 0,
+            lbah: 0,
+            dev: 0,
+            devctl: 0,
+            status: 0,
+            busy_until: 0,
+            phase: Phase::Idle,
+            ops: 0,
+        };
+        s.signature();
+        s
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.ns()
+    }
+
+    fn busy_for(&mut self, ns: u64) {
+        self.busy_until = self.now() + ns;
+    }
+
+    fn selected(&self) -> bool {
+        (self.dev & 0x10 != 0) == self.slave
+    }
+
+    /// Registers after reset or boot, by what the drive runs.
+    fn signature(&mut self) {
+        self.phase = Phase::Idle;
+        self.err = 0x01; // diagnostic code: no error
+        self.nsect = 0x01;
+        self.lbal = 0x01;
+        match self.drive.mode {
+            Mode::Normal => {
+                self.lbam = 0x14;
+                self.lbah = 0xEB;
+                self.status = 0x00;
+            }
+            _ => {
+                // Inference I7: boot code posts no ATAPI signature.
+                self.lbam = 0x00;
+                self.lbah = 0x00;
+                self.status = READY;
+            }
+        }
+    }
+
+    fn abort(&mut self) {
+        self.phase = Phase::Idle;
+        self.err = 0x04;
+        self.status = match self.drive.mode {
+            Mode::Vendor => self.drive.vendor_status() | ST_ERR,
+            Mode::BootOnly | Mode::Outro => inference::BOOT_ONLY_STATUS,
+            _ => READY | ST_ERR,
+        };
+        self.busy_for(CMD_NS);
+    }
+
+    /// Reboot from flash (DEVICE RESET after the outro, SRST, power-on).
+    fn reboot(&mut self) {
+        self.drive.boot();
+        self.signature();
+        self.busy_for(inference::BOOT_NS);
+    }
+
+    fn command(&mut self, cmd: u8) {
+        if !self.selected() || self.now() < self.busy_until {
+            return;
+        }
+        self.err = 0;
+        let mode = self.drive.mode;
+        let intro = cmd == 0x80 && self.lbal == 0x2A;
+        match (mode, cmd) {
+            (Mode::Dead, _) => {}
+            (Mode::Normal, _) if intro && inference::INTRO_IN_NORMAL_MODE => self.enter_vendor(),
+            (Mode::BootOnly, _) | (Mode::Vendor, _) if intro => self.enter_vendor(),
+            (Mode::Normal, 0xA1) => {
+                let words = self.drive.identify_packet();
+                let buf = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                self.phase = Phase::PioIn { buf, pos: 0 };
+                self.nsect = 0x02;
+                self.status = READY | ST_DRQ;
+                self.busy_for(CMD_NS);
+            }
+            (Mode::Normal, 0xA0) => {
+                let bcl = (self.lbam as usize | (self.lbah as usize) << 8) & !1;
+                if self.feat & 0x01 != 0 || bcl == 0 {
+                    return self.abort(); // no DMA in the model; limit 0 is invalid
+                }
+                self.phase = Phase::Cdb { buf: Vec::with_capacity(12), bcl };
+                self.nsect = 0x01; // CoD
+                self.status = READY | ST_DRQ;
+                self.busy_for(CMD_NS);
+            }
+            (Mode::Normal, 0x08) => {
+                self.signature();
+                self.busy_for(RESET_NS);
+            }
+            (Mode::BootOnly | Mode::Outro | Mode::Vendor, 0x08) => self.reboot(),
+            (Mode::Vendor, 0x81) => {
+                self.drive.mode = Mode::Outro;
+                self.status = READY;
+                self.busy_for(inference::VENDOR_CMD_NS);
+            }
+            (Mode::Vendor, 0x00 | 0x01 | 0x04 | 0x05) => self.vendor_command(cmd),
+            _ => self.abort(),
+        }
+    }
+
+    fn enter_vendor(&mut self) {
+        self.drive.mode = Mode::Vendor;
+        self.phase = Phase::Idle;
+        self.status = self.drive.vendor_status();
+        self.busy_for(INTRO_NS);
+    }
+
+    fn vendor_command(&mut self, cmd: u8) {
+        let t = self.now() + inference::VENDOR_CMD_NS;
+        let mut extra = 0;
+        let serial = self.drive.vendor_status() == inference::VENDOR_IDLE_SERIAL;
+        let mem_addr = self.lbam as usize | (self.lbah as usize) << 8;
+        let flash_addr = mem_addr as u32 | ((self.dev & 0x0F) as u32) << 16;
+        match (cmd, serial) {
+            (0x00, false) => self.lbal = self.drive.vendor_read(flash_addr, t),
+            (0x01, false) => self.drive.vendor_write(flash_addr, self.lbal, t),
+            (0x00, true) => self.lbal = self.drive.xram[mem_addr],
+            (0x01, true) => self.drive.xram[mem_addr] = self.lbal,
+            (0x04, true) => {
+                let tx = self.feat as usize | (self.nsect as usize) << 8;
+                let rx = mem_addr;
+                extra = self.drive.spi_transfer(tx, rx, t);
+            }
+            (0x05, true) => self.drive.spi_end(t),
+            _ => return self.abort(),
+        }
+        self.status = self.drive.vendor_status();
+        self.busy_for(inference::VENDOR_CMD_NS + extra);
+    }
+
+    fn complete_packet(&mut self, check: Option<Sense>) {
+        self.phase = Phase::Idle;
+        self.nsect = 0x03; // IO | CoD
+        match check {
+            None => {
+                self.status = READY;
+                self.err = 0;
+            }
+            Some(s) => {
+                self.status = READY | ST_ERR;
+                self.err = s.key << 4;
+            }
+        }
+    }
+
+    fn start_data_in(&mut self, data: Vec<u8>, bcl: usize, check: Option<Sense>) {
+        if data.is_empty() {
+            return self.complete_packet(check);
+        }
+        let block = data.len().min(bcl);
+        self.lbam = block as u8;
+        self.lbah = (block >> 8) as u8;
+        self.nsect = 0x02; // IO
+        self.status = READY | ST_DRQ;
+        self.phase = Phase::PacketIn { data, pos: 0, block_end: block, bcl, check };
+    }
+
+    fn cdb_received(&mut self, cdb: Vec<u8>, bcl: usize) {
+        self.busy_for(PACKET_EXEC_NS);
+        let need = self.drive.data_out_len(&cdb);
+        if need > 0 {
+            let block = need.min(bcl);
+            self.lbam = block as u8;
+            self.lbah = (block >> 8) as u8;
+            self.nsect = 0x00; // data out
+            self.status = READY | ST_DRQ;
+            self.phase = Phase::PacketOut { cdb, data: Vec::with_capacity(need), need, block_end: block, bcl };
+            return;
+        }
+        let r = self.drive.packet(&cdb, &[]);
+        self.start_data_in(r.data_in, bcl, r.check);
+    }
+
+    fn data_read(&mut self) -> u16 {
+        if self.now() < self.busy_until {
+            return 0xFFFF;
+        }
+        match &mut self.phase {
+            Phase::PioIn { buf, pos } => {
+                let w = u16::from_le_bytes([buf[*pos], buf[*pos + 1]]);
+                *pos += 2;
+                if *pos >= buf.len() {
+                    self.phase = Phase::Idle;
+                    self.status = READY;
+                }
+                w
+            }
+            Phase::PacketIn { data, pos, block_end, bcl, check } => {
+                let lo = data[*pos];
+                let hi = data.get(*pos + 1).copied().unwrap_or(0);
+                *pos += 2;
+                if *pos >= *block_end {
+                    if *pos >= data.len() {
+                        let c = *check;
+                        self.complete_packet(c);
+                    } else {
+                        let block = (data.len() - *pos).min(*bcl);
+                        *block_end = *pos + block;
+                        self.lbam = block as u8;
+                        self.lbah = (block >> 8) as u8;
+                        self.busy_for(CMD_NS);
+                    }
+                }
+                u16::from_le_bytes([lo, hi])
+            }
+            _ => 0xFFFF,
+        }
+    }
+
+    fn data_write(&mut self, w: u16) {
+        if self.now() < self.busy_until {
+            return;
+        }
+        match &mut self.phase {
+            Phase::Cdb { buf, bcl } => {
+                buf.extend_from_slice(&w.to_le_bytes());
+                if buf.len() >= 12 {
+                    let (cdb, bcl) = (std::mem::take(buf), *bcl);
+                    self.cdb_received(cdb, bcl);
+                }
+            }
+            Phase::PacketOut { cdb, data, need, block_end, bcl } => {
+                for b in w.to_le_bytes() {
+                    if data.len() < *need {
+                        data.push(b);
+                    }
+                }
+                if data.len() >= *block_end {
+                    if data.len() >= *need {
+                        let (cdb, data, bcl) = (std::mem::take(cdb), std::mem::take(data), *bcl);
+                        let r = self.drive.packet(&cdb, &data);
+                        self.busy_for(PACKET_EXEC_NS);
+                        self.start_data_in(r.data_in, bcl, r.check);
+                    } else {
+                        let block = (*need - data.len()).min(*bcl);
+                        *block_end = data.len() + block;
+                        self.lbam = block as u8;
+                        self.lbah = (block >> 8) as u8;
+                        self.busy_for(CMD_NS);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn status_read(&mut self) -> u8 {
+        if !self.selected() {
+            return 0x00; // device 0 answers for an absent device 1
+        }
+        if self.drive.mode == Mode::Dead {
+            return inference::DEAD_STATUS;
+        }
+        if self.now() < self.busy_until {
+            return ST_BSY;
+        }
+        self.status
+    }
+
+    /// Power off and on: an operation in flight is cut short (`seed` picks how the
+    /// half-done cells end up), then the drive boots from what is in flash.
+    pub fn power_cycle(&mut self, seed: u64) {
+        let now = self.now();
+        self.drive.flash.power_cut(now, seed);
+        self.devctl = 0;
+        self.dev = 0;
+        self.reboot();
+    }
+
+    /// Let pending flash operations finish (before saving the drive).
+    pub fn finish(&mut self) {
+        self.drive.flash.finish();
+    }
+
+    fn reg_cost(&mut self) {
+        self.ops += 1;
+        self.clock.advance_ns(REG_NS);
+    }
+}
+
+impl PortIo for SimChannel {
+    fn inb(&mut self, port: u16) -> u8 {
+        self.reg_cost();
+        if port == self.ctl_base {
+            return self.status_read();
+        }
+        if !(self.cmd_base..self.cmd_base + 8).contains(&port) {
+            return 0xFF; // nothing decodes this address
+        }
+        if !self.selected() && port != self.cmd_base + 6 {
+            return 0x00;
+        }
+        if port != self.cmd_base + 7 && self.now() < self.busy_until {
+            return ST_BSY; // while BSY, every register reads as status
+        }
+        match port - self.cmd_base {
+            0 => self.data_read() as u8,
+            1 => self.err,
+            2 => self.nsect,
+            3 => self.lbal,
+            4 => self.lbam,
+            5 => self.lbah,
+            6 => self.dev,
+            _ => self.status_read(),
+        }
+    }
+
+    fn outb(&mut self, port: u16, val: u8) {
+        self.reg_cost();
+        if port == self.ctl_base {
+            let was_srst = self.devctl & 0x04 != 0;
+            self.devctl = val;
+            if was_srst && val & 0x04 == 0 {
+                // Inference: SRST on a drive in vendor mode or boot code restarts it.
+                if matches!(self.drive.mode, Mode::Vendor | Mode::Outro | Mode::BootOnly) {
+                    self.reboot();
+                } else if self.drive.mode == Mode::Normal {
+                    self.signature();
+                    self.busy_for(RESET_NS);
+                }
+            }
+            return;
+        }
+        if !(self.cmd_base..self.cmd_base + 8).contains(&port) {
+            return;
+        }
+        let busy = self.now() < self.busy_until;
+        match port - self.cmd_base {
+            0 => self.data_write(val as u16),
+            _ if busy => {}
+            1 => self.feat = val,
+            2 => self.nsect = val,
+            3 => self.lbal = val,
+            4 => self.lbam = val,
+            5 => self.lbah = val,
+            6 => self.dev = val,
+            _ => self.command(val),
+        }
+    }
+
+    fn inw(&mut self, port: u16) -> u16 {
+        self.ops += 1;
+        self.clock.advance_ns(DATA_WORD_NS);
+        if port == self.cmd_base && self.selected() {
+            self.data_read()
+        } else {
+            0xFFFF
+        }
+    }
+
+    fn outw(&mut self, port: u16, val: u16) {
+        self.ops += 1;
+        self.clock.advance_ns(DATA_WORD_NS);
+        if port == self.cmd_base && self.selected() {
+            self.data_write(val);
+        }
+    }
+
+}
+
+impl Timed for SimChannel {
+    fn clock(&self) -> &dyn Clock {
+        &self.clock
+    }
+}

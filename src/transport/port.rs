@@ -1,0 +1,46 @@
+//! Port I/O: the lowest layer. Implemented by real x86 ports (ioperm), by sysfs PCI
+//! resource files, and by the virtual drive's register model.
+
+use crate::clock::{Clock, Timed};
+
+/// Byte and word access to I/O ports, plus the clock that times waits on this bus.
+pub trait PortIo: Timed {
+    fn inb(&mut self, port: u16) -> u8;
+    fn outb(&mut self, port: u16, val: u8);
+    fn inw(&mut self, port: u16) -> u16;
+    fn outw(&mut self, port: u16, val: u16);
+
+    /// Read words from a data port (rep insw).
+    fn ins_w(&mut self, port: u16, buf: &mut [u16]) {
+        for w in buf {
+            *w = self.inw(port);
+        }
+    }
+    /// Write words to a data port (rep outsw).
+    fn outs_w(&mut self, port: u16, buf: &[u16]) {
+        for &w in buf {
+            self.outw(port, w);
+        }
+    }
+}
+
+impl<P: PortIo + ?Sized> PortIo for Box<P> {
+    fn inb(&mut self, port: u16) -> u8 {
+        (**self).inb(port)
+    }
+    fn outb(&mut self, port: u16, val: u8) {
+        (**self).outb(port, val)
+    }
+    fn inw(&mut self, port: u16) -> u16 {
+        (**self).inw(port)
+    }
+    fn outw(&mut self, port: u16, val: u16) {
+        (**self).outw(port, val)
+    }
+}
+
+impl<P: PortIo + ?Sized> Timed for Box<P> {
+    fn clock(&self) -> &dyn Clock {
+        (**self).clock()
+    }
+}

@@ -1,0 +1,234 @@
+//! The virtual drive at register level, driven by the host's own ATA and vendor-mode
+//! code: reset signature, IDENTIFY PACKET, PIO PACKET phases and sense, device
+//! selection, vendor intro/outro, byte access, the SPI bridge, bricked and dead drives.
+
+use mtkflash::chips::by_name;
+use mtkflash::firmware::synth;
+use mtkflash::mtk::vendor::{FlashKind, Vendor, VendorError};
+use mtkflash::sim::{self, Mode, SimChannel};
+use mtkflash::transport::ata::{ata_string, Ata, AtaError, Channel, DataDir};
+use mtkflash::transport::PortIo;
+use std::time::Duration;
+
+fn drive(chip: &str) -> Ata<SimChannel> {
+    let info = by_name(chip).unwrap();
+    let spec = synth::Spec { size: info.size as usize, ..synth::Spec::btc("0055") };
+    let sim = sim::channel(info, synth::generate(&spec), sim::btc_settings("0055"));
+    Ata::new(sim, Channel::legacy(3).unwrap())
+}
+
+const INQUIRY: [u8; 12] = [0x12, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0];
+
+#[test]
+fn srst_gives_the_atapi_signature() {
+    let mut ata = drive("SST39VF080");
+    ata.soft_reset().unwrap();
+    let sig = ata.signature();
+    assert_eq!(sig, [0x01, 0x01, 0x14, 0xEB]);
+    assert!(Ata::<SimChannel>::is_atapi_signature(sig));
+}
+
+#[test]
+fn device_is_busy_right_after_a_command_then_ready() {
+    let mut ata = drive("SST39VF080");
+    ata.select().unwrap();
+    ata.io.outb(0x177, 0xA1);
+    assert_eq!(ata.status() & 0x80, 0x80, "BSY right after the command");
+    let s = ata.wait_not_busy(Duration::from_secs(1), "test").unwrap();
+    assert_eq!(s & 0x08, 0x08, "DRQ for the IDENTIFY data");
+}
+
+#[test]
+fn identify_packet_device() {
+    let mut ata = drive("SST39VF080");
+    let w = ata.identify_packet().unwrap();
+    assert_eq!(w[0], 0x85C0);
+    assert_eq!(w[0] & 0x3, 0, "12-byte packets");
+    assert_eq!(ata_string(&w[27..47]), "BTC DVDRW IDE1008");
+    assert_eq!(ata_string(&w[23..27]), "0055");
+    // IDENTIFY DEVICE (0xEC) is aborted by a packet device.
+    ata.select().unwrap();
+    ata.io.outb(0x177, 0xEC);
+    let s = ata.wait_not_busy(Duration::from_secs(1), "test").unwrap();
+    assert_eq!(s & 0x01, 0x01);
+    assert_eq!(ata.io.inb(0x171), 0x04, "ABRT");
+}
+
+#[test]
+fn inquiry_over_pio_packet() {
+    let mut ata = drive("SST39VF080");
+    let mut buf = Vec::new();
+    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    assert!(!out.check_condition());
+    assert_eq!(out.status, 0x50);
+    assert_eq!(ata.io.inb(0x172) & 3, 3, "completion: IO and CoD");
+    assert_eq!(&buf[8..36], b"BTC     DVDRW IDE1008   0055");
+}
+
+#[test]
+fn data_phase_is_split_by_the_byte_count_limit() {
+    let mut ata = drive("SST39VF080");
+    ata.byte_limit = 10;
+    let mut buf = Vec::new();
+    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    assert_eq!(out.transferred, 36);
+    assert_eq!(&buf[8..16], b"BTC     ");
+    // Check the block sizes by hand: 10, 10, 10, 6.
+    ata.select().unwrap();
+    ata.io.outb(0x171, 0);
+    ata.io.outb(0x174, 10);
+    ata.io.outb(0x175, 0);
+    ata.io.outb(0x177, 0xA0);
+    ata.wait_not_busy(Duration::from_secs(1), "t").unwrap();
+    assert_eq!(ata.io.inb(0x172) & 3, 1, "CoD: wants the CDB");
+    for c in INQUIRY.chunks(2) {
+        ata.io.outw(0x170, u16::from_le_bytes([c[0], c[1]]));
+    }
+    let mut blocks = Vec::new();
+    loop {
+        let s = ata.wait_not_busy(Duration::from_secs(1), "t").unwrap();
+        if s & 0x08 == 0 {
+            break;
+        }
+        assert_eq!(ata.io.inb(0x172) & 3, 2, "IO: data in");
+        let n = ata.io.inb(0x174) as usize | (ata.io.inb(0x175) as usize) << 8;
+        blocks.push(n);
+        for _ in 0..n.div_ceil(2) {
+            ata.io.inw(0x170);
+        }
+    }
+    assert_eq!(blocks, [10, 10, 10, 6]);
+}
+
+#[test]
+fn unknown_opcode_is_check_condition_5_20_00() {
+    let mut ata = drive("SST39VF080");
+    let mut buf = Vec::new();
+    let cdb = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let out = ata.packet(&cdb, DataDir::None, &mut buf, Duration::from_secs(5)).unwrap();
+    assert!(out.check_condition());
+    assert_eq!(out.status, 0x51);
+    assert_eq!(out.sense_key(), 5);
+    assert_eq!(ata.request_sense().unwrap(), (5, 0x20, 0));
+    let tur = [0u8; 12];
+    let out = ata.packet(&tur, DataDir::None, &mut buf, Duration::from_secs(5)).unwrap();
+    assert_eq!(out.sense_key(), 2);
+    assert_eq!(ata.request_sense().unwrap(), (2, 0x3A, 0), "no medium");
+}
+
+#[test]
+fn byte_count_limit_zero_is_aborted() {
+    let mut ata = drive("SST39VF080");
+    ata.byte_limit = 0;
+    let mut buf = Vec::new();
+    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    assert!(out.check_condition());
+    assert_eq!(out.error, 0x04);
+}
+
+#[test]
+fn absent_slave_and_empty_address() {
+    let sim = drive("SST39VF080").io;
+    let mut slave = Ata::new(sim, Channel::legacy(4).unwrap());
+    slave.io.outb(0x176, 0xB0);
+    assert_eq!(slave.status(), 0x00, "master answers 00 for an absent slave");
+    let mut primary = Ata::new(slave.io, Channel::legacy(1).unwrap());
+    assert!(matches!(primary.select(), Err(AtaError::NoDevice { .. })));
+}
+
+#[test]
+fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
+    let ata = drive("SST39VF080");
+    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    assert_eq!(v.kind, FlashKind::Parallel);
+    assert_eq!(v.tf.io.drive.mode, Mode::Vendor);
+    let flash = v.tf.io.drive.flash.mem().to_vec();
+    for a in [0u32, 1, 0x40BC, 0x5_1234, 0xF_FFFF] {
+        assert_eq!(v.read_byte(a).unwrap(), flash[a as usize], "byte at {a:#x}");
+    }
+    // JEDEC ID through the byte interface.
+    for (a, d) in [(0x5555, 0xAA), (0x2AAA, 0x55), (0x5555, 0x90)] {
+        v.write_byte(a, d).unwrap();
+    }
+    assert_eq!((v.read_byte(0).unwrap(), v.read_byte(1).unwrap()), (0xBF, 0xD8));
+    v.write_byte(0, 0xF0).unwrap();
+    // Program a byte in the FF padding of bank 1 (A19..A16 in the device nibble).
+    let addr = 0x1_F000;
+    assert_eq!(flash[addr as usize], 0xFF);
+    for (a, d) in [(0x5555, 0xAA), (0x2AAA, 0x55), (0x5555, 0xA0), (addr, 0x5A)] {
+        v.write_byte(a, d).unwrap();
+    }
+    v.tf.io.clock.advance_ns(20_000);
+    assert_eq!(v.read_byte(addr).unwrap(), 0x5A);
+    assert_eq!(v.tf.io.drive.flash.mem()[addr as usize], 0x5A);
+    let (mut ata, r) = v.leave();
+    r.unwrap();
+    // The image's checksum no longer matches: the drive reboots into boot code only.
+    assert_eq!(ata.io.drive.mode, Mode::BootOnly);
+    assert_eq!(ata.signature()[2..], [0, 0], "no ATAPI signature from boot code");
+}
+
+#[test]
+fn outro_reboots_into_the_firmware() {
+    let ata = drive("SST39VF080");
+    let v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let (mut ata, r) = v.leave();
+    assert_eq!(r.unwrap() & 0x80, 0);
+    assert_eq!(ata.io.drive.mode, Mode::Normal);
+    assert_eq!(ata.signature(), [1, 1, 0x14, 0xEB]);
+    assert_eq!(ata_string(&ata.identify_packet().unwrap()[23..27]), "0055");
+}
+
+#[test]
+fn spi_bridge_on_serial_flash() {
+    let ata = drive("MX25L8005");
+    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    assert_eq!(v.kind, FlashKind::Serial);
+    assert_eq!(v.spi(&[0x9F], 3).unwrap(), [0xC2, 0x20, 0x14]);
+    assert_eq!(v.spi(&[0x90, 0, 0, 0], 2).unwrap(), [0xC2, 0x13]);
+    // The reply follows the sent bytes in the staging area (2 bytes back at 0x8804).
+    assert_eq!(v.mem_read(0x8804).unwrap(), 0xC2);
+    assert_eq!(v.mem_read(0x8800).unwrap(), 0x90);
+    let flash = v.tf.io.drive.flash.mem().to_vec();
+    let got = v.spi(&[0x03, 0x00, 0x40, 0xB4], 36).unwrap();
+    assert_eq!(got, flash[0x40B4..0x40B4 + 36]);
+    // Program a page in the padding: WREN, PP, poll RDSR.
+    v.spi(&[0x06], 0).unwrap();
+    assert_eq!(v.spi(&[0x05], 1).unwrap()[0] & 0x02, 0x02, "WEL");
+    v.spi(&[0x02, 0x01, 0xF0, 0x00, 0x11, 0x22], 0).unwrap();
+    assert_eq!(v.spi(&[0x05], 1).unwrap()[0] & 0x01, 0x01, "WIP");
+    v.tf.io.clock.advance_ns(2_000_000);
+    assert_eq!(v.spi(&[0x05], 1).unwrap()[0] & 0x03, 0);
+    assert_eq!(v.spi(&[0x03, 0x01, 0xF0, 0x00], 3).unwrap(), [0x11, 0x22, 0xFF]);
+}
+
+#[test]
+fn bricked_drive_answers_only_the_intro() {
+    let mut ata = drive("SST39VF080");
+    ata.io.drive.flash.mem_mut()[0x80000] = 0x00; // bank 8 loses its LJMP
+    ata.soft_reset().unwrap();
+    assert_eq!(ata.io.drive.mode, Mode::Normal, "SRST alone does not reboot a running drive");
+    ata.io.power_cycle(0);
+    ata.wait_not_busy(Duration::from_secs(1), "booting").unwrap();
+    assert_eq!(ata.io.drive.mode, Mode::BootOnly);
+    assert_ne!(ata.signature()[2..], [0x14, 0xEB]);
+    assert!(matches!(ata.identify_packet(), Err(AtaError::Aborted { .. })));
+    let mut buf = Vec::new();
+    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    assert!(out.check_condition() && buf.is_empty(), "no INQUIRY from boot code");
+    let v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    assert_eq!(v.kind, FlashKind::Parallel);
+}
+
+#[test]
+fn dead_drive_answers_nothing() {
+    let mut ata = drive("SST39VF080");
+    ata.io.drive.flash.mem_mut()[..0x1000].fill(0xFF);
+    ata.io.drive.boot();
+    assert_eq!(ata.io.drive.mode, Mode::Dead);
+    assert_eq!(ata.status(), 0x80);
+    assert!(matches!(ata.select(), Err(AtaError::Timeout { .. })));
+    let err = Vendor::enter(ata, 2, |_, _| true).map_err(|e| e.1).err().unwrap();
+    assert!(matches!(err, VendorError::IntroFailed { status: 0x80, .. }), "{err}");
+    assert_eq!(err.to_string(), "MTK vendor intro failed on port 0x170 master (status 0x80)");
+}
