@@ -87,6 +87,12 @@ pub trait Timed {
     fn clock(&self) -> &dyn Clock;
 }
 
+impl<T: Timed + ?Sized> Timed for &mut T {
+    fn clock(&self) -> &dyn Clock {
+        (**self).clock()
+    }
+}
+
 impl Timed for VirtualClock {
     fn clock(&self) -> &dyn Clock {
         self
@@ -148,11 +154,10 @@ mod tests {
 
     #[test]
     fn poll_until_overshoots_little() {
-        let c = VirtualClock::new();
+        let mut c = VirtualClock::new();
         let done_at = Duration::from_millis(70);
-        let cc = c.clone();
-        let r = poll_until(&c, Duration::from_secs(5), || {
-            (cc.now() >= done_at).then_some(1)
+        let r = poll_until(&mut c, Duration::from_secs(5), |c| {
+            (c.now() >= done_at).then_some(1)
         });
         assert_eq!(r, Some(1));
         assert!(c.now() <= done_at + done_at / 30, "{:?}", c.now());

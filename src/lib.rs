@@ -9,5 +9,6 @@ pub mod clock;
 pub mod firmware;
 pub mod inference;
 pub mod mtk;
+pub mod plan;
 pub mod sim;
 pub mod transport;

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 fn drive(chip: &str) -> Ata<SimChannel> {
     let info = by_name(chip).unwrap();
-    let spec = synth::Spec { size: info.size as usize, ..synth::Spec::btc("0055") };
+    let spec = synth::Spec {
+        size: info.size as usize,
+        ..synth::Spec::btc("0055")
+    };
     let sim = sim::channel(info, synth::generate(&spec), sim::btc_settings("0055"));
     Ata::new(sim, Channel::legacy(3).unwrap())
 }
@@ -58,7 +61,9 @@ fn identify_packet_device() {
 fn inquiry_over_pio_packet() {
     let mut ata = drive("SST39VF080");
     let mut buf = Vec::new();
-    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    let out = ata
+        .packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5))
+        .unwrap();
     assert!(!out.check_condition());
     assert_eq!(out.status, 0x50);
     assert_eq!(ata.io.inb(0x172) & 3, 3, "completion: IO and CoD");
@@ -70,7 +75,9 @@ fn data_phase_is_split_by_the_byte_count_limit() {
     let mut ata = drive("SST39VF080");
     ata.byte_limit = 10;
     let mut buf = Vec::new();
-    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    let out = ata
+        .packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5))
+        .unwrap();
     assert_eq!(out.transferred, 36);
     assert_eq!(&buf[8..16], b"BTC     ");
     // Check the block sizes by hand: 10, 10, 10, 6.
@@ -105,13 +112,17 @@ fn unknown_opcode_is_check_condition_5_20_00() {
     let mut ata = drive("SST39VF080");
     let mut buf = Vec::new();
     let cdb = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    let out = ata.packet(&cdb, DataDir::None, &mut buf, Duration::from_secs(5)).unwrap();
+    let out = ata
+        .packet(&cdb, DataDir::None, &mut buf, Duration::from_secs(5))
+        .unwrap();
     assert!(out.check_condition());
     assert_eq!(out.status, 0x51);
     assert_eq!(out.sense_key(), 5);
     assert_eq!(ata.request_sense().unwrap(), (5, 0x20, 0));
     let tur = [0u8; 12];
-    let out = ata.packet(&tur, DataDir::None, &mut buf, Duration::from_secs(5)).unwrap();
+    let out = ata
+        .packet(&tur, DataDir::None, &mut buf, Duration::from_secs(5))
+        .unwrap();
     assert_eq!(out.sense_key(), 2);
     assert_eq!(ata.request_sense().unwrap(), (2, 0x3A, 0), "no medium");
 }
@@ -121,7 +132,9 @@ fn byte_count_limit_zero_is_aborted() {
     let mut ata = drive("SST39VF080");
     ata.byte_limit = 0;
     let mut buf = Vec::new();
-    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
+    let out = ata
+        .packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5))
+        .unwrap();
     assert!(out.check_condition());
     assert_eq!(out.error, 0x04);
 }
@@ -131,7 +144,11 @@ fn absent_slave_and_empty_address() {
     let sim = drive("SST39VF080").io;
     let mut slave = Ata::new(sim, Channel::legacy(4).unwrap());
     slave.io.outb(0x176, 0xB0);
-    assert_eq!(slave.status(), 0x00, "master answers 00 for an absent slave");
+    assert_eq!(
+        slave.status(),
+        0x00,
+        "master answers 00 for an absent slave"
+    );
     let mut primary = Ata::new(slave.io, Channel::legacy(1).unwrap());
     assert!(matches!(primary.select(), Err(AtaError::NoDevice { .. })));
 }
@@ -150,7 +167,10 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
     for (a, d) in [(0x5555, 0xAA), (0x2AAA, 0x55), (0x5555, 0x90)] {
         v.write_byte(a, d).unwrap();
     }
-    assert_eq!((v.read_byte(0).unwrap(), v.read_byte(1).unwrap()), (0xBF, 0xD8));
+    assert_eq!(
+        (v.read_byte(0).unwrap(), v.read_byte(1).unwrap()),
+        (0xBF, 0xD8)
+    );
     v.write_byte(0, 0xF0).unwrap();
     // Program a byte in the FF padding of bank 1 (A19..A16 in the device nibble).
     let addr = 0x1_F000;
@@ -165,7 +185,11 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
     r.unwrap();
     // The image's checksum no longer matches: the drive reboots into boot code only.
     assert_eq!(ata.io.drive.mode, Mode::BootOnly);
-    assert_eq!(ata.signature()[2..], [0, 0], "no ATAPI signature from boot code");
+    assert_eq!(
+        ata.signature()[2..],
+        [0, 0],
+        "no ATAPI signature from boot code"
+    );
 }
 
 #[test]
@@ -199,7 +223,10 @@ fn spi_bridge_on_serial_flash() {
     assert_eq!(v.spi(&[0x05], 1).unwrap()[0] & 0x01, 0x01, "WIP");
     v.tf.io.clock.advance_ns(2_000_000);
     assert_eq!(v.spi(&[0x05], 1).unwrap()[0] & 0x03, 0);
-    assert_eq!(v.spi(&[0x03, 0x01, 0xF0, 0x00], 3).unwrap(), [0x11, 0x22, 0xFF]);
+    assert_eq!(
+        v.spi(&[0x03, 0x01, 0xF0, 0x00], 3).unwrap(),
+        [0x11, 0x22, 0xFF]
+    );
 }
 
 #[test]
@@ -207,15 +234,28 @@ fn bricked_drive_answers_only_the_intro() {
     let mut ata = drive("SST39VF080");
     ata.io.drive.flash.mem_mut()[0x80000] = 0x00; // bank 8 loses its LJMP
     ata.soft_reset().unwrap();
-    assert_eq!(ata.io.drive.mode, Mode::Normal, "SRST alone does not reboot a running drive");
+    assert_eq!(
+        ata.io.drive.mode,
+        Mode::Normal,
+        "SRST alone does not reboot a running drive"
+    );
     ata.io.power_cycle(0);
-    ata.wait_not_busy(Duration::from_secs(1), "booting").unwrap();
+    ata.wait_not_busy(Duration::from_secs(1), "booting")
+        .unwrap();
     assert_eq!(ata.io.drive.mode, Mode::BootOnly);
     assert_ne!(ata.signature()[2..], [0x14, 0xEB]);
-    assert!(matches!(ata.identify_packet(), Err(AtaError::Aborted { .. })));
+    assert!(matches!(
+        ata.identify_packet(),
+        Err(AtaError::Aborted { .. })
+    ));
     let mut buf = Vec::new();
-    let out = ata.packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5)).unwrap();
-    assert!(out.check_condition() && buf.is_empty(), "no INQUIRY from boot code");
+    let out = ata
+        .packet(&INQUIRY, DataDir::In(36), &mut buf, Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        out.check_condition() && buf.is_empty(),
+        "no INQUIRY from boot code"
+    );
     let v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
     assert_eq!(v.kind, FlashKind::Parallel);
 }
@@ -228,7 +268,16 @@ fn dead_drive_answers_nothing() {
     assert_eq!(ata.io.drive.mode, Mode::Dead);
     assert_eq!(ata.status(), 0x80);
     assert!(matches!(ata.select(), Err(AtaError::Timeout { .. })));
-    let err = Vendor::enter(ata, 2, |_, _| true).map_err(|e| e.1).err().unwrap();
-    assert!(matches!(err, VendorError::IntroFailed { status: 0x80, .. }), "{err}");
-    assert_eq!(err.to_string(), "MTK vendor intro failed on port 0x170 master (status 0x80)");
+    let err = Vendor::enter(ata, 2, |_, _| true)
+        .map_err(|e| e.1)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, VendorError::IntroFailed { status: 0x80, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "MTK vendor intro failed on port 0x170 master (status 0x80)"
+    );
 }

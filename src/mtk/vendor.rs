@@ -23,14 +23,25 @@ pub enum FlashKind {
 pub enum VendorError {
     #[error("MTK vendor intro failed on {at} (status 0x{status:02X})")]
     IntroFailed { at: String, status: u8 },
-    #[error("nothing answers on {at}: the status register reads 0xFF (no drive there, or wrong port)")]
+    #[error(
+        "nothing answers on {at}: the status register reads 0xFF (no drive there, or wrong port)"
+    )]
     NoDrive { at: String },
     #[error("the drive on {at} stopped answering during vendor command 0x{cmd:02X} (status 0x{status:02X} after {ms} ms)")]
-    Timeout { at: String, cmd: u8, status: u8, ms: u64 },
+    Timeout {
+        at: String,
+        cmd: u8,
+        status: u8,
+        ms: u64,
+    },
     #[error("the drive on {at} refused vendor command 0x{cmd:02X} (status 0x{status:02X})")]
     Refused { at: String, cmd: u8, status: u8 },
     #[error("the flash chip did not finish {what} at 0x{addr:06X} within {ms} ms")]
-    ChipTimeout { what: &'static str, addr: u32, ms: u64 },
+    ChipTimeout {
+        what: &'static str,
+        addr: u32,
+        ms: u64,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -80,7 +91,11 @@ impl<T: TaskFile> Vendor<T> {
     /// Enter vendor mode, trying the intro up to `attempts` times; `between` runs between
     /// attempts (e.g. to ask the user to power-cycle the drive) and may stop the retries
     /// by returning false.
-    pub fn enter(mut tf: T, attempts: u32, mut between: impl FnMut(u32, u8) -> bool) -> Result<Self, (T, VendorError)> {
+    pub fn enter(
+        mut tf: T,
+        attempts: u32,
+        mut between: impl FnMut(u32, u8) -> bool,
+    ) -> Result<Self, (T, VendorError)> {
         let mut status = 0;
         for i in 0..attempts.max(1) {
             status = send_intro(&mut tf);
@@ -93,8 +108,17 @@ impl<T: TaskFile> Vendor<T> {
                     FlashKind::Parallel => inference::VENDOR_IDLE_PARALLEL,
                     FlashKind::Serial => status,
                 };
-                log::info!("vendor mode on {}: status 0x{status:02X} ({kind:?})", tf.describe());
-                return Ok(Vendor { tf, kind, idle, shadow: [None; 3], commands: 0 });
+                log::info!(
+                    "vendor mode on {}: status 0x{status:02X} ({kind:?})",
+                    tf.describe()
+                );
+                return Ok(Vendor {
+                    tf,
+                    kind,
+                    idle,
+                    shadow: [None; 3],
+                    commands: 0,
+                });
             }
             if i + 1 < attempts && !between(i + 1, status) {
                 break;
@@ -130,7 +154,11 @@ impl<T: TaskFile> Vendor<T> {
         match r {
             Some(s) if s == idle => Ok(()),
             Some(0xFF) => Err(VendorError::NoDrive { at: at() }),
-            Some(s) => Err(VendorError::Refused { at: at(), cmd, status: s }),
+            Some(s) => Err(VendorError::Refused {
+                at: at(),
+                cmd,
+                status: s,
+            }),
             None => Err(VendorError::Timeout {
                 at: at(),
                 cmd,
@@ -191,7 +219,9 @@ impl<T: TaskFile> Vendor<T> {
         self.set(1, Reg::LbaHigh, (rx_len >> 8) as u8);
         self.command(inference::SPI_CMD_TRANSFER)?;
         self.command(inference::SPI_CMD_END)?;
-        (0..rx_len).map(|i| self.mem_read(base + (tx.len() + i) as u16)).collect()
+        (0..rx_len)
+            .map(|i| self.mem_read(base + (tx.len() + i) as u16))
+            .collect()
     }
 
     /// Leave vendor mode: 0x81, DEVICE RESET, wait for the drive to boot. Returns the
@@ -200,7 +230,9 @@ impl<T: TaskFile> Vendor<T> {
         let drv = self.tf.dev();
         self.tf.write(Reg::Device, drv);
         self.tf.write(Reg::Command, 0x81);
-        let _ = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| (tf.read(Reg::Command) & 0x80 == 0).then_some(()));
+        let _ = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| {
+            (tf.read(Reg::Command) & 0x80 == 0).then_some(())
+        });
         self.tf.write(Reg::Device, drv);
         self.tf.write(Reg::Command, 0x08);
         self.tf.clock().sleep(Duration::from_millis(350));
@@ -209,7 +241,12 @@ impl<T: TaskFile> Vendor<T> {
             (s & 0x80 == 0).then_some(s)
         });
         let at = self.tf.describe();
-        let r = r.ok_or(VendorError::Timeout { at, cmd: 0x08, status: 0x80, ms: 31_000 });
+        let r = r.ok_or(VendorError::Timeout {
+            at,
+            cmd: 0x08,
+            status: 0x80,
+            ms: 31_000,
+        });
         (self.tf, r)
     }
 }

@@ -95,10 +95,26 @@ pub struct Sense {
     pub ascq: u8,
 }
 
-pub const NO_SENSE: Sense = Sense { key: 0, asc: 0, ascq: 0 };
-pub const INVALID_OPCODE: Sense = Sense { key: 5, asc: 0x20, ascq: 0 };
-pub const INVALID_FIELD: Sense = Sense { key: 5, asc: 0x24, ascq: 0 };
-pub const MEDIUM_NOT_PRESENT: Sense = Sense { key: 2, asc: 0x3A, ascq: 0 };
+pub const NO_SENSE: Sense = Sense {
+    key: 0,
+    asc: 0,
+    ascq: 0,
+};
+pub const INVALID_OPCODE: Sense = Sense {
+    key: 5,
+    asc: 0x20,
+    ascq: 0,
+};
+pub const INVALID_FIELD: Sense = Sense {
+    key: 5,
+    asc: 0x24,
+    ascq: 0,
+};
+pub const MEDIUM_NOT_PRESENT: Sense = Sense {
+    key: 2,
+    asc: 0x3A,
+    ascq: 0,
+};
 
 /// The outcome of one packet command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,10 +126,16 @@ pub struct PacketResult {
 
 impl PacketResult {
     fn good(data_in: Vec<u8>) -> Self {
-        PacketResult { data_in, check: None }
+        PacketResult {
+            data_in,
+            check: None,
+        }
     }
     fn check(s: Sense) -> Self {
-        PacketResult { data_in: Vec::new(), check: Some(s) }
+        PacketResult {
+            data_in: Vec::new(),
+            check: Some(s),
+        }
     }
 }
 
@@ -201,7 +223,11 @@ impl Drive {
         d[..8].copy_from_slice(&crate::firmware::INQUIRY_TEMPLATE);
         let (v, p, r) = match &self.identity {
             Some(id) => (id.vendor.clone(), id.product.clone(), id.revision.clone()),
-            None => (self.settings.vendor.clone(), self.settings.product.clone(), self.settings.revision.clone()),
+            None => (
+                self.settings.vendor.clone(),
+                self.settings.product.clone(),
+                self.settings.revision.clone(),
+            ),
         };
         let put = |d: &mut [u8], at: usize, s: &str, n: usize| {
             let mut b: Vec<u8> = s.bytes().take(n).collect();
@@ -267,10 +293,16 @@ impl Drive {
             }
         };
         let inq = self.inquiry_data();
-        let field = |r: std::ops::Range<usize>| String::from_utf8_lossy(&inq[r]).trim_end().to_string();
+        let field =
+            |r: std::ops::Range<usize>| String::from_utf8_lossy(&inq[r]).trim_end().to_string();
         put(&mut w, 10, 10, "MTKSIM0001");
         put(&mut w, 23, 4, &field(32..36));
-        put(&mut w, 27, 20, &format!("{} {}", field(8..16), field(16..32)));
+        put(
+            &mut w,
+            27,
+            20,
+            &format!("{} {}", field(8..16), field(16..32)),
+        );
         w[49] = 0x0200; // LBA supported; no DMA in the model
         w[80] = 0x007E; // ATA/ATAPI-1..6
         w
@@ -295,7 +327,9 @@ impl Drive {
     /// staging area, clock in `rx` bytes after them (inference I3/I4). Returns the time
     /// the transfer took.
     pub fn spi_transfer(&mut self, tx: usize, rx: usize, now: u64) -> u64 {
-        let Flash::Spi(c) = &mut self.flash else { return 0 };
+        let Flash::Spi(c) = &mut self.flash else {
+            return 0;
+        };
         let base = inference::SPI_STAGING as usize;
         let room = inference::SPI_STAGING_LEN;
         let tx = tx.min(room);
@@ -327,7 +361,11 @@ mod tests {
     pub(crate) fn btc_drive(rev: &str) -> Drive {
         let img = synth::generate(&synth::Spec::btc(rev));
         let crc = boot_crc(&img);
-        let s = Settings { vendor: "BTC".into(), product: "DVDRW IDE1008".into(), revision: rev.into() };
+        let s = Settings {
+            vendor: "BTC".into(),
+            product: "DVDRW IDE1008".into(),
+            revision: rev.into(),
+        };
         Drive::new(Flash::new(by_name("SST39VF080").unwrap(), img), s, crc)
     }
 
@@ -348,7 +386,10 @@ mod tests {
         let r = d.packet(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]);
         assert_eq!(r.check, Some(INVALID_OPCODE));
         let s = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[]);
-        assert_eq!((s.data_in[0], s.data_in[2], s.data_in[12], s.data_in[13]), (0x70, 5, 0x20, 0));
+        assert_eq!(
+            (s.data_in[0], s.data_in[2], s.data_in[12], s.data_in[13]),
+            (0x70, 5, 0x20, 0)
+        );
         let s2 = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[]);
         assert_eq!(s2.data_in[2], 0);
         let t = d.packet(&[0x00; 12], &[]);
@@ -376,7 +417,10 @@ mod tests {
     #[test]
     fn a_new_valid_image_with_new_boot_code_boots_and_becomes_known_good() {
         let mut d = btc_drive("0055");
-        let mut other = synth::generate(&synth::Spec { product: "OTHER".into(), ..synth::Spec::btc("0100") });
+        let mut other = synth::generate(&synth::Spec {
+            product: "OTHER".into(),
+            ..synth::Spec::btc("0100")
+        });
         crate::inference::seal_embedded_checksum(&mut other);
         *d.flash.mem_mut() = other.clone();
         d.boot();

@@ -15,10 +15,18 @@ use crate::chips::ChipInfo;
 /// channel (port 3, 0x170), the classic place for a drive being flashed.
 pub fn channel(chip: &'static ChipInfo, image: Vec<u8>, settings: Settings) -> SimChannel {
     let crc = drive::boot_crc(&image);
-    SimChannel::new(Drive::new(Flash::new(chip, image), settings, crc), 0x170, false)
+    SimChannel::new(
+        Drive::new(Flash::new(chip, image), settings, crc),
+        0x170,
+        false,
+    )
 }
 
 /// Settings for a BTC DVDRW IDE1008 of the given revision.
 pub fn btc_settings(rev: &str) -> Settings {
-    Settings { vendor: "BTC".into(), product: "DVDRW IDE1008".into(), revision: rev.into() }
+    Settings {
+        vendor: "BTC".into(),
+        product: "DVDRW IDE1008".into(),
+        revision: rev.into(),
+    }
 }

@@ -25,10 +25,28 @@ const READY: u8 = ST_DRDY | ST_DSC;
 enum Phase {
     Idle,
     /// PIO data-in of a non-packet command (IDENTIFY PACKET).
-    PioIn { buf: Vec<u8>, pos: usize },
-    Cdb { buf: Vec<u8>, bcl: usize },
-    PacketIn { data: Vec<u8>, pos: usize, block_end: usize, bcl: usize, check: Option<Sense> },
-    PacketOut { cdb: Vec<u8>, data: Vec<u8>, need: usize, block_end: usize, bcl: usize },
+    PioIn {
+        buf: Vec<u8>,
+        pos: usize,
+    },
+    Cdb {
+        buf: Vec<u8>,
+        bcl: usize,
+    },
+    PacketIn {
+        data: Vec<u8>,
+        pos: usize,
+        block_end: usize,
+        bcl: usize,
+        check: Option<Sense>,
+    },
+    PacketOut {
+        cdb: Vec<u8>,
+        data: Vec<u8>,
+        need: usize,
+        block_end: usize,
+        bcl: usize,
+    },
 }
 
 pub struct SimChannel {
@@ -155,7 +173,10 @@ impl SimChannel {
                 if self.feat & 0x01 != 0 || bcl == 0 {
                     return self.abort(); // no DMA in the model; limit 0 is invalid
                 }
-                self.phase = Phase::Cdb { buf: Vec::with_capacity(12), bcl };
+                self.phase = Phase::Cdb {
+                    buf: Vec::with_capacity(12),
+                    bcl,
+                };
                 self.nsect = 0x01; // CoD
                 self.status = READY | ST_DRQ;
                 self.busy_for(CMD_NS);
@@ -229,7 +250,13 @@ impl SimChannel {
         self.lbah = (block >> 8) as u8;
         self.nsect = 0x02; // IO
         self.status = READY | ST_DRQ;
-        self.phase = Phase::PacketIn { data, pos: 0, block_end: block, bcl, check };
+        self.phase = Phase::PacketIn {
+            data,
+            pos: 0,
+            block_end: block,
+            bcl,
+            check,
+        };
     }
 
     fn cdb_received(&mut self, cdb: Vec<u8>, bcl: usize) {
@@ -241,7 +268,13 @@ impl SimChannel {
             self.lbah = (block >> 8) as u8;
             self.nsect = 0x00; // data out
             self.status = READY | ST_DRQ;
-            self.phase = Phase::PacketOut { cdb, data: Vec::with_capacity(need), need, block_end: block, bcl };
+            self.phase = Phase::PacketOut {
+                cdb,
+                data: Vec::with_capacity(need),
+                need,
+                block_end: block,
+                bcl,
+            };
             return;
         }
         let r = self.drive.packet(&cdb, &[]);
@@ -262,7 +295,13 @@ impl SimChannel {
                 }
                 w
             }
-            Phase::PacketIn { data, pos, block_end, bcl, check } => {
+            Phase::PacketIn {
+                data,
+                pos,
+                block_end,
+                bcl,
+                check,
+            } => {
                 let lo = data[*pos];
                 let hi = data.get(*pos + 1).copied().unwrap_or(0);
                 *pos += 2;
@@ -296,7 +335,13 @@ impl SimChannel {
                     self.cdb_received(cdb, bcl);
                 }
             }
-            Phase::PacketOut { cdb, data, need, block_end, bcl } => {
+            Phase::PacketOut {
+                cdb,
+                data,
+                need,
+                block_end,
+                bcl,
+            } => {
                 for b in w.to_le_bytes() {
                     if data.len() < *need {
                         data.push(b);
@@ -432,7 +477,6 @@ impl PortIo for SimChannel {
             self.data_write(val);
         }
     }
-
 }
 
 impl Timed for SimChannel {

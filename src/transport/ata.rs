@@ -47,7 +47,11 @@ impl Channel {
             4 => (0x170, true),
             _ => return None,
         };
-        Some(Channel { cmd, ctl: cmd + 0x206, slave })
+        Some(Channel {
+            cmd,
+            ctl: cmd + 0x206,
+            slave,
+        })
     }
     /// Value of the device register selecting this device (LBA bit set as tools do).
     pub fn dev(&self) -> u8 {
@@ -58,18 +62,34 @@ impl Channel {
         }
     }
     pub fn describe(&self) -> String {
-        format!("port 0x{:03X} {}", self.cmd, if self.slave { "slave" } else { "master" })
+        format!(
+            "port 0x{:03X} {}",
+            self.cmd,
+            if self.slave { "slave" } else { "master" }
+        )
     }
 }
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum AtaError {
-    #[error("nothing answers at {at}: the status register reads 0xFF (no device, or the port is wrong)")]
+    #[error(
+        "nothing answers at {at}: the status register reads 0xFF (no device, or the port is wrong)"
+    )]
     NoDevice { at: String },
     #[error("the drive at {at} stayed busy for {secs:.1} s while {what} (status 0x{status:02X})")]
-    Timeout { at: String, what: &'static str, secs: f64, status: u8 },
+    Timeout {
+        at: String,
+        what: &'static str,
+        secs: f64,
+        status: u8,
+    },
     #[error("the drive at {at} rejected {what} (status 0x{status:02X}, error 0x{error:02X})")]
-    Aborted { at: String, what: &'static str, status: u8, error: u8 },
+    Aborted {
+        at: String,
+        what: &'static str,
+        status: u8,
+        error: u8,
+    },
     #[error("the drive at {at} broke the packet protocol: {what}")]
     Protocol { at: String, what: String },
 }
@@ -123,7 +143,11 @@ pub struct Ata<P: PortIo> {
 
 impl<P: PortIo> Ata<P> {
     pub fn new(io: P, ch: Channel) -> Self {
-        Ata { io, ch, byte_limit: 0xFFFE }
+        Ata {
+            io,
+            ch,
+            byte_limit: 0xFFFE,
+        }
     }
 
     fn port(&self, reg: Reg) -> u16 {
@@ -166,9 +190,16 @@ impl<P: PortIo> Ata<P> {
             (gone || s & BSY == 0).then_some(s)
         });
         match got {
-            Some(_) if gone => Err(AtaError::NoDevice { at: self.ch.describe() }),
+            Some(_) if gone => Err(AtaError::NoDevice {
+                at: self.ch.describe(),
+            }),
             Some(s) => Ok(s),
-            None => Err(AtaError::Timeout { at: self.ch.describe(), what, secs: timeout.as_secs_f64(), status: last }),
+            None => Err(AtaError::Timeout {
+                at: self.ch.describe(),
+                what,
+                secs: timeout.as_secs_f64(),
+                status: last,
+            }),
         }
     }
 
@@ -220,7 +251,12 @@ impl<P: PortIo> Ata<P> {
         let s = self.wait_not_busy(SELECT_TIMEOUT, "answering IDENTIFY PACKET DEVICE")?;
         if s & ERR != 0 || s & DRQ == 0 {
             let error = self.io.inb(self.ch.cmd + 1);
-            return Err(AtaError::Aborted { at: self.ch.describe(), what: "IDENTIFY PACKET DEVICE", status: s, error });
+            return Err(AtaError::Aborted {
+                at: self.ch.describe(),
+                what: "IDENTIFY PACKET DEVICE",
+                status: s,
+                error,
+            });
         }
         let mut w = [0u16; 256];
         self.io.ins_w(self.ch.cmd, &mut w);
@@ -249,16 +285,25 @@ impl<P: PortIo> Ata<P> {
         let s = self.wait_not_busy(SELECT_TIMEOUT, "waiting for the command packet")?;
         if s & ERR != 0 {
             let error = self.io.inb(self.ch.cmd + 1);
-            return Ok(PacketOutcome { status: s, error, transferred: 0 });
+            return Ok(PacketOutcome {
+                status: s,
+                error,
+                transferred: 0,
+            });
         }
         let reason = self.io.inb(self.ch.cmd + 2) & 0x03;
         if s & DRQ == 0 || reason != 0x01 {
             return Err(AtaError::Protocol {
                 at,
-                what: format!("expected a request for the CDB, got status 0x{s:02X} reason 0x{reason:X}"),
+                what: format!(
+                    "expected a request for the CDB, got status 0x{s:02X} reason 0x{reason:X}"
+                ),
             });
         }
-        let words: Vec<u16> = cdb.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let words: Vec<u16> = cdb
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         self.io.outs_w(self.ch.cmd, &words);
         self.settle();
         let mut out_pos = 0usize;
@@ -267,15 +312,24 @@ impl<P: PortIo> Ata<P> {
         loop {
             let s = self.wait_not_busy(timeout, "executing a packet command")?;
             if s & DRQ == 0 {
-                let error = if s & ERR != 0 { self.io.inb(self.ch.cmd + 1) } else { 0 };
+                let error = if s & ERR != 0 {
+                    self.io.inb(self.ch.cmd + 1)
+                } else {
+                    0
+                };
                 let transferred = match dir {
                     DataDir::Out(_) => out_pos,
                     _ => buf_in.len(),
                 };
-                return Ok(PacketOutcome { status: s, error, transferred });
+                return Ok(PacketOutcome {
+                    status: s,
+                    error,
+                    transferred,
+                });
             }
             let reason = self.io.inb(self.ch.cmd + 2) & 0x03;
-            let count = self.io.inb(self.ch.cmd + 4) as usize | (self.io.inb(self.ch.cmd + 5) as usize) << 8;
+            let count = self.io.inb(self.ch.cmd + 4) as usize
+                | (self.io.inb(self.ch.cmd + 5) as usize) << 8;
             let nwords = count.div_ceil(2);
             match (reason, dir) {
                 (0x02, DataDir::In(_)) => {
@@ -286,7 +340,10 @@ impl<P: PortIo> Ata<P> {
                     if buf_in.len() > want_in {
                         return Err(AtaError::Protocol {
                             at,
-                            what: format!("the drive sent {} bytes, more than the {want_in} asked for", buf_in.len()),
+                            what: format!(
+                                "the drive sent {} bytes, more than the {want_in} asked for",
+                                buf_in.len()
+                            ),
                         });
                     }
                 }
@@ -294,7 +351,10 @@ impl<P: PortIo> Ata<P> {
                     let end = (out_pos + count).min(data.len());
                     let mut chunk = data[out_pos..end].to_vec();
                     chunk.resize(nwords * 2, 0);
-                    let w: Vec<u16> = chunk.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    let w: Vec<u16> = chunk
+                        .chunks(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
                     self.io.outs_w(self.ch.cmd, &w);
                     out_pos = end;
                 }
@@ -315,7 +375,10 @@ impl<P: PortIo> Ata<P> {
         let cdb = [0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0];
         self.packet(&cdb, DataDir::In(18), &mut buf, SELECT_TIMEOUT)?;
         if buf.len() < 14 {
-            return Err(AtaError::Protocol { at: self.ch.describe(), what: "short REQUEST SENSE data".into() });
+            return Err(AtaError::Protocol {
+                at: self.ch.describe(),
+                what: "short REQUEST SENSE data".into(),
+            });
         }
         Ok((buf[2] & 0x0F, buf[12], buf[13]))
     }

@@ -35,3 +35,45 @@ impl<T: TaskFile> SpiBus for Vendor<T> {
         crate::inference::SPI_STAGING_LEN
     }
 }
+
+pub mod jedec;
+pub mod spi;
+
+use crate::chips::{ChipInfo, Eraser};
+
+/// What the flashing engine needs from a chip driver.
+pub trait FlashOps {
+    fn info(&self) -> &'static ChipInfo;
+    /// Make the chip writable (SPI: clear block protection).
+    fn prepare(&mut self) -> Result<(), VendorError> {
+        Ok(())
+    }
+    /// Put back what `prepare` changed.
+    fn restore(&mut self) -> Result<(), VendorError> {
+        Ok(())
+    }
+    fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), VendorError>;
+    /// Erase the unit of `e` that contains `addr` (the whole chip for a chip erase).
+    fn erase(&mut self, e: &Eraser, addr: u32) -> Result<(), VendorError>;
+    /// Program `data` at `addr`; 0xFF bytes are left alone (page-write chips: the pages
+    /// covered are rewritten whole, FF where `data` has FF).
+    fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), VendorError>;
+}
+
+impl<B: ParallelBus + ?Sized> ParallelBus for &mut B {
+    fn read(&mut self, addr: u32) -> Result<u8, VendorError> {
+        (**self).read(addr)
+    }
+    fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        (**self).write(addr, v)
+    }
+}
+
+impl<B: SpiBus + ?Sized> SpiBus for &mut B {
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        (**self).transfer(tx, rx_len)
+    }
+    fn max_transfer(&self) -> usize {
+        (**self).max_transfer()
+    }
+}

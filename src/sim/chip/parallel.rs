@@ -89,7 +89,10 @@ impl JedecChip {
                 self.busy = Some(Busy {
                     from,
                     until: from + us(self.info.program.us),
-                    op: Pending::Page { base: p.base, bytes: p.bytes },
+                    op: Pending::Page {
+                        base: p.base,
+                        bytes: p.bytes,
+                    },
                 });
             }
         }
@@ -133,7 +136,11 @@ impl JedecChip {
     }
 
     fn start(&mut self, now: u64, dur_us: u64, op: Pending) {
-        self.busy = Some(Busy { from: now, until: now + us(dur_us), op });
+        self.busy = Some(Busy {
+            from: now,
+            until: now + us(dur_us),
+            op,
+        });
     }
 
     pub fn read(&mut self, addr: u32, now: u64) -> u8 {
@@ -141,13 +148,22 @@ impl JedecChip {
         if self.page.is_some() {
             // A read ends the byte-load phase: the page write starts now.
             let p = self.page.take().expect("page");
-            self.start(now, self.info.program.us, Pending::Page { base: p.base, bytes: p.bytes });
+            self.start(
+                now,
+                self.info.program.us,
+                Pending::Page {
+                    base: p.base,
+                    bytes: p.bytes,
+                },
+            );
         }
         if let Some(b) = &self.busy {
             self.toggle ^= 0x40;
             let dq7 = match &b.op {
                 Pending::Program { data, .. } => !data & 0x80,
-                Pending::Page { bytes, .. } => !bytes.iter().rev().flatten().next().copied().unwrap_or(0xFF) & 0x80,
+                Pending::Page { bytes, .. } => {
+                    !bytes.iter().rev().flatten().next().copied().unwrap_or(0xFF) & 0x80
+                }
                 Pending::Erase { .. } => 0,
             };
             return dq7 | self.toggle;
@@ -190,7 +206,14 @@ impl JedecChip {
                 return;
             }
             let p = self.page.take().expect("page");
-            self.start(now, self.info.program.us, Pending::Page { base: p.base, bytes: p.bytes });
+            self.start(
+                now,
+                self.info.program.us,
+                Pending::Page {
+                    base: p.base,
+                    bytes: p.bytes,
+                },
+            );
             return;
         }
         if val == 0xF0 && self.cmd != Cmd::Program {
@@ -235,9 +258,17 @@ impl JedecChip {
                 let base = addr / page * page;
                 let mut bytes = vec![None; page];
                 bytes[addr - base] = Some(val);
-                self.page = Some(PageLoad { base, bytes, last_ns: now });
+                self.page = Some(PageLoad {
+                    base,
+                    bytes,
+                    last_ns: now,
+                });
             }
-            _ => self.start(now, self.info.program.us, Pending::Program { addr, data: val }),
+            _ => self.start(
+                now,
+                self.info.program.us,
+                Pending::Program { addr, data: val },
+            ),
         }
     }
 
@@ -253,7 +284,14 @@ impl JedecChip {
         let (start, len) = e.unit_at(addr % size).expect("address inside chip");
         self.stats.erase_ops += 1;
         self.stats.bytes_erased += len as u64;
-        self.start(now, e.time.us, Pending::Erase { start: start as usize, len: len as usize });
+        self.start(
+            now,
+            e.time.us,
+            Pending::Erase {
+                start: start as usize,
+                len: len as usize,
+            },
+        );
     }
 
     /// Power is cut at `now`: an operation in flight is left partial, command state lost.
@@ -277,7 +315,9 @@ impl JedecChip {
                             self.mem[base + i] = if i < n { b.unwrap_or(0xFF) } else { 0xFF };
                         }
                     }
-                    Pending::Erase { start, len } => partial_erase(&mut self.mem, start, len, frac, seed),
+                    Pending::Erase { start, len } => {
+                        partial_erase(&mut self.mem, start, len, frac, seed)
+                    }
                 }
             }
         }
@@ -298,7 +338,10 @@ mod tests {
     impl Bus {
         fn new(name: &str) -> Bus {
             let info = by_name(name).unwrap();
-            Bus { chip: JedecChip::new(info, vec![0xFF; info.size as usize]), t: 0 }
+            Bus {
+                chip: JedecChip::new(info, vec![0xFF; info.size as usize]),
+                t: 0,
+            }
         }
         fn w(&mut self, a: u32, v: u8) {
             self.t += 1_000;
@@ -456,8 +499,15 @@ mod tests {
         let s = b.r(0x101);
         assert_eq!(s & 0x80, !0xCD & 0x80, "DQ7 polling on the last byte");
         b.wait(10_000_000);
-        assert_eq!((b.r(0x100), b.r(0x101), b.r(0x102), b.r(0x17F)), (0xAB, 0xCD, 0xFF, 0xFF));
-        assert_eq!((b.r(0xFF), b.r(0x180)), (0x11, 0x11), "neighbouring pages untouched");
+        assert_eq!(
+            (b.r(0x100), b.r(0x101), b.r(0x102), b.r(0x17F)),
+            (0xAB, 0xCD, 0xFF, 0xFF)
+        );
+        assert_eq!(
+            (b.r(0xFF), b.r(0x180)),
+            (0x11, 0x11),
+            "neighbouring pages untouched"
+        );
         assert_eq!(b.chip.stats.erase_ops, 0);
     }
 

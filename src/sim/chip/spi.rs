@@ -80,7 +80,9 @@ impl SpiChip {
                 let page = self.page_len();
                 for (i, &v) in bytes.iter().enumerate() {
                     let a = match self.info.write {
-                        WriteMode::SpiPage { .. } => (addr & !(page - 1)) | ((addr + i) & (page - 1)),
+                        WriteMode::SpiPage { .. } => {
+                            (addr & !(page - 1)) | ((addr + i) & (page - 1))
+                        }
                         _ => addr + i,
                     } % self.mem.len();
                     let mut v = v;
@@ -170,7 +172,9 @@ impl SpiChip {
         }
         let pos = self.rx.len() - 1; // index of this byte; 0 = opcode
         let op = self.rx[0];
-        let addr = |rx: &[u8]| ((rx[1] as usize) << 16 | (rx[2] as usize) << 8 | rx[3] as usize) % self.mem.len();
+        let addr = |rx: &[u8]| {
+            ((rx[1] as usize) << 16 | (rx[2] as usize) << 8 | rx[3] as usize) % self.mem.len()
+        };
         let (rdid, rems, res) = match self.info.id {
             ChipId::Spi { rdid, rems, res } => (rdid, rems, res),
             _ => unreachable!("SPI chip with JEDEC id"),
@@ -179,7 +183,9 @@ impl SpiChip {
             return 0xFF; // in AAI mode only RDSR, WRDI and AD are answered
         }
         match op {
-            0x9F if pos >= 1 => rdid.map(|r| r.get(pos - 1).copied().unwrap_or(0)).unwrap_or(0xFF),
+            0x9F if pos >= 1 => rdid
+                .map(|r| r.get(pos - 1).copied().unwrap_or(0))
+                .unwrap_or(0xFF),
             0x90 if pos >= 4 => {
                 let first_dev = self.rx[3] & 1 == 1;
                 if ((pos - 4) % 2 == 0) ^ first_dev {
@@ -207,7 +213,9 @@ impl SpiChip {
         }
         let rx = std::mem::take(&mut self.rx);
         let op = rx[0];
-        let addr = |rx: &[u8]| ((rx[1] as usize) << 16 | (rx[2] as usize) << 8 | rx[3] as usize) % self.mem.len();
+        let addr = |rx: &[u8]| {
+            ((rx[1] as usize) << 16 | (rx[2] as usize) << 8 | rx[3] as usize) % self.mem.len()
+        };
         if let Some(next) = self.aai {
             match op {
                 0x04 => {
@@ -231,7 +239,11 @@ impl SpiChip {
                 let v = rx[1] & !keep;
                 self.wel = false;
                 self.ewsr = false;
-                self.busy = Some(Busy { from: now, until: now + us(WRSR_US), op: Pending::Status(v) });
+                self.busy = Some(Busy {
+                    from: now,
+                    until: now + us(WRSR_US),
+                    op: Pending::Status(v),
+                });
             }
             0x02 if rx.len() >= 5 && self.wel => {
                 let a = addr(&rx);
@@ -244,7 +256,10 @@ impl SpiChip {
                     _ => rx[4..5].to_vec(),
                 };
                 self.wel = false;
-                if self.overlaps_protection(a & !(self.page_len() - 1), self.page_len().max(data.len())) {
+                if self.overlaps_protection(
+                    a & !(self.page_len() - 1),
+                    self.page_len().max(data.len()),
+                ) {
                     self.stats.refused += 1;
                     return;
                 }
@@ -280,7 +295,10 @@ impl SpiChip {
                     self.busy = Some(Busy {
                         from: now,
                         until: now + us(e.time.us),
-                        op: Pending::Erase { start: start as usize, len: len as usize },
+                        op: Pending::Erase {
+                            start: start as usize,
+                            len: len as usize,
+                        },
                     });
                 }
             }
@@ -293,7 +311,11 @@ impl SpiChip {
         }
         self.stats.program_ops += 1;
         self.stats.bytes_programmed += bytes.len() as u64;
-        self.busy = Some(Busy { from: now, until: now + us(self.info.program.us), op: Pending::Program { addr, bytes } });
+        self.busy = Some(Busy {
+            from: now,
+            until: now + us(self.info.program.us),
+            op: Pending::Program { addr, bytes },
+        });
     }
 
     /// Power is cut at `now`: an operation in flight is left partial; volatile state is
@@ -307,9 +329,14 @@ impl SpiChip {
                 match b.op {
                     Pending::Program { addr, bytes } => {
                         let n = (bytes.len() as f64 * frac) as usize;
-                        self.apply(Pending::Program { addr, bytes: bytes[..n].to_vec() });
+                        self.apply(Pending::Program {
+                            addr,
+                            bytes: bytes[..n].to_vec(),
+                        });
                     }
-                    Pending::Erase { start, len } => partial_erase(&mut self.mem, start, len, frac, seed),
+                    Pending::Erase { start, len } => {
+                        partial_erase(&mut self.mem, start, len, frac, seed)
+                    }
                     Pending::Status(_) => {}
                 }
             }
@@ -384,13 +411,21 @@ mod tests {
         tx.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]);
         b.xfer(&tx, 0);
         assert_eq!(b.sr() & (WIP | WEL), WIP, "busy, WEL cleared at start");
-        assert_eq!(b.xfer(&[0x03, 0, 1, 0xFE], 2), [0xFF, 0xFF], "reads ignored while busy");
+        assert_eq!(
+            b.xfer(&[0x03, 0, 1, 0xFE], 2),
+            [0xFF, 0xFF],
+            "reads ignored while busy"
+        );
         let t = b.wait_idle();
         assert!(t >= 1_390_000, "page program takes its time: {t}");
         assert_eq!(b.xfer(&[0x03, 0, 1, 0xFE], 2), [0x11, 0x22]);
         // 0x33, 0x44 wrapped to the start of the page 0x100.
         assert_eq!(b.xfer(&[0x03, 0, 1, 0x00], 3), [0x33, 0x44, 0xFF]);
-        assert_eq!(b.xfer(&[0x03, 0, 2, 0x00], 1), [0xFF], "next page untouched");
+        assert_eq!(
+            b.xfer(&[0x03, 0, 2, 0x00], 1),
+            [0xFF],
+            "next page untouched"
+        );
         b.xfer(&[0x06], 0);
         b.xfer(&[0x02, 0, 1, 0xFE, 0xF0], 0);
         b.wait_idle();
@@ -411,7 +446,10 @@ mod tests {
         o.xfer(&[0x06], 0);
         o.xfer(&[0x20, 0x01, 0x20, 0x00], 0);
         o.wait_idle();
-        assert!(o.chip.mem[0x10000..0x20000].iter().all(|&x| x == 0xFF), "20 erased 64 KiB");
+        assert!(
+            o.chip.mem[0x10000..0x20000].iter().all(|&x| x == 0xFF),
+            "20 erased 64 KiB"
+        );
         let mut pm = Bus::new("PM25LV020");
         pm.chip.mem.fill(0);
         pm.xfer(&[0x06], 0);
@@ -436,20 +474,34 @@ mod tests {
         b.xfer(&[0x06], 0);
         b.xfer(&[0xAD, 0x00, 0x10, 0x00, 0xA1, 0xA2], 0);
         b.wait_idle();
-        assert_eq!(b.xfer(&[0x05], 1)[0] & WEL, WEL, "WEL stays set in AAI mode");
-        assert_eq!(b.xfer(&[0x03, 0, 0, 0], 1), [0xFF], "reads ignored in AAI mode");
+        assert_eq!(
+            b.xfer(&[0x05], 1)[0] & WEL,
+            WEL,
+            "WEL stays set in AAI mode"
+        );
+        assert_eq!(
+            b.xfer(&[0x03, 0, 0, 0], 1),
+            [0xFF],
+            "reads ignored in AAI mode"
+        );
         b.xfer(&[0xAD, 0xB1, 0xB2], 0);
         b.wait_idle();
         b.xfer(&[0x04], 0);
         assert_eq!(b.sr() & WEL, 0);
-        assert_eq!(b.xfer(&[0x03, 0, 0x10, 0], 5), [0xA1, 0xA2, 0xB1, 0xB2, 0xFF]);
+        assert_eq!(
+            b.xfer(&[0x03, 0, 0x10, 0], 5),
+            [0xA1, 0xA2, 0xB1, 0xB2, 0xFF]
+        );
         assert_eq!(b.chip.stats.program_ops, 2);
     }
 
     #[test]
     fn sst25_powers_up_protected_and_ewsr_unprotects() {
         let info = by_name("SST25VF040B").unwrap();
-        let mut b = Bus { chip: SpiChip::new(info, vec![0xFF; info.size as usize]), t: 0 };
+        let mut b = Bus {
+            chip: SpiChip::new(info, vec![0xFF; info.size as usize]),
+            t: 0,
+        };
         assert_eq!(b.sr() & 0x3C, 0x3C);
         b.xfer(&[0x06], 0);
         b.xfer(&[0x02, 0, 0, 0, 0x00], 0);
@@ -459,7 +511,10 @@ mod tests {
         b.xfer(&[0x06], 0);
         b.xfer(&[0xC7], 0);
         b.wait_idle();
-        assert_eq!(b.chip.stats.refused, 2, "chip erase refused while protected");
+        assert_eq!(
+            b.chip.stats.refused, 2,
+            "chip erase refused while protected"
+        );
         b.xfer(&[0x50], 0);
         b.xfer(&[0x01, 0x00], 0);
         b.wait_idle();

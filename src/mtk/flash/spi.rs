@@ -1,0 +1,236 @@
+//! SPI NOR flash over an SPI transaction bus: RDID/REMS/RES identification, block
+//! protection, erase, page / byte / SST AAI program, read.
+
+use super::{FlashOps, SpiBus};
+use crate::chips::{self, ChipInfo, Eraser, WriteMode};
+use crate::clock::poll_until;
+use crate::mtk::vendor::VendorError;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpiProbe {
+    pub rdid: [u8; 3],
+    pub rems: (u8, u8),
+    pub candidates: Vec<&'static ChipInfo>,
+}
+
+impl SpiProbe {
+    pub fn ids(&self) -> String {
+        format!(
+            "RDID {} REMS {:02X} {:02X}",
+            hex::encode_upper(self.rdid),
+            self.rems.0,
+            self.rems.1
+        )
+    }
+}
+
+/// Identify: RDID first; chips without RDID (all FF or 00) by REMS.
+pub fn probe<B: SpiBus>(bus: &mut B) -> Result<SpiProbe, VendorError> {
+    let r = bus.transfer(&[0x9F], 3)?;
+    let rdid = [r[0], r[1], r[2]];
+    let m = bus.transfer(&[0x90, 0, 0, 0], 2)?;
+    let rems = (m[0], m[1]);
+    let mut candidates = Vec::new();
+    if rdid != [0xFF; 3] && rdid != [0; 3] {
+        candidates = chips::by_rdid(rdid);
+    }
+    if candidates.is_empty() && rems != (0xFF, 0xFF) && rems != (0, 0) {
+        candidates = chips::by_rems(rems);
+    }
+    Ok(SpiProbe {
+        rdid,
+        rems,
+        candidates,
+    })
+}
+
+pub struct SpiDriver<B: SpiBus> {
+    pub bus: B,
+    pub info: &'static ChipInfo,
+    saved_sr: Option<u8>,
+}
+
+impl<B: SpiBus> SpiDriver<B> {
+    pub fn new(bus: B, info: &'static ChipInfo) -> Self {
+        SpiDriver {
+            bus,
+            info,
+            saved_sr: None,
+        }
+    }
+
+    pub fn status(&mut self) -> Result<u8, VendorError> {
+        Ok(self.bus.transfer(&[0x05], 1)?[0])
+    }
+
+    fn wait_ready(
+        &mut self,
+        limit: Duration,
+        what: &'static str,
+        addr: u32,
+    ) -> Result<(), VendorError> {
+        let mut err = None;
+        let r = poll_until(&mut self.bus, limit, |bus| match bus.transfer(&[0x05], 1) {
+            Ok(v) => (v[0] & 0x01 == 0).then_some(()),
+            Err(e) => {
+                err = Some(e);
+                Some(())
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        r.ok_or(VendorError::ChipTimeout {
+            what,
+            addr,
+            ms: limit.as_millis() as u64,
+        })
+    }
+
+    fn write_status(&mut self, v: u8) -> Result<(), VendorError> {
+        let enable = if self.info.status.ewsr { 0x50 } else { 0x06 };
+        self.bus.transfer(&[enable], 0)?;
+        self.bus.transfer(&[0x01, v], 0)?;
+        self.wait_ready(Duration::from_millis(200), "writing the status register", 0)
+    }
+
+    fn limit(us: u64) -> Duration {
+        Duration::from_micros(us * 20).max(Duration::from_millis(5))
+    }
+
+    fn wren(&mut self) -> Result<(), VendorError> {
+        self.bus.transfer(&[0x06], 0).map(|_| ())
+    }
+}
+
+fn cmd_addr(op: u8, a: u32) -> [u8; 4] {
+    [op, (a >> 16) as u8, (a >> 8) as u8, a as u8]
+}
+
+impl<B: SpiBus> FlashOps for SpiDriver<B> {
+    fn info(&self) -> &'static ChipInfo {
+        self.info
+    }
+
+    /// Clear the block-protect bits, remembering them for [`FlashOps::restore`].
+    fn prepare(&mut self) -> Result<(), VendorError> {
+        let sr = self.status()?;
+        let bp = sr & self.info.status.bp_mask;
+        if bp != 0 {
+            self.saved_sr = Some(sr);
+            self.write_status(sr & !self.info.status.bp_mask & !0x80)?;
+            let now = self.status()?;
+            if now & self.info.status.bp_mask != 0 {
+                return Err(VendorError::Other(format!(
+                    "the flash chip stays write-protected (status 0x{now:02X}): its WP# pin may be held low"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self) -> Result<(), VendorError> {
+        if let Some(sr) = self.saved_sr.take() {
+            self.write_status(sr & !0x03)?;
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), VendorError> {
+        let chunk = (self.bus.max_transfer() - 4).min(1024);
+        for (i, part) in buf.chunks_mut(chunk).enumerate() {
+            let a = addr + (i * chunk) as u32;
+            let got = self.bus.transfer(&cmd_addr(0x03, a), part.len())?;
+            part.copy_from_slice(&got);
+        }
+        Ok(())
+    }
+
+    fn erase(&mut self, e: &Eraser, addr: u32) -> Result<(), VendorError> {
+        self.wren()?;
+        if e.is_chip_erase(self.info.size) {
+            self.bus.transfer(&[e.cmd], 0)?;
+        } else {
+            self.bus.transfer(&cmd_addr(e.cmd, addr), 0)?;
+        }
+        let limit = Duration::from_micros(e.time.us * 10) + Duration::from_secs(1);
+        self.wait_ready(limit, "erasing", addr)
+    }
+
+    fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), VendorError> {
+        let limit = Self::limit(self.info.program.us);
+        match self.info.write {
+            WriteMode::SpiPage { page } => {
+                let mut off = 0usize;
+                while off < data.len() {
+                    let a = addr + off as u32;
+                    let room = (page - a % page) as usize;
+                    let part = &data[off..(off + room).min(data.len())];
+                    off += part.len();
+                    let Some(first) = part.iter().position(|&b| b != 0xFF) else {
+                        continue;
+                    };
+                    let last = part
+                        .iter()
+                        .rposition(|&b| b != 0xFF)
+                        .expect("has a non-FF byte");
+                    let mut tx = cmd_addr(0x02, a + first as u32).to_vec();
+                    tx.extend_from_slice(&part[first..=last]);
+                    self.wren()?;
+                    self.bus.transfer(&tx, 0)?;
+                    self.wait_ready(limit, "programming a page", a)?;
+                }
+            }
+            WriteMode::SpiByte => {
+                for (i, &b) in data.iter().enumerate() {
+                    if b != 0xFF {
+                        let a = addr + i as u32;
+                        self.wren()?;
+                        let c = cmd_addr(0x02, a);
+                        self.bus.transfer(&[c[0], c[1], c[2], c[3], b], 0)?;
+                        self.wait_ready(limit, "programming", a)?;
+                    }
+                }
+            }
+            WriteMode::SpiAaiWord => {
+                // Word-aligned runs of words that hold something to program.
+                let start = addr & !1;
+                let mut buf = vec![0xFF; (addr - start) as usize];
+                buf.extend_from_slice(data);
+                if buf.len() % 2 == 1 {
+                    buf.push(0xFF);
+                }
+                let words: Vec<[u8; 2]> = buf.chunks(2).map(|c| [c[0], c[1]]).collect();
+                let mut i = 0;
+                while i < words.len() {
+                    if words[i] == [0xFF, 0xFF] {
+                        i += 1;
+                        continue;
+                    }
+                    let a = start + 2 * i as u32;
+                    self.wren()?;
+                    let c = cmd_addr(0xAD, a);
+                    self.bus
+                        .transfer(&[c[0], c[1], c[2], c[3], words[i][0], words[i][1]], 0)?;
+                    self.wait_ready(limit, "programming (AAI)", a)?;
+                    i += 1;
+                    while i < words.len() && words[i] != [0xFF, 0xFF] {
+                        self.bus.transfer(&[0xAD, words[i][0], words[i][1]], 0)?;
+                        self.wait_ready(limit, "programming (AAI)", start + 2 * i as u32)?;
+                        i += 1;
+                    }
+                    self.bus.transfer(&[0x04], 0)?; // WRDI ends AAI
+                    self.wait_ready(limit, "ending AAI", a)?;
+                }
+            }
+            WriteMode::JedecByte | WriteMode::JedecPage { .. } => {
+                return Err(VendorError::Other(format!(
+                    "{} is not an SPI chip",
+                    self.info.name
+                )))
+            }
+        }
+        Ok(())
+    }
+}
