@@ -5,10 +5,13 @@
 //! `chips` are pure; `sim` is the virtual drive behind the same traits as hardware.
 
 pub mod chips;
+pub mod cli;
 pub mod clock;
+pub mod error;
 pub mod firmware;
 pub mod inference;
 pub mod mtk;
+pub mod ops;
 pub mod plan;
 pub mod sim;
 pub mod transport;

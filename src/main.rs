@@ -1,1 +1,6 @@
-fn main() {}
+//! mtkflash: thin binary over the library.
+
+fn main() {
+    let code = mtkflash::cli::main_with(std::env::args().collect());
+    std::process::exit(code);
+}

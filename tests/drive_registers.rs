@@ -181,8 +181,9 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
     v.tf.io.clock.advance_ns(20_000);
     assert_eq!(v.read_byte(addr).unwrap(), 0x5A);
     assert_eq!(v.tf.io.drive.flash.mem()[addr as usize], 0x5A);
-    let (mut ata, r) = v.leave();
-    r.unwrap();
+    let mut v = v;
+    v.leave().unwrap();
+    let mut ata = v.tf;
     // The image's checksum no longer matches: the drive reboots into boot code only.
     assert_eq!(ata.io.drive.mode, Mode::BootOnly);
     assert_eq!(
@@ -195,9 +196,9 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
 #[test]
 fn outro_reboots_into_the_firmware() {
     let ata = drive("SST39VF080");
-    let v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
-    let (mut ata, r) = v.leave();
-    assert_eq!(r.unwrap() & 0x80, 0);
+    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    assert_eq!(v.leave().unwrap() & 0x80, 0);
+    let mut ata = v.tf;
     assert_eq!(ata.io.drive.mode, Mode::Normal);
     assert_eq!(ata.signature(), [1, 1, 0x14, 0xEB]);
     assert_eq!(ata_string(&ata.identify_packet().unwrap()[23..27]), "0055");
@@ -280,4 +281,23 @@ fn dead_drive_answers_nothing() {
         err.to_string(),
         "MTK vendor intro failed on port 0x170 master (status 0x80)"
     );
+}
+
+#[test]
+fn bank_nibble_is_rewritten_after_the_ignored_reselect() {
+    // The reselect after each vendor command lands while the drive is busy and is
+    // ignored; the next access to another 64 KiB bank must still reach that bank.
+    let ata = drive("SST39VF080");
+    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let flash = v.tf.io.drive.flash.mem().to_vec();
+    for a in [
+        0xF_0000u32,
+        0x0_0000,
+        0x3_0001,
+        0x0_0002,
+        0x1_FFFF,
+        0x0_40BC,
+    ] {
+        assert_eq!(v.read_byte(a).unwrap(), flash[a as usize], "byte at {a:#x}");
+    }
 }

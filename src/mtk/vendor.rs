@@ -140,8 +140,10 @@ impl<T: TaskFile> Vendor<T> {
         self.commands += 1;
         let drv = self.tf.dev();
         self.tf.write(Reg::Command, cmd);
+        // Reselect as the classic tools do. This write lands while the drive is BSY and
+        // may be ignored, so the device register's content is unknown afterwards.
         self.tf.write(Reg::Device, drv);
-        self.shadow[2] = Some(drv);
+        self.shadow[2] = None;
         let idle = self.idle;
         let start = self.tf.clock().now();
         let mut last = 0;
@@ -225,8 +227,8 @@ impl<T: TaskFile> Vendor<T> {
     }
 
     /// Leave vendor mode: 0x81, DEVICE RESET, wait for the drive to boot. Returns the
-    /// task file and the status after the reboot.
-    pub fn leave(mut self) -> (T, Result<u8, VendorError>) {
+    /// status after the reboot.
+    pub fn leave(&mut self) -> Result<u8, VendorError> {
         let drv = self.tf.dev();
         self.tf.write(Reg::Device, drv);
         self.tf.write(Reg::Command, 0x81);
@@ -241,13 +243,12 @@ impl<T: TaskFile> Vendor<T> {
             (s & 0x80 == 0).then_some(s)
         });
         let at = self.tf.describe();
-        let r = r.ok_or(VendorError::Timeout {
+        r.ok_or(VendorError::Timeout {
             at,
             cmd: 0x08,
             status: 0x80,
             ms: 31_000,
-        });
-        (self.tf, r)
+        })
     }
 }
 

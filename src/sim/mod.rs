@@ -3,6 +3,7 @@
 
 pub mod chip;
 pub mod drive;
+pub mod store;
 pub mod taskfile;
 pub mod timing;
 

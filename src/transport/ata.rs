@@ -105,6 +105,21 @@ pub trait TaskFile: Timed {
     fn describe(&self) -> String;
 }
 
+impl<T: TaskFile + ?Sized> TaskFile for &mut T {
+    fn write(&mut self, reg: Reg, val: u8) {
+        (**self).write(reg, val)
+    }
+    fn read(&mut self, reg: Reg) -> u8 {
+        (**self).read(reg)
+    }
+    fn dev(&self) -> u8 {
+        (**self).dev()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// Result of one packet command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketOutcome {

@@ -1,0 +1,525 @@
+//! Command-line definitions (clap), the classic-form normaliser, and rendering.
+
+pub mod legacy;
+pub mod render;
+
+use crate::chips::{self, Bus, ChipId};
+use crate::error::{Exit, Failure, EXIT_CODE_HELP};
+use crate::ops::device::EnterOptions;
+use crate::ops::flash::{self, Backup, Report, WriteOptions};
+use crate::ops::{check, Target, Ui};
+use crate::sim::store::{NewDrive, Stored};
+use crate::sim::Settings;
+use clap::{Args, Parser, Subcommand};
+use render::TermUi;
+use std::path::PathBuf;
+
+const ABOUT: &str =
+    "Flasher for MediaTek-chipset optical drives (CD/DVD writers of the IDE and SATA era)";
+
+const AFTER_HELP: &str = "\
+Classic form (as MTKFlash under DOS; case-insensitive):
+  mtkflash <port> <r|w> [/b] [/m] <file>
+    r  read the whole flash into <file>          w  write <file> to the flash
+    /b also write the boot code (0x0000-0x3FFF)  /m accepted, no effect
+  e.g.  mtkflash 3 w /m rpc1v758.bin    mtkflash 3 r backup.bin    mtkflash sim w /m fw.hex
+
+Ports: 1 primary master (0x1F0), 2 primary slave, 3 secondary master (0x170),
+4 secondary slave; 0x970:master style bases; sim (default virtual drive), sim:PATH.
+";
+
+#[derive(Parser, Debug)]
+#[command(name = "mtkflash", version, about = ABOUT, after_help = format!("{AFTER_HELP}\n{EXIT_CODE_HELP}"))]
+pub struct Cli {
+    /// More detail (-v info, -vv debug); RUST_LOG works too.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DriveOpts {
+    /// Vendor-intro attempts before giving up (interactive: then asks to power-cycle).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Use this chip's geometry whatever its ID reads (see `mtkflash chips`).
+    #[arg(long, value_name = "NAME")]
+    pub chip: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the drive's identity, mode, flash chip, firmware revision and checksum; writes nothing.
+    #[command(after_help = "Examples:\n  mtkflash info 3\n  mtkflash info sim:drive.mtksim")]
+    Info {
+        /// 1-4, BASE:master|slave, sim or sim:PATH
+        port: String,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Read the whole flash into a new file (never overwrites).
+    #[command(
+        after_help = "Examples:\n  mtkflash read 3 backup.bin\n  mtkflash 3 r backup.bin   (classic form)"
+    )]
+    Read {
+        port: String,
+        file: PathBuf,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Write a firmware file (.bin, Intel HEX, BTC HEX): backup, differential write, verify.
+    #[command(
+        after_help = "Examples:\n  mtkflash write 3 fw.bin\n  mtkflash write sim fixtures/btc-ide1008-0758.hex\n  mtkflash 3 w /m fw.bin   (classic form)\n\nThe current flash is saved first next to the input as <name>.backup.bin\n(or .backup-2.bin, ...; an identical existing backup is reused)."
+    )]
+    Write {
+        port: String,
+        file: PathBuf,
+        /// Also write the boot code 0x0000-0x3FFF (classic /b). Without it the drive's boot code is kept byte for byte.
+        #[arg(short = 'b', long)]
+        boot: bool,
+        /// Write even if the firmware names another drive model.
+        #[arg(long)]
+        force: bool,
+        /// Save the current flash to FILE (must not exist) before writing.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_backup")]
+        backup: Option<PathBuf>,
+        /// Do not save the current flash first.
+        #[arg(long)]
+        no_backup: bool,
+        /// Read back the whole flash after writing, not only what changed.
+        #[arg(long)]
+        verify_all: bool,
+        /// The classic /m switch: accepted, no effect.
+        #[arg(long, hide = true)]
+        classic_m: bool,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Compare the flash with a file without writing (boot code excluded unless --boot).
+    #[command(after_help = "Example:\n  mtkflash verify 3 fw.bin")]
+    Verify {
+        port: String,
+        file: PathBuf,
+        #[arg(short = 'b', long)]
+        boot: bool,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Erase the flash except the boot code (all of it with --boot). Asks first unless --yes.
+    #[command(
+        after_help = "Example:\n  mtkflash erase 3 --yes\n\nAfter an erase the drive runs boot code only until a firmware is written."
+    )]
+    Erase {
+        port: String,
+        #[arg(short = 'b', long)]
+        boot: bool,
+        #[arg(short = 'y', long)]
+        yes: bool,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Inspect a firmware file offline: format, size, identity, banks, checksum, boot code.
+    #[command(after_help = "Example:\n  mtkflash check fixtures/btc-ide1008-0758.hex")]
+    Check { file: PathBuf },
+    /// List the flash chips this tool knows, with IDs, erase units and timings.
+    Chips,
+    /// Virtual drives for testing and practice.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Create a virtual drive file.
+    #[command(
+        after_help = "Example:\n  mtkflash sim new d.mtksim --chip MX25L8005 --drive \"BTC|DVDRW IDE1008|0055\"\n\nWithout --firmware the drive gets a synthetic image for that identity."
+    )]
+    New {
+        path: PathBuf,
+        /// Flash chip (see `mtkflash chips`).
+        #[arg(long)]
+        chip: String,
+        /// Identity as "VENDOR|PRODUCT|REV".
+        #[arg(long, default_value = "BTC|DVDRW IDE1008|0055")]
+        drive: String,
+        /// Initial flash content (.bin or HEX) instead of a synthetic image.
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+        /// Start misflashed: the firmware is damaged, the boot code intact.
+        #[arg(long)]
+        bricked: bool,
+    },
+    /// Show a virtual drive's chip, identity, state and checksum.
+    Show { path: PathBuf },
+    /// Write a virtual drive's raw flash content to a new file (no protocol involved).
+    Export { path: PathBuf, out: PathBuf },
+}
+
+fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
+    let chip = match &d.chip {
+        None => None,
+        Some(n) => Some(chips::by_name(n).ok_or_else(|| {
+            Failure::usage(
+                format!("unknown chip '{n}'"),
+                "`mtkflash chips` lists the known chips",
+            )
+        })?),
+    };
+    Ok(EnterOptions {
+        attempts: d.retries.max(1),
+        chip,
+    })
+}
+
+fn summary(ui: &mut dyn Ui, r: &Report) {
+    let mut s = if r.nothing_to_do {
+        "Done: nothing changed".to_string()
+    } else {
+        format!(
+            "Done: {} bytes changed (erased {} KiB, programmed {} bytes)",
+            r.changed_bytes,
+            r.erase_bytes / 1024,
+            r.program_bytes
+        )
+    };
+    s.push_str(&format!(", Check Sum : {:04X}", r.sum16));
+    if let Some(m) = r.modelled {
+        s.push_str(&format!(
+            ", device time {:.2} s (modelled)",
+            m.as_secs_f64()
+        ));
+    }
+    s.push_str(&format!(", wall {:.2} s", r.wall.as_secs_f64()));
+    ui.line(&s);
+}
+
+fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
+    match cli.command {
+        Command::Info { port, drive } => {
+            let t = Target::parse(&port)?;
+            let i = flash::info(&t, &enter_opts(&drive)?, ui)?;
+            ui.line(&format!("Drive:     {}", i.identity.describe()));
+            ui.line(&format!(
+                "Mode:      {}",
+                match i.identity {
+                    crate::ops::device::Identity::Atapi { .. } => "running firmware",
+                    crate::ops::device::Identity::BootOnly => "BOOT CODE ONLY: the firmware is damaged; write the right firmware with `mtkflash write` (or `mtkflash 3 w /m fw.bin`) to recover",
+                }
+            ));
+            ui.line(&format!(
+                "Flash:     {} ({}), {} KiB, {}",
+                i.chip_label,
+                i.chip,
+                i.size / 1024,
+                i.ids
+            ));
+            ui.line(&format!(
+                "Firmware:  {}",
+                i.flash_identity
+                    .as_deref()
+                    .unwrap_or("no identity found in flash")
+            ));
+            ui.line(&format!("Check Sum: {:04X}", i.sum16));
+            if !i.bad_banks.is_empty() {
+                ui.line(&format!(
+                    "Damage:    bank(s) {:?} do not start with LJMP",
+                    i.bad_banks
+                ));
+            }
+            Ok(())
+        }
+        Command::Read { port, file, drive } => {
+            let t = Target::parse(&port)?;
+            let r = flash::read_to_file(&t, &file, &enter_opts(&drive)?, ui)?;
+            if let Some(m) = r.modelled {
+                ui.line(&format!(
+                    "device time {:.2} s (modelled), wall {:.2} s",
+                    m.as_secs_f64(),
+                    r.wall.as_secs_f64()
+                ));
+            }
+            Ok(())
+        }
+        Command::Write {
+            port,
+            file,
+            boot,
+            force,
+            backup,
+            no_backup,
+            verify_all,
+            classic_m,
+            drive,
+        } => {
+            let t = Target::parse(&port)?;
+            if classic_m {
+                log::info!("/m: {}", crate::inference::SLASH_M_MEANING);
+            }
+            let opts = WriteOptions {
+                write_boot: boot,
+                force,
+                backup: if no_backup {
+                    Backup::Skip
+                } else {
+                    backup.map(Backup::To).unwrap_or(Backup::Auto)
+                },
+                enter: enter_opts(&drive)?,
+                verify_all,
+            };
+            let r = flash::write(&t, &file, &opts, ui)?;
+            summary(ui, &r);
+            Ok(())
+        }
+        Command::Verify {
+            port,
+            file,
+            boot,
+            drive,
+        } => {
+            let t = Target::parse(&port)?;
+            flash::verify(&t, &file, boot, &enter_opts(&drive)?, ui).map(|_| ())
+        }
+        Command::Erase {
+            port,
+            boot,
+            yes,
+            drive,
+        } => {
+            let t = Target::parse(&port)?;
+            ui.yes |= yes;
+            let q = format!(
+                "Erase the flash of {}{}? The drive will not work until a firmware is written",
+                t.describe(),
+                if boot {
+                    " INCLUDING THE BOOT CODE (it cannot be recovered without a programmer)"
+                } else {
+                    " (the boot code is kept)"
+                }
+            );
+            if !ui.ask(&q) {
+                return Err(Failure::usage(
+                    "erase not confirmed",
+                    "add --yes to erase without asking",
+                ));
+            }
+            flash::erase(&t, boot, &enter_opts(&drive)?, ui).map(|_| ())
+        }
+        Command::Check { file } => {
+            let r = check::check(&file)?;
+            for l in &r.lines {
+                ui.line(l);
+            }
+            if r.problems.is_empty() {
+                ui.line("Writable: yes");
+                Ok(())
+            } else {
+                Err(Failure::file(
+                    format!("{}: {}", file.display(), r.problems.join("; ")),
+                    "use a complete firmware image made for this drive",
+                ))
+            }
+        }
+        Command::Chips => {
+            ui.line(&format!(
+                "{:<12} {:<9} {:<4} {:>5}  {:<16} {:<24} {}",
+                "chip", "vendor", "bus", "KiB", "id", "erase units", "program"
+            ));
+            for c in chips::CHIPS {
+                let id = match c.id {
+                    ChipId::Jedec { mfr, dev } => format!("{mfr:02X}/{dev:02X}"),
+                    ChipId::Spi { rdid: Some(r), .. } => format!("9F {}", hex::encode_upper(r)),
+                    ChipId::Spi { rems, .. } => format!("90 {:02X}{:02X}", rems.0, rems.1),
+                };
+                let units: Vec<String> = c
+                    .erasers
+                    .iter()
+                    .filter(|e| !e.is_chip_erase(c.size))
+                    .map(|e| {
+                        format!(
+                            "{}K@{:02X}({})",
+                            e.regions.iter().map(|r| r.size).min().unwrap_or(0) / 1024,
+                            e.cmd,
+                            e.time.src.letter()
+                        )
+                    })
+                    .collect();
+                let bus = if c.bus == Bus::Spi { "SPI" } else { "par" };
+                ui.line(&format!(
+                    "{:<12} {:<9} {:<4} {:>5}  {:<16} {:<24} {} us ({})",
+                    c.name,
+                    c.vendor,
+                    bus,
+                    c.size / 1024,
+                    id,
+                    if units.is_empty() {
+                        "chip only".into()
+                    } else {
+                        units.join(" ")
+                    },
+                    c.program.us,
+                    c.program.src.letter()
+                ));
+            }
+            ui.line("Timing sources: V datasheet, F sister part, M from memory (unconfirmed).");
+            Ok(())
+        }
+        Command::Sim(s) => sim_command(s, ui),
+    }
+}
+
+fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
+    match cmd {
+        SimCommand::New {
+            path,
+            chip,
+            drive,
+            firmware,
+            bricked,
+        } => {
+            let info = chips::by_name(&chip).ok_or_else(|| {
+                Failure::usage(
+                    format!("unknown chip '{chip}'"),
+                    "`mtkflash chips` lists the known chips",
+                )
+            })?;
+            let parts: Vec<&str> = drive.split('|').collect();
+            if parts.len() != 3 {
+                return Err(Failure::usage(
+                    format!("--drive '{drive}' is not VENDOR|PRODUCT|REV"),
+                    "e.g. --drive \"BTC|DVDRW IDE1008|0055\"",
+                ));
+            }
+            let fw = match firmware {
+                Some(f) => Some(
+                    crate::firmware::load(&f)
+                        .map_err(|e| {
+                            Failure::file(format!("{}: {e}", f.display()), "check the file")
+                        })?
+                        .data,
+                ),
+                None => None,
+            };
+            flash::check_output(&path, None)?;
+            let settings = Settings {
+                vendor: parts[0].into(),
+                product: parts[1].into(),
+                revision: parts[2].into(),
+            };
+            let s = Stored::create(NewDrive {
+                chip: info,
+                settings,
+                firmware: fw,
+                bricked,
+            })
+            .map_err(|e| Failure::file(e.to_string(), "give a firmware of the chip's size"))?;
+            s.save(&path)
+                .map_err(|e| Failure::file(e.to_string(), "choose a folder you can write to"))?;
+            ui.line(&format!(
+                "Created virtual drive {} ({} {} {}, {})",
+                path.display(),
+                parts[0],
+                parts[1],
+                parts[2],
+                info.label()
+            ));
+            Ok(())
+        }
+        SimCommand::Show { path } => {
+            let s = Stored::load(&path).map_err(|e| {
+                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
+            })?;
+            let a = crate::firmware::Analysis::of(&s.flash);
+            let (meta, chip) = (s.meta.clone(), s.chip);
+            let powered = s.into_channel();
+            ui.line(&format!("Virtual drive: {}", path.display()));
+            ui.line(&format!(
+                "Chip:      {} ({} KiB, {:?})",
+                chip.label(),
+                chip.size / 1024,
+                chip.bus
+            ));
+            ui.line(&format!(
+                "Settings:  {} | {} | {}",
+                meta.vendor, meta.product, meta.revision
+            ));
+            ui.line(&format!(
+                "Firmware:  {}",
+                a.identity
+                    .as_ref()
+                    .map(|i| i.display())
+                    .unwrap_or_else(|| "no identity in flash".into())
+            ));
+            ui.line(&format!(
+                "State:     {}",
+                match powered.drive.mode {
+                    crate::sim::Mode::Normal => "working (firmware valid)",
+                    crate::sim::Mode::BootOnly => "bricked: boot code only (firmware invalid)",
+                    crate::sim::Mode::Dead => "dead: boot code damaged",
+                    crate::sim::Mode::Vendor => "in vendor mode",
+                    crate::sim::Mode::Outro => "left vendor mode, waiting for reset",
+                }
+            ));
+            ui.line(&format!("Check Sum: {:04X}", a.sum16));
+            Ok(())
+        }
+        SimCommand::Export { path, out } => {
+            let s = Stored::load(&path).map_err(|e| {
+                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
+            })?;
+            flash::write_new_file(&out, &s.flash)?;
+            ui.line(&format!(
+                "Exported {} KiB to {}",
+                s.flash.len() / 1024,
+                out.display()
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Run the tool with `args` (program name first); returns the exit code.
+pub fn main_with(args: Vec<String>) -> i32 {
+    let rest = &args[1.min(args.len())..];
+    let args = if legacy::is_legacy(rest) {
+        match legacy::normalise(rest) {
+            Ok(v) => std::iter::once(args[0].clone()).chain(v).collect(),
+            Err(f) => {
+                eprintln!("{f}");
+                return f.code();
+            }
+        }
+    } else {
+        args
+    };
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => Exit::Usage as i32,
+            };
+        }
+    };
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        _ => "debug",
+    };
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .try_init();
+    let mut ui = TermUi::new(cli.quiet, false);
+    match run_command(cli, &mut ui) {
+        Ok(()) => 0,
+        Err(f) => {
+            ui.end();
+            eprintln!("{f}");
+            f.code()
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Terminal rendering: the classic lines on stdout, an indicatif bar with ETA on stderr
+//! when it is a terminal, plain lines otherwise; questions only when interactive.
+
+use crate::ops::Ui;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, IsTerminal, Write};
+
+pub struct TermUi {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    interactive: bool,
+    /// Answer yes to every question (`--yes`).
+    pub yes: bool,
+}
+
+impl TermUi {
+    pub fn new(quiet: bool, yes: bool) -> TermUi {
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        TermUi {
+            quiet,
+            bar: None,
+            interactive,
+            yes,
+        }
+    }
+}
+
+impl Ui for TermUi {
+    fn line(&mut self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.println(s),
+            None => println!("{s}"),
+        }
+    }
+    fn warn(&mut self, s: &str) {
+        match &self.bar {
+            Some(b) => b.println(format!("warning: {s}")),
+            None => eprintln!("warning: {s}"),
+        }
+    }
+    fn begin(&mut self, what: &str, total: u64) {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{msg:10} [{bar:40}] {percent:>3}% ETA {eta}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        b.set_message(what.to_string());
+        self.bar = Some(b);
+    }
+    fn advance(&mut self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+    fn end(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+    fn ask(&mut self, q: &str) -> bool {
+        if self.yes {
+            return true;
+        }
+        if !self.interactive {
+            return false;
+        }
+        eprint!("{q} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return false;
+        }
+        matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+}

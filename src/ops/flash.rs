@@ -1,0 +1,889 @@
+//! Read, write, verify, erase and info over a vendor-mode session.
+
+use super::device::{Device, EnterOptions, Identity, Session};
+use super::target::Target;
+use super::Ui;
+use crate::error::{Exit, Failure, NOT_CHANGED};
+use crate::firmware::{self, find_identity, sum16, Analysis, Firmware};
+use crate::inference::BOOT_LEN;
+use crate::mtk::flash::FlashOps;
+use crate::plan::{self, Cost, Step};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const BLOCK: usize = 0x1000;
+
+/// Where the backup of the current flash goes before a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backup {
+    /// Next to the input file: `<stem>.backup.bin`, or `.backup-2.bin`, `-3`, ... when
+    /// taken (an existing backup with the same content is reused).
+    Auto,
+    To(PathBuf),
+    Skip,
+}
+
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// Also write the boot code (0x0000-0x3FFF): the `/b` switch.
+    pub write_boot: bool,
+    /// Write even when the image names another drive model.
+    pub force: bool,
+    pub backup: Backup,
+    pub enter: EnterOptions,
+    /// Read the whole flash back after writing, not only what was written.
+    pub verify_all: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            write_boot: false,
+            force: false,
+            backup: Backup::Auto,
+            enter: EnterOptions {
+                attempts: 3,
+                chip: None,
+            },
+            verify_all: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub chip: String,
+    pub identity_before: Option<String>,
+    pub identity_after: Option<String>,
+    pub backup: Option<PathBuf>,
+    pub erase_bytes: u64,
+    pub program_bytes: u64,
+    pub changed_bytes: u64,
+    pub sum16: u16,
+    pub chip_time: Duration,
+    pub modelled: Option<Duration>,
+    pub bus_ops: Option<u64>,
+    pub wall: Duration,
+    pub boot_rewritten: bool,
+    pub nothing_to_do: bool,
+    /// The drive did not come back running firmware after the reboot.
+    pub drive_not_booting: bool,
+}
+
+fn read_failure(e: crate::mtk::vendor::VendorError) -> Failure {
+    Failure::new(
+        Exit::Drive,
+        format!("reading the flash failed: {e}"),
+        NOT_CHANGED,
+        "power-cycle the drive and try again",
+    )
+}
+
+/// Read `len` bytes at `addr`, every block twice; a block read differently is read a
+/// third time and must agree with one of the first two.
+pub fn read_checked(
+    drv: &mut dyn FlashOps,
+    addr: u32,
+    out: &mut [u8],
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let mut b = vec![0u8; BLOCK];
+    let mut c = vec![0u8; BLOCK];
+    for (i, a) in out.chunks_mut(BLOCK).enumerate() {
+        let at = addr + (i * BLOCK) as u32;
+        drv.read(at, a).map_err(read_failure)?;
+        let b = &mut b[..a.len()];
+        drv.read(at, b).map_err(read_failure)?;
+        if a != b {
+            let c = &mut c[..a.len()];
+            drv.read(at, c).map_err(read_failure)?;
+            if c == b {
+                a.copy_from_slice(c);
+            } else if c != a {
+                return Err(Failure::new(
+                    Exit::Drive,
+                    format!("reads of 0x{at:06X}..0x{:06X} do not agree three times in a row: the connection is unreliable", at as usize + a.len()),
+                    NOT_CHANGED,
+                    "check the cable and power; try a shorter IDE cable or another port",
+                ));
+            }
+        }
+        ui.advance(a.len() as u64);
+    }
+    Ok(())
+}
+
+/// Read the whole flash (double-read checked), one `BankN` line per 64 KiB.
+pub fn read_all(s: &mut Session<'_>, ui: &mut dyn Ui) -> Result<Vec<u8>, Failure> {
+    let size = s.chip.size as usize;
+    let mut out = vec![0u8; size];
+    let mut drv = s.driver();
+    ui.begin("Reading", size as u64);
+    for (bank, chunk) in out.chunks_mut(firmware::BANK).enumerate() {
+        read_checked(drv.as_mut(), (bank * firmware::BANK) as u32, chunk, ui)?;
+    }
+    ui.end();
+    Ok(out)
+}
+
+/// Write `data` to `path` atomically without replacing an existing file.
+pub fn write_new_file(path: &Path, data: &[u8]) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io = |e: std::io::Error| {
+        Failure::file(
+            format!("cannot write {}: {e}", path.display()),
+            "choose another file name or folder",
+        )
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mtkflash")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    tmp.write_all(data).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::file(
+                format!("{} already exists; it is not overwritten", path.display()),
+                "choose another file name, or move the old file away",
+            )
+        } else {
+            io(e.error)
+        }
+    })?;
+    Ok(())
+}
+
+/// Can a new file be created at `path`? Checked before the drive is touched.
+pub fn check_output(path: &Path, input: Option<&Path>) -> Result<(), Failure> {
+    if path.exists() {
+        return Err(Failure::file(
+            format!(
+                "{} already exists; mtkflash never overwrites a file",
+                path.display()
+            ),
+            "give another file name, or move the old file away",
+        ));
+    }
+    if let Some(inp) = input {
+        let same = match (
+            inp.canonicalize(),
+            path.parent()
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        d
+                    }
+                })
+                .and_then(|d| d.canonicalize().ok()),
+        ) {
+            (Ok(a), Some(d)) => path.file_name().map(|n| d.join(n) == a).unwrap_or(false),
+            _ => false,
+        };
+        if same || inp == path {
+            return Err(Failure::file(
+                "the output file is the input file",
+                "give the backup another name",
+            ));
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".mtkflash-probe")
+        .tempfile_in(&dir)
+        .map(|_| ())
+        .map_err(|e| {
+            Failure::file(
+                format!("cannot create files in {}: {e}", dir.display()),
+                "choose a folder you can write to",
+            )
+        })
+}
+
+fn auto_backup_path(input: &Path, content: &[u8]) -> (PathBuf, bool) {
+    let dir = input.parent().unwrap_or(Path::new(""));
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "firmware".into());
+    for n in 1..1000 {
+        let name = if n == 1 {
+            format!("{stem}.backup.bin")
+        } else {
+            format!("{stem}.backup-{n}.bin")
+        };
+        let p = dir.join(name);
+        match std::fs::read(&p) {
+            Ok(existing) if existing == content => return (p, true),
+            Ok(_) => continue,
+            Err(_) if !p.exists() => return (p, false),
+            Err(_) => continue,
+        }
+    }
+    (
+        dir.join(format!("{stem}.backup-{}.bin", std::process::id())),
+        false,
+    )
+}
+
+/// Load and sanity-check an image for writing. Pure apart from reading the file.
+pub fn load_for_write(
+    input: &Path,
+    write_boot: bool,
+    ui: &mut dyn Ui,
+) -> Result<(Firmware, Analysis), Failure> {
+    let fw = firmware::load(input).map_err(|e| {
+        Failure::file(format!("{}: {e}", input.display()), "check that this is a firmware file (.bin, Intel HEX or BTC HEX) and that it was copied whole")
+    })?;
+    let a = Analysis::of(&fw.data);
+    let bad = a.bad_banks();
+    if !bad.is_empty() {
+        return Err(Failure::file(
+            format!(
+                "{}: bank(s) {} do not start with LJMP (0x02) or 0x80: this is not a MediaTek 8032 firmware image",
+                input.display(),
+                bad.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            "use the firmware file made for this drive",
+        ));
+    }
+    if !a.boot_ok {
+        let what = format!(
+            "{}: the image has no boot code (byte 0 is 0x{:02X}, not LJMP 0x02)",
+            input.display(),
+            fw.data[0]
+        );
+        if write_boot {
+            return Err(Failure::file(
+                what,
+                "leave out /b so the drive keeps its own boot code",
+            ));
+        }
+        ui.warn(&format!("{what}; the drive's own boot code is kept"));
+    }
+    if !a.embedded_ok() {
+        ui.warn("the image's end-of-image checksum does not match its content (a check that rests on inference, see docs/inferences.md)");
+    }
+    Ok((fw, a))
+}
+
+/// Compare the drive's model with the image's; refuse a mismatch unless forced.
+fn check_model(
+    drive: &Identity,
+    current: &[u8],
+    image: &Analysis,
+    force: bool,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let Some(img) = &image.identity else {
+        ui.warn(
+            "the image carries no drive identity (INQUIRY template); the model cannot be checked",
+        );
+        return Ok(());
+    };
+    let (vendor, product, source) = match drive {
+        Identity::Atapi {
+            vendor, product, ..
+        } => (vendor.clone(), product.clone(), "the drive reports"),
+        Identity::BootOnly => match find_identity(current) {
+            Some(id) => (id.vendor, id.product, "the drive's flash holds"),
+            None => {
+                ui.warn("the drive runs boot code only and its flash holds no identity; the model cannot be checked");
+                return Ok(());
+            }
+        },
+    };
+    if img.same_model(&vendor, &product) {
+        return Ok(());
+    }
+    let what = format!(
+        "the firmware is for {} {}, but {source} {} {}",
+        img.vendor, img.product, vendor, product
+    );
+    if force {
+        ui.warn(&format!("{what}; writing anyway (--force)"));
+        return Ok(());
+    }
+    Err(Failure::new(
+        Exit::Refused,
+        what,
+        NOT_CHANGED,
+        "use the firmware for this model; if you are sure (cross-flashing), add --force",
+    ))
+}
+
+fn partial_state(done_to: Option<u32>, boot_ok: bool, backup: &Option<PathBuf>) -> String {
+    let mut s = match done_to {
+        Some(a) => {
+            format!("partly written: the flash may be erased or half-programmed from 0x{a:06X} on")
+        }
+        None => "partly written".to_string(),
+    };
+    s.push_str(if boot_ok {
+        "; the boot code is intact, so the drive still answers the vendor intro"
+    } else {
+        "; the boot code may be damaged"
+    });
+    if let Some(b) = backup {
+        s.push_str(&format!(
+            "; the previous content is saved in {}",
+            b.display()
+        ));
+    }
+    s
+}
+
+/// Write an image to the drive (the heart of `mtkflash <port> w` and `write`).
+pub fn write(
+    target: &Target,
+    input: &Path,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let start = Instant::now();
+    let (fw, analysis) = load_for_write(input, opts.write_boot, ui)?;
+    if let Backup::To(p) = &opts.backup {
+        check_output(p, Some(input))?;
+    }
+    if opts.backup == Backup::Auto {
+        check_output(&input.with_file_name(".mtkflash-probe-name"), None).map_err(|f| {
+            Failure::file(
+                format!(
+                    "cannot write the backup next to {}: {}",
+                    input.display(),
+                    f.what
+                ),
+                "give --backup FILE in a folder you can write to, or --no-backup",
+            )
+        })?;
+    }
+    let mut dev = Device::open(target, ui)?;
+    let r = write_on(&mut dev, &fw, &analysis, input, opts, ui);
+    let mut report = match r {
+        Ok(rep) => rep,
+        Err(f) => {
+            let _ = dev.close();
+            return Err(f);
+        }
+    };
+    report.modelled = dev.modelled();
+    report.bus_ops = dev.bus_ops();
+    dev.close()?;
+    report.wall = start.elapsed();
+    Ok(report)
+}
+
+fn write_on(
+    dev: &mut Device,
+    fw: &Firmware,
+    analysis: &Analysis,
+    input: &Path,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    ui.line(&format!(
+        "Port: {:X}, Master/Slave: {:02x}",
+        dev.ata.ch.cmd,
+        dev.ata.ch.dev()
+    ));
+    let identity = dev.identity()?;
+    match &identity {
+        Identity::Atapi { .. } => ui.line(&format!("Drive: {}", identity.describe())),
+        Identity::BootOnly => {
+            ui.line("Drive: runs boot code only (misflashed); recovering through vendor mode")
+        }
+    }
+    let mut s = Session::enter(dev, &opts.enter, ui)?;
+    let mut report = Report {
+        chip: s.chip.name.to_string(),
+        identity_before: Some(identity.describe()),
+        ..Report::default()
+    };
+    let leave_with = |mut s: Session<'_>, f: Failure| -> Failure {
+        let _ = s.v.leave();
+        f
+    };
+    if fw.data.len() != s.chip.size as usize {
+        let f = Failure::new(
+            Exit::File,
+            format!(
+                "{} is {} KiB but the drive's {} holds {} KiB",
+                input.display(),
+                fw.data.len() / 1024,
+                s.chip.name,
+                s.chip.size / 1024
+            ),
+            NOT_CHANGED,
+            "use the firmware made for this drive (its flash size must match)",
+        );
+        return Err(leave_with(s, f));
+    }
+    ui.line("Reading....");
+    let current = match read_all(&mut s, ui) {
+        Ok(c) => c,
+        Err(f) => return Err(leave_with(s, f)),
+    };
+    if let Err(f) = check_model(&identity, &current, analysis, opts.force, ui) {
+        return Err(leave_with(s, f));
+    }
+    // Back up before anything is changed.
+    match &opts.backup {
+        Backup::Skip => {}
+        Backup::To(p) => {
+            if let Err(f) = write_new_file(p, &current) {
+                return Err(leave_with(s, f.with_drive(NOT_CHANGED)));
+            }
+            report.backup = Some(p.clone());
+        }
+        Backup::Auto => {
+            let (p, exists) = auto_backup_path(input, &current);
+            if !exists {
+                if let Err(f) = write_new_file(&p, &current) {
+                    return Err(leave_with(s, f.with_drive(NOT_CHANGED)));
+                }
+            }
+            report.backup = Some(p);
+        }
+    }
+    if let Some(b) = &report.backup {
+        ui.line(&format!("Backup: {}", b.display()));
+    }
+    let p = plan::plan(
+        s.chip,
+        &s.erasers,
+        &current,
+        &fw.data,
+        opts.write_boot,
+        &Cost::default(),
+    );
+    report.erase_bytes = p.erase_bytes;
+    report.program_bytes = p.program_bytes;
+    report.chip_time = p.chip_time;
+    report.changed_bytes = current
+        .iter()
+        .zip(&p.target)
+        .filter(|(a, b)| a != b)
+        .count() as u64;
+    report.sum16 = sum16(&p.target);
+    report.boot_rewritten = p.boot_erased || p.boot_changes;
+    if p.is_empty() {
+        report.nothing_to_do = true;
+        ui.line("The flash already holds this image: nothing to write.");
+    } else {
+        if p.boot_erased && !opts.write_boot {
+            ui.warn(&format!(
+                "{} erases in {} KiB units: the boot code shares its first unit and is rewritten from the drive's own copy first, then verified",
+                s.chip.name,
+                s.erasers[0].regions[0].size / 1024
+            ));
+        }
+        ui.line("Updating....");
+        if let Err(f) = execute(&mut s, &p, &current, report.backup.clone(), ui) {
+            return Err(leave_with(s, f));
+        }
+        // Verify every byte that was planned, and the checksum of the whole flash.
+        ui.line("Verifying....");
+        let mut flash = current.clone();
+        let ranges = if opts.verify_all {
+            vec![(0u32, s.chip.size)]
+        } else {
+            p.touched()
+        };
+        let total: u64 = ranges.iter().map(|r| r.1 as u64).sum();
+        ui.begin("Verifying", total);
+        let verified = {
+            let mut drv = s.driver();
+            ranges.iter().try_for_each(|&(a, l)| {
+                read_checked(
+                    drv.as_mut(),
+                    a,
+                    &mut flash[a as usize..(a + l) as usize],
+                    ui,
+                )
+            })
+        };
+        ui.end();
+        if let Err(f) = verified {
+            let st = partial_state(None, true, &report.backup);
+            return Err(leave_with(
+                s,
+                Failure::new(Exit::Write, f.what, st, "run the same command again"),
+            ));
+        }
+        if let Some(bad) = flash.iter().zip(&p.target).position(|(a, b)| a != b) {
+            let n = flash.iter().zip(&p.target).filter(|(a, b)| a != b).count();
+            let boot_ok = flash[..BOOT_LEN] == p.target[..BOOT_LEN]
+                || flash[..BOOT_LEN] == current[..BOOT_LEN];
+            let f = Failure::new(
+                Exit::Write,
+                format!("verification failed: {n} byte(s) differ from the image, the first at 0x{bad:06X} (0x{:02X}, should be 0x{:02X})", flash[bad], p.target[bad]),
+                partial_state(Some(bad as u32 & !0xFFF), boot_ok, &report.backup),
+                "run the same command again; if the same bytes fail again the flash chip may be worn out",
+            );
+            return Err(leave_with(s, f));
+        }
+        if sum16(&flash) != report.sum16 {
+            let f = Failure::new(
+                Exit::Write,
+                format!(
+                    "the checksum of the flash is {:04X}, the image's is {:04X}",
+                    sum16(&flash),
+                    report.sum16
+                ),
+                partial_state(None, true, &report.backup),
+                "run the same command again",
+            );
+            return Err(leave_with(s, f));
+        }
+        ui.line(&format!("Verify OK, Check Sum : {:04X}", report.sum16));
+    }
+    let _ = s.driver().restore();
+    s.leave()?;
+    // The drive reboots into the new firmware: ask it who it is now.
+    match dev.identity() {
+        Ok(id @ Identity::Atapi { .. }) => {
+            ui.line(&format!("Drive now: {}", id.describe()));
+            report.identity_after = Some(id.describe());
+        }
+        Ok(Identity::BootOnly) | Err(_) => {
+            report.drive_not_booting = true;
+            ui.warn("after the reset the drive runs boot code only: the image was written and verified, but the drive does not start it");
+        }
+    }
+    Ok(report)
+}
+
+/// Run a plan's steps, one `BankN` line per 64 KiB bank reached, verifying the boot code
+/// as soon as the steps that rewrite it are done.
+fn execute(
+    s: &mut Session<'_>,
+    p: &plan::Plan,
+    current: &[u8],
+    backup: Option<PathBuf>,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let total: u64 = p
+        .steps
+        .iter()
+        .map(|st| match st {
+            Step::Erase { len, .. } => *len as u64 / 16,
+            Step::Program { data, .. } => data.len() as u64,
+        })
+        .sum();
+    let mut drv = s.driver();
+    drv.prepare().map_err(|e| {
+        Failure::new(
+            Exit::Write,
+            e.to_string(),
+            NOT_CHANGED,
+            "power-cycle the drive and try again",
+        )
+    })?;
+    ui.begin("Writing", total);
+    let mut bank_shown: Option<u32> = None;
+    let boot_steps = p.steps.iter().take_while(|st| matches!(st, Step::Erase { start, .. } | Step::Program { start, .. } if (*start as usize) < BOOT_LEN)).count();
+    for (i, st) in p.steps.iter().enumerate() {
+        let (addr, r, cost) = match st {
+            Step::Erase { eraser, start, len } => {
+                (*start, drv.erase(eraser, *start), *len as u64 / 16)
+            }
+            Step::Program { start, data } => (*start, drv.program(*start, data), data.len() as u64),
+        };
+        let bank = addr / firmware::BANK as u32;
+        if bank_shown != Some(bank) {
+            ui.line(&format!("Bank{bank}"));
+            bank_shown = Some(bank);
+        }
+        if let Err(e) = r {
+            ui.end();
+            let boot_ok = i >= boot_steps || boot_steps == 0;
+            return Err(Failure::new(
+                Exit::Write,
+                format!("writing failed at 0x{addr:06X}: {e}"),
+                partial_state(Some(addr), boot_ok, &backup),
+                "run the same command again to finish; keep the backup file",
+            ));
+        }
+        ui.advance(cost);
+        if boot_steps > 0 && i + 1 == boot_steps {
+            // The boot code was rewritten: check it before going on.
+            let mut got = vec![0u8; BOOT_LEN];
+            read_checked(drv.as_mut(), 0, &mut got, &mut super::Recorder::default())?;
+            if got[..] != p.target[..BOOT_LEN] {
+                ui.end();
+                return Err(Failure::new(
+                    Exit::Write,
+                    "the rewritten boot code does not read back correctly".to_string(),
+                    "the boot code may be damaged: do NOT power the drive off",
+                    format!(
+                        "run the same command with /b right away to write the boot code again{}",
+                        if got[..] == current[..BOOT_LEN] {
+                            ""
+                        } else {
+                            " (the old boot code is in the backup)"
+                        }
+                    ),
+                ));
+            }
+            ui.line("Boot code rewritten and verified");
+        }
+    }
+    ui.end();
+    Ok(())
+}
+
+/// Read the whole flash into a new file.
+pub fn read_to_file(
+    target: &Target,
+    out: &Path,
+    opts: &EnterOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let start = Instant::now();
+    check_output(out, None)?;
+    let mut dev = Device::open(target, ui)?;
+    ui.line(&format!(
+        "Port: {:X}, Master/Slave: {:02x}",
+        dev.ata.ch.cmd,
+        dev.ata.ch.dev()
+    ));
+    let r = (|| {
+        let identity = dev.identity()?;
+        let mut s = Session::enter(&mut dev, opts, ui)?;
+        ui.line("Reading....");
+        let data = match read_all(&mut s, ui) {
+            Ok(d) => d,
+            Err(f) => {
+                let _ = s.v.leave();
+                return Err(f);
+            }
+        };
+        let chip = s.chip.name.to_string();
+        s.leave()?;
+        write_new_file(out, &data).map_err(|f| f.with_drive(NOT_CHANGED))?;
+        ui.line(&format!(
+            "Saved {} ({} KiB, Check Sum : {:04X})",
+            out.display(),
+            data.len() / 1024,
+            sum16(&data)
+        ));
+        Ok(Report {
+            chip,
+            identity_before: Some(identity.describe()),
+            sum16: sum16(&data),
+            backup: Some(out.to_path_buf()),
+            ..Report::default()
+        })
+    })();
+    let modelled = dev.modelled();
+    let ops = dev.bus_ops();
+    dev.close()?;
+    r.map(|mut rep| {
+        rep.modelled = modelled;
+        rep.bus_ops = ops;
+        rep.wall = start.elapsed();
+        rep
+    })
+}
+
+/// Compare the drive's flash with a file; nothing is written.
+pub fn verify(
+    target: &Target,
+    input: &Path,
+    with_boot: bool,
+    opts: &EnterOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let fw = firmware::load(input)
+        .map_err(|e| Failure::file(format!("{}: {e}", input.display()), "check the file"))?;
+    let mut dev = Device::open(target, ui)?;
+    let r = (|| {
+        let identity = dev.identity()?;
+        let mut s = Session::enter(&mut dev, opts, ui)?;
+        if fw.data.len() != s.chip.size as usize {
+            let _ = s.v.leave();
+            return Err(Failure::new(
+                Exit::File,
+                format!(
+                    "{} is {} KiB but the flash holds {} KiB",
+                    input.display(),
+                    fw.data.len() / 1024,
+                    s.chip.size / 1024
+                ),
+                NOT_CHANGED,
+                "compare with the firmware made for this drive",
+            ));
+        }
+        let data = match read_all(&mut s, ui) {
+            Ok(d) => d,
+            Err(f) => {
+                let _ = s.v.leave();
+                return Err(f);
+            }
+        };
+        let chip = s.chip.name.to_string();
+        s.leave()?;
+        let from = if with_boot { 0 } else { BOOT_LEN };
+        let diffs: Vec<usize> = (from..data.len())
+            .filter(|&i| data[i] != fw.data[i])
+            .collect();
+        if let Some(&first) = diffs.first() {
+            return Err(Failure::new(
+                Exit::Write,
+                format!("the drive's flash differs from {} in {} byte(s), the first at 0x{first:06X}", input.display(), diffs.len()),
+                NOT_CHANGED,
+                "write the file with `mtkflash write` (or the classic `w`) if it should be on the drive",
+            ));
+        }
+        ui.line(&format!(
+            "Verify OK: the flash matches {}{} (Check Sum : {:04X})",
+            input.display(),
+            if with_boot {
+                ""
+            } else {
+                " outside the boot code"
+            },
+            sum16(&data)
+        ));
+        Ok(Report {
+            chip,
+            identity_before: Some(identity.describe()),
+            sum16: sum16(&data),
+            ..Report::default()
+        })
+    })();
+    dev.close()?;
+    r
+}
+
+/// Erase the flash except the boot code (or all of it with `with_boot`).
+pub fn erase(
+    target: &Target,
+    with_boot: bool,
+    opts: &EnterOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let mut dev = Device::open(target, ui)?;
+    let r = (|| {
+        let identity = dev.identity()?;
+        let mut s = Session::enter(&mut dev, opts, ui)?;
+        let current = match read_all(&mut s, ui) {
+            Ok(d) => d,
+            Err(f) => {
+                let _ = s.v.leave();
+                return Err(f);
+            }
+        };
+        let blank = vec![0xFF; current.len()];
+        let p = plan::plan(
+            s.chip,
+            &s.erasers,
+            &current,
+            &blank,
+            with_boot,
+            &Cost::default(),
+        );
+        if let Err(f) = execute(&mut s, &p, &current, None, ui) {
+            let _ = s.v.leave();
+            return Err(f);
+        }
+        let mut got = current.clone();
+        {
+            let mut drv = s.driver();
+            for (a, l) in p.touched() {
+                if let Err(f) =
+                    read_checked(drv.as_mut(), a, &mut got[a as usize..(a + l) as usize], ui)
+                {
+                    drop(drv);
+                    let _ = s.v.leave();
+                    return Err(f.with_drive("partly erased"));
+                }
+            }
+            let _ = drv.restore();
+        }
+        if got != p.target {
+            let _ = s.v.leave();
+            return Err(Failure::new(
+                Exit::Write,
+                "the erase did not take everywhere",
+                "partly erased",
+                "run the erase again",
+            ));
+        }
+        let chip = s.chip.name.to_string();
+        s.leave()?;
+        ui.line(&format!(
+            "Erased {} KiB{}",
+            p.erase_bytes / 1024,
+            if with_boot {
+                " including the boot code"
+            } else {
+                "; the boot code was kept"
+            }
+        ));
+        Ok(Report {
+            chip,
+            identity_before: Some(identity.describe()),
+            erase_bytes: p.erase_bytes,
+            ..Report::default()
+        })
+    })();
+    dev.close()?;
+    r
+}
+
+/// What `info` finds out.
+#[derive(Clone, Debug)]
+pub struct Info {
+    pub identity: Identity,
+    pub chip: String,
+    pub chip_label: String,
+    pub ids: String,
+    pub size: u32,
+    pub flash_identity: Option<String>,
+    pub sum16: u16,
+    pub bootable: bool,
+    pub embedded_ok: bool,
+    pub bad_banks: Vec<usize>,
+}
+
+/// Identify the drive and its flash, read the flash, say what it holds. Writes nothing.
+pub fn info(target: &Target, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<Info, Failure> {
+    let mut dev = Device::open(target, ui)?;
+    let r = (|| {
+        let identity = dev.identity()?;
+        let mut s = Session::enter(&mut dev, opts, ui)?;
+        let data = match read_all(&mut s, ui) {
+            Ok(d) => d,
+            Err(f) => {
+                let _ = s.v.leave();
+                return Err(f);
+            }
+        };
+        let a = Analysis::of(&data);
+        let info = Info {
+            identity: identity.clone(),
+            chip: s.chip.name.to_string(),
+            chip_label: s.chip.label(),
+            ids: s.ids.clone(),
+            size: s.chip.size,
+            flash_identity: a.identity.as_ref().map(|i| i.display()),
+            sum16: a.sum16,
+            bootable: a.bootable(),
+            embedded_ok: a.embedded_ok(),
+            bad_banks: a.bad_banks(),
+        };
+        s.leave()?;
+        Ok(info)
+    })();
+    dev.close()?;
+    r
+}

@@ -1,0 +1,46 @@
+//! The use cases: info, read, write, verify, erase, check. They orchestrate
+//! open -> vendor mode -> identify -> read/backup -> plan -> execute -> verify -> outro,
+//! and report progress through [`Ui`], which the command line renders.
+
+pub mod check;
+pub mod device;
+pub mod flash;
+pub mod target;
+
+pub use device::{Device, Session};
+pub use target::Target;
+
+/// How an operation talks to the person (or script) running it.
+pub trait Ui {
+    /// A line in the classic MTKFlash rhythm (`Identifying flash type`, `Bank0`, ...).
+    fn line(&mut self, s: &str);
+    /// A warning that does not stop the command.
+    fn warn(&mut self, s: &str) {
+        self.line(&format!("warning: {s}"));
+    }
+    /// Start a measured stage of `total` bytes.
+    fn begin(&mut self, _what: &str, _total: u64) {}
+    fn advance(&mut self, _n: u64) {}
+    fn end(&mut self) {}
+    /// Ask a yes/no question; a non-interactive Ui answers no.
+    fn ask(&mut self, _q: &str) -> bool {
+        false
+    }
+}
+
+/// A Ui that records lines (tests, library users).
+#[derive(Default)]
+pub struct Recorder {
+    pub lines: Vec<String>,
+    pub answer: bool,
+}
+
+impl Ui for Recorder {
+    fn line(&mut self, s: &str) {
+        self.lines.push(s.to_string());
+    }
+    fn ask(&mut self, q: &str) -> bool {
+        self.lines.push(format!("? {q}"));
+        self.answer
+    }
+}

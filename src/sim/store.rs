@@ -1,0 +1,275 @@
+//! Virtual drives on disk.
+//!
+//! File format (version 1): the line `MTKSIM 1`, one line of JSON metadata ([`Meta`]),
+//! then the raw flash content (exactly the chip's size). Saved atomically (temporary
+//! file in the same folder, then rename), so a crash never leaves half a drive.
+
+use super::drive::{boot_crc, Drive, Flash, Mode, Settings};
+use super::taskfile::SimChannel;
+use crate::chips::{self, ChipInfo};
+use crate::firmware::synth;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+const MAGIC: &[u8] = b"MTKSIM 1\n";
+
+/// Where the default virtual drive (`sim`) lives: this file in the current folder.
+pub const DEFAULT_PATH: &str = "mtkflash-default.mtksim";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Meta {
+    pub chip: String,
+    pub vendor: String,
+    pub product: String,
+    pub revision: String,
+    /// Command-block base of the channel the drive sits on, and its position.
+    pub cmd_base: u16,
+    pub slave: bool,
+    /// CRC-32 of the boot block last known to run.
+    pub good_boot_crc: u32,
+    /// What the drive was doing when last saved (it stays powered between commands).
+    pub mode: String,
+    /// Fault specification (see docs), empty for none.
+    #[serde(default)]
+    pub faults: String,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot read the virtual drive {path}: {err}")]
+    Read { path: String, err: String },
+    #[error("{path} is not a virtual drive file ({why})")]
+    Format { path: String, why: String },
+    #[error("cannot save the virtual drive {path}: {err}")]
+    Write { path: String, err: String },
+    #[error("unknown flash chip '{0}' (see `mtkflash chips` for the list)")]
+    UnknownChip(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Normal => "normal",
+        Mode::BootOnly => "boot-only",
+        Mode::Vendor => "vendor",
+        Mode::Outro => "outro",
+        Mode::Dead => "dead",
+    }
+}
+
+/// A virtual drive as stored.
+pub struct Stored {
+    pub meta: Meta,
+    pub flash: Vec<u8>,
+    pub chip: &'static ChipInfo,
+}
+
+/// What `sim new` makes.
+pub struct NewDrive {
+    pub chip: &'static ChipInfo,
+    pub settings: Settings,
+    pub firmware: Option<Vec<u8>>,
+    pub bricked: bool,
+}
+
+impl Stored {
+    pub fn create(n: NewDrive) -> Result<Stored, StoreError> {
+        let size = n.chip.size as usize;
+        let mut flash = match n.firmware {
+            Some(f) if f.len() != size => {
+                return Err(StoreError::Invalid(format!(
+                    "the firmware is {} bytes but {} holds {} bytes",
+                    f.len(),
+                    n.chip.name,
+                    size
+                )))
+            }
+            Some(f) => f,
+            None => synth::generate(&synth::Spec {
+                vendor: n.settings.vendor.clone(),
+                product: n.settings.product.clone(),
+                revision: n.settings.revision.clone(),
+                size,
+            }),
+        };
+        let good = boot_crc(&flash);
+        if n.bricked {
+            // As after a flash cut short: bank 1 erased past its first sector.
+            flash[0x10000..0x1F000].fill(0xFF);
+        }
+        let meta = Meta {
+            chip: n.chip.name.to_string(),
+            vendor: n.settings.vendor,
+            product: n.settings.product,
+            revision: n.settings.revision,
+            cmd_base: 0x170,
+            slave: false,
+            good_boot_crc: good,
+            mode: "normal".into(),
+            faults: String::new(),
+        };
+        Ok(Stored {
+            meta,
+            flash,
+            chip: n.chip,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Stored, StoreError> {
+        let p = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| StoreError::Read {
+            path: p.clone(),
+            err: e.to_string(),
+        })?;
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| StoreError::Format {
+                path: p.clone(),
+                why: "no MTKSIM header".into(),
+            })?;
+        let nl = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| StoreError::Format {
+                path: p.clone(),
+                why: "no metadata line".into(),
+            })?;
+        let meta: Meta = serde_json::from_slice(&rest[..nl]).map_err(|e| StoreError::Format {
+            path: p.clone(),
+            why: format!("bad metadata: {e}"),
+        })?;
+        let chip =
+            chips::by_name(&meta.chip).ok_or_else(|| StoreError::UnknownChip(meta.chip.clone()))?;
+        let flash = rest[nl + 1..].to_vec();
+        if flash.len() != chip.size as usize {
+            return Err(StoreError::Format {
+                path: p,
+                why: format!(
+                    "flash content is {} bytes, {} holds {}",
+                    flash.len(),
+                    chip.name,
+                    chip.size
+                ),
+            });
+        }
+        Ok(Stored { meta, flash, chip })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let err = |e: std::io::Error| StoreError::Write {
+            path: path.display().to_string(),
+            err: e.to_string(),
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".mtksim")
+            .tempfile_in(&dir)
+            .map_err(err)?;
+        tmp.write_all(MAGIC).map_err(err)?;
+        serde_json::to_writer(&mut tmp, &self.meta).map_err(|e| err(std::io::Error::other(e)))?;
+        tmp.write_all(b"\n").map_err(err)?;
+        tmp.write_all(&self.flash).map_err(err)?;
+        tmp.as_file().sync_all().map_err(err)?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
+        Ok(())
+    }
+
+    /// Power the drive (it keeps the state it was saved in).
+    pub fn into_channel(self) -> SimChannel {
+        let settings = Settings {
+            vendor: self.meta.vendor.clone(),
+            product: self.meta.product.clone(),
+            revision: self.meta.revision.clone(),
+        };
+        let mut drive = Drive::new(
+            Flash::new(self.chip, self.flash),
+            settings,
+            self.meta.good_boot_crc,
+        );
+        match self.meta.mode.as_str() {
+            "vendor" if drive.mode != Mode::Dead => drive.mode = Mode::Vendor,
+            "outro" if drive.mode != Mode::Dead => drive.mode = Mode::Outro,
+            _ => {}
+        }
+        SimChannel::new(drive, self.meta.cmd_base, self.meta.slave)
+    }
+
+    /// The state to save after a session on `ch`.
+    pub fn from_channel(mut ch: SimChannel, mut meta: Meta) -> Stored {
+        ch.finish();
+        meta.good_boot_crc = ch.drive.good_boot_crc;
+        meta.mode = mode_name(ch.drive.mode).to_string();
+        let chip = ch.drive.flash.info();
+        let flash = std::mem::take(ch.drive.flash.mem_mut());
+        Stored { meta, flash, chip }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(bricked: bool) -> Stored {
+        Stored::create(NewDrive {
+            chip: chips::by_name("SST39VF080").unwrap(),
+            settings: super::super::btc_settings("0055"),
+            firmware: None,
+            bricked,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.mtksim");
+        let s = new(false);
+        s.save(&p).unwrap();
+        let l = Stored::load(&p).unwrap();
+        assert_eq!(l.meta, s.meta);
+        assert_eq!(l.flash, s.flash);
+        assert_eq!(l.into_channel().drive.mode, Mode::Normal);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left behind"
+        );
+    }
+
+    #[test]
+    fn bricked_drive_boots_to_boot_code_only() {
+        assert_eq!(new(true).into_channel().drive.mode, Mode::BootOnly);
+    }
+
+    #[test]
+    fn vendor_mode_survives_between_commands() {
+        let s = new(false);
+        let meta = s.meta.clone();
+        let mut ch = s.into_channel();
+        ch.drive.mode = Mode::Vendor;
+        let s2 = Stored::from_channel(ch, meta);
+        assert_eq!(s2.meta.mode, "vendor");
+        assert_eq!(s2.into_channel().drive.mode, Mode::Vendor);
+    }
+
+    #[test]
+    fn damaged_files_are_rejected_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad");
+        std::fs::write(&p, b"hello").unwrap();
+        assert!(matches!(Stored::load(&p), Err(StoreError::Format { .. })));
+        let s = new(false);
+        s.save(&p).unwrap();
+        let mut b = std::fs::read(&p).unwrap();
+        b.truncate(b.len() - 10);
+        std::fs::write(&p, b).unwrap();
+        let e = Stored::load(&p).err().unwrap();
+        assert!(e.to_string().contains("flash content"), "{e}");
+    }
+}

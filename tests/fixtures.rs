@@ -1,0 +1,56 @@
+//! fixtures/ is exactly what the documented generator makes, and each file is what its
+//! name says.
+
+use mtkflash::firmware::{self, synth, Analysis, Format};
+use std::path::Path;
+
+fn path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+#[test]
+fn fixtures_match_the_generator() {
+    for (name, bytes) in synth::fixtures() {
+        let on_disk = std::fs::read(path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            on_disk == bytes,
+            "fixtures/{name} differs from the generator: run `cargo run --example make_fixtures`"
+        );
+    }
+}
+
+#[test]
+fn good_fixtures_parse_to_their_identity() {
+    let bin = firmware::load(&path("btc-ide1008-0758.bin")).unwrap();
+    let hex = firmware::load(&path("btc-ide1008-0758.hex")).unwrap();
+    assert_eq!((bin.format, hex.format), (Format::Bin, Format::BtcHex));
+    assert_eq!(bin.data, hex.data);
+    let id = Analysis::of(&bin.data).identity.unwrap();
+    assert_eq!(id.revision, "0758");
+    assert_eq!(&bin.data[0x40BC..0x40C4], b"BTC     ");
+    assert_eq!(&bin.data[0x40C4..0x40D4], b"DVDRW IDE1008   ");
+    assert_eq!(&bin.data[0x40D4..0x40D8], b"0758");
+    let combo = firmware::load(&path("liteon-combo-nk0d-512k.hex")).unwrap();
+    assert_eq!(
+        (combo.format, combo.data.len()),
+        (Format::IntelHex, 0x80000)
+    );
+    assert!(Analysis::of(&combo.data).bootable());
+}
+
+#[test]
+fn broken_fixtures_are_refused_for_their_reason() {
+    let e = firmware::load(&path("broken-truncated.bin")).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+    let e = firmware::load(&path("broken-wrong-size.bin")).unwrap_err();
+    assert!(e.to_string().contains("not a firmware size"), "{e}");
+    let e = firmware::load(&path("broken-bad-checksum.hex")).unwrap_err();
+    assert!(
+        e.to_string().contains("line 11") && e.to_string().contains("checksum"),
+        "{e}"
+    );
+    let e = firmware::load(&path("broken-truncated.hex")).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+}
