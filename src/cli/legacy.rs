@@ -140,10 +140,12 @@ pub fn normalise(args: &[String]) -> Result<Vec<String>, Failure> {
         port,
         file,
     ];
-    if boot {
+    // A read always takes the whole flash, boot code included: /b and /m change nothing.
+    let write = cmd == "w";
+    if boot && write {
         out.push("--boot".into());
     }
-    if m {
+    if m && write {
         out.push("--classic-m".into());
     }
     out.extend(passthrough);
@@ -175,6 +177,10 @@ mod tests {
             ["write", "3", "fw.bin", "--boot", "--classic-m"]
         );
         assert_eq!(n("3 r backup.bin").unwrap(), ["read", "3", "backup.bin"]);
+        assert_eq!(
+            n("x r /b /m backup.bin").unwrap(),
+            ["read", "x", "backup.bin"]
+        );
         assert_eq!(
             n("sim w /m fixtures/a.hex").unwrap(),
             ["write", "sim", "fixtures/a.hex", "--classic-m"]
