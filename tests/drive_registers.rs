@@ -181,7 +181,6 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
     v.tf.io.clock.advance_ns(20_000);
     assert_eq!(v.read_byte(addr).unwrap(), 0x5A);
     assert_eq!(v.tf.io.drive.flash.mem()[addr as usize], 0x5A);
-    let mut v = v;
     v.leave().unwrap();
     let mut ata = v.tf;
     // The image's checksum no longer matches: the drive reboots into boot code only.
