@@ -81,3 +81,16 @@ pub fn bank_start_ok(b: u8) -> bool {
 /// I13. Boot code occupies 0x0000..0x4000 (OmniPatcher, JungleFlasher, coastermelt agree
 /// on the size only by inference).
 pub const BOOT_LEN: usize = 0x4000;
+
+/// I14. BTC WRITE BUFFER buffer layout. btcflash sends the image in 4 KiB chunks with
+/// 0x20 in the low byte of the 24-bit buffer offset, and a 32-byte block at offset 0
+/// whose bytes 30..31 hold the checksum. Read as SCSI buffer offsets, that is a 32-byte
+/// header (checksum at 0x1E) followed by the image at 0x20: the model keeps its buffer
+/// that way and refuses a commit whose image was not fully uploaded or whose sum differs.
+pub const BTC_HEADER: usize = 0x20;
+
+/// I15. During its self-reflash after the commit the drive answers every command with
+/// NOT READY, "operation in progress" (2/04/07), and after rebooting it reports UNIT
+/// ATTENTION, power on or reset (6/29/00) once. btcflash only documents that it waits
+/// 50 s and then polls TEST UNIT READY.
+pub const UPDATING_SENSE: (u8, u8, u8) = (2, 0x04, 0x07);

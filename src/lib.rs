@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod firmware;
 pub mod inference;
+pub mod interrupt;
 pub mod mtk;
 pub mod ops;
 pub mod plan;

@@ -51,6 +51,12 @@ pub struct DriveOpts {
     pub chip: Option<String>,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Vendor,
+    Atapi,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show the drive's identity, mode, flash chip, firmware revision and checksum; writes nothing.
@@ -96,6 +102,12 @@ pub enum Command {
         /// The classic /m switch: accepted, no effect.
         #[arg(long, hide = true)]
         classic_m: bool,
+        /// vendor: flash through vendor mode (task-file ports, virtual drives; works on
+        /// dead drives; backup and byte-for-byte verify). atapi: the drive's own BTC
+        /// WRITE BUFFER update (working drives; pass-through devices). Default: atapi
+        /// for /dev/sgN, /dev/srN and drive letters, vendor otherwise.
+        #[arg(long, value_enum)]
+        method: Option<Method>,
         #[command(flatten)]
         drive: DriveOpts,
     },
@@ -157,6 +169,16 @@ pub enum SimCommand {
     Show { path: PathBuf },
     /// Write a virtual drive's raw flash content to a new file (no protocol involved).
     Export { path: PathBuf, out: PathBuf },
+    /// Serve the drive's packet face on a Unix socket (for the SG_IO interop shim).
+    #[command(hide = true)]
+    Serve {
+        path: PathBuf,
+        #[arg(long)]
+        socket: PathBuf,
+        /// Log every CDB to this file.
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
 }
 
 fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
@@ -176,7 +198,12 @@ fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
 }
 
 fn summary(ui: &mut dyn Ui, r: &Report) {
-    let mut s = if r.nothing_to_do {
+    let mut s = if r.atapi {
+        format!(
+            "Done: {} KiB uploaded to the drive's own updater",
+            r.program_bytes / 1024
+        )
+    } else if r.nothing_to_do {
         "Done: nothing changed".to_string()
     } else {
         format!(
@@ -253,6 +280,7 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             no_backup,
             verify_all,
             classic_m,
+            method,
             drive,
         } => {
             let t = Target::parse(&port)?;
@@ -270,7 +298,15 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
                 enter: enter_opts(&drive)?,
                 verify_all,
             };
-            let r = flash::write(&t, &file, &opts, ui)?;
+            let atapi = match method {
+                Some(m) => m == Method::Atapi,
+                None => matches!(t, Target::Scsi(_)),
+            };
+            let r = if atapi {
+                crate::ops::atapi::write(&t, &file, &opts, ui)?
+            } else {
+                flash::write(&t, &file, &opts, ui)?
+            };
             summary(ui, &r);
             Ok(())
         }
@@ -466,6 +502,16 @@ fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
             ui.line(&format!("Check Sum: {:04X}", a.sum16));
             Ok(())
         }
+        #[cfg(unix)]
+        SimCommand::Serve { path, socket, log } => {
+            crate::sim::serve::serve(&path, &socket, log.as_deref())
+                .map_err(|e| Failure::file(e, "check the paths"))
+        }
+        #[cfg(not(unix))]
+        SimCommand::Serve { .. } => Err(Failure::usage(
+            "sim serve needs Unix sockets",
+            "run it on Linux",
+        )),
         SimCommand::Export { path, out } => {
             let s = Stored::load(&path).map_err(|e| {
                 Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")

@@ -2,4 +2,5 @@
 //! over it.
 
 pub mod flash;
+pub mod update;
 pub mod vendor;

@@ -49,6 +49,11 @@ impl PortIo for Ports {
             Ports::Sim(s) => s.outw(port, val),
         }
     }
+    fn modelled(&self) -> Option<Duration> {
+        match self {
+            Ports::Sim(s) => s.modelled(),
+        }
+    }
 }
 
 /// An open drive.
@@ -131,6 +136,12 @@ impl Device {
                     sim: Some((path.clone(), meta)),
                 })
             }
+            Target::Scsi(p) => Err(Failure::new(
+                Exit::Usage,
+                format!("{} is a pass-through device: vendor mode needs a task-file port", p.display()),
+                UNTOUCHED,
+                "use --method atapi for the drive's own update, or a port 1-4 / BASE:POSITION for vendor mode",
+            )),
             Target::Ports(ch) => Err(Failure::new(
                 Exit::Drive,
                 format!(

@@ -69,6 +69,8 @@ pub struct Report {
     pub nothing_to_do: bool,
     /// The drive did not come back running firmware after the reboot.
     pub drive_not_booting: bool,
+    /// Written by the drive's own ATAPI updater (no read-back possible).
+    pub atapi: bool,
 }
 
 fn read_failure(e: crate::mtk::vendor::VendorError) -> Failure {

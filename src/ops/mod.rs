@@ -2,6 +2,7 @@
 //! open -> vendor mode -> identify -> read/backup -> plan -> execute -> verify -> outro,
 //! and report progress through [`Ui`], which the command line renders.
 
+pub mod atapi;
 pub mod check;
 pub mod device;
 pub mod flash;

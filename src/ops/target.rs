@@ -12,6 +12,9 @@ pub enum Target {
     Ports(Channel),
     /// A virtual drive stored at this path.
     Sim(PathBuf),
+    /// An OS pass-through device: /dev/sgN or /dev/srN (Linux), \\.\E: or
+    /// \\.\CdRom0 (Windows).
+    Scsi(PathBuf),
 }
 
 pub const PORT_HELP: &str = "\
@@ -19,7 +22,8 @@ Ports: 1 primary master (0x1F0), 2 primary slave, 3 secondary master (0x170),
 4 secondary slave; BASE:POSITION for other IDE-mode controllers, e.g. 0x970:master or
 0x9F0:slave (BASE = the command block, 8-aligned; the control block is BASE+0x206
 unless given as BASE/CTL:POSITION, e.g. 0xC000/0xC00A:master); sim for the default
-virtual drive (created in the current folder), sim:PATH for a virtual drive file.";
+virtual drive (created in the current folder), sim:PATH for a virtual drive file;
+/dev/sgN or /dev/srN (Linux), E: or \\\\.\\CdRom0 (Windows) for the drive's own ATAPI update.";
 
 fn bad(spec: &str, why: &str) -> Failure {
     Failure::usage(
@@ -75,6 +79,12 @@ impl Target {
             }
             return Ok(Target::Sim(PathBuf::from(p)));
         }
+        if s.starts_with("/dev/")
+            || s.starts_with("\\\\.\\")
+            || (s.len() == 2 && s.ends_with(':') && s.as_bytes()[0].is_ascii_alphabetic())
+        {
+            return Ok(Target::Scsi(PathBuf::from(s)));
+        }
         if let Ok(n) = s.parse::<u8>() {
             return Channel::legacy(n)
                 .map(Target::Ports)
@@ -112,6 +122,7 @@ impl Target {
         match self {
             Target::Ports(c) => c.describe(),
             Target::Sim(p) => format!("virtual drive {}", p.display()),
+            Target::Scsi(p) => p.display().to_string(),
         }
     }
 }
@@ -185,5 +196,21 @@ mod tests {
             Target::Sim(PathBuf::from("a/b.mtksim"))
         );
         assert!(Target::parse("sim:").is_err());
+    }
+
+    #[test]
+    fn pass_through_devices() {
+        assert_eq!(
+            Target::parse("/dev/sg0").unwrap(),
+            Target::Scsi(PathBuf::from("/dev/sg0"))
+        );
+        assert_eq!(
+            Target::parse("E:").unwrap(),
+            Target::Scsi(PathBuf::from("E:"))
+        );
+        assert_eq!(
+            Target::parse(r"\\.\CdRom0").unwrap(),
+            Target::Scsi(PathBuf::from(r"\\.\CdRom0"))
+        );
     }
 }

@@ -115,6 +115,26 @@ pub const MEDIUM_NOT_PRESENT: Sense = Sense {
     asc: 0x3A,
     ascq: 0,
 };
+pub const INVALID_PARAMETER: Sense = Sense {
+    key: 5,
+    asc: 0x26,
+    ascq: 0,
+};
+pub const SEQUENCE_ERROR: Sense = Sense {
+    key: 5,
+    asc: 0x2C,
+    ascq: 0,
+};
+pub const POWER_ON_RESET: Sense = Sense {
+    key: 6,
+    asc: 0x29,
+    ascq: 0,
+};
+pub const UPDATING: Sense = Sense {
+    key: inference::UPDATING_SENSE.0,
+    asc: inference::UPDATING_SENSE.1,
+    ascq: inference::UPDATING_SENSE.2,
+};
 
 /// The outcome of one packet command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +168,15 @@ pub struct Settings {
     pub revision: String,
 }
 
+/// The drive's own firmware update (BTC WRITE BUFFER), in progress.
+#[derive(Clone, Debug, Default)]
+pub struct Upload {
+    /// Header (checksum at 0x1E) + image (inference I14).
+    pub buffer: Vec<u8>,
+    /// Which 4 KiB pieces of the image were uploaded.
+    pub covered: Vec<bool>,
+}
+
 pub struct Drive {
     pub flash: Flash,
     pub settings: Settings,
@@ -158,6 +187,11 @@ pub struct Drive {
     /// CRC-32 of the boot block last known to run.
     pub good_boot_crc: u32,
     identity: Option<Identity>,
+    pub upload: Option<Upload>,
+    /// A committed update rewriting the flash until this time (ns), with its image.
+    pub updating: Option<(u64, Vec<u8>)>,
+    /// Report UNIT ATTENTION once (after a reboot that followed an update).
+    pub unit_attention: bool,
 }
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -177,6 +211,9 @@ impl Drive {
             sense: NO_SENSE,
             good_boot_crc,
             identity: None,
+            upload: None,
+            updating: None,
+            unit_attention: false,
         };
         d.boot();
         d
@@ -248,8 +285,21 @@ impl Drive {
         }
     }
 
-    /// Execute one packet command (CDB plus any data-out bytes).
-    pub fn packet(&mut self, cdb: &[u8], _data_out: &[u8]) -> PacketResult {
+    /// Execute one packet command (CDB plus any data-out bytes) at time `now` (ns).
+    pub fn packet(&mut self, cdb: &[u8], data_out: &[u8], now: u64) -> PacketResult {
+        if let Some((until, _)) = &self.updating {
+            if now < *until {
+                self.sense = UPDATING;
+                return PacketResult::check(UPDATING);
+            }
+            let (_, image) = self.updating.take().expect("updating");
+            self.finish_update(image);
+        }
+        if self.unit_attention && cdb[0] != 0x03 && cdb[0] != 0x12 {
+            self.unit_attention = false;
+            self.sense = POWER_ON_RESET;
+            return PacketResult::check(POWER_ON_RESET);
+        }
         let r = match cdb[0] {
             0x00 => PacketResult::check(MEDIUM_NOT_PRESENT),
             0x03 => {
@@ -268,16 +318,80 @@ impl Drive {
                 if cdb[1] & 1 != 0 {
                     PacketResult::check(INVALID_FIELD) // no VPD pages
                 } else {
-                    let alloc = (cdb[3] as usize) << 8 | cdb[4] as usize;
+                    let alloc = if cdb.len() >= 6 {
+                        (cdb[3] as usize) << 8 | cdb[4] as usize
+                    } else {
+                        36
+                    };
                     let mut d = self.inquiry_data();
                     d.truncate(alloc);
                     PacketResult::good(d)
                 }
             }
+            0x3B => self.write_buffer(cdb, data_out, now),
             _ => PacketResult::check(INVALID_OPCODE),
         };
         self.sense = r.check.unwrap_or(NO_SENSE);
         r
+    }
+
+    /// WRITE BUFFER: mode 6 uploads (with offsets), mode 7 commits (BTC protocol).
+    fn write_buffer(&mut self, cdb: &[u8], data: &[u8], now: u64) -> PacketResult {
+        if cdb.len() < 10 {
+            return PacketResult::check(INVALID_FIELD);
+        }
+        let mode = cdb[1] & 0x1F;
+        let offset = (cdb[3] as usize) << 16 | (cdb[4] as usize) << 8 | cdb[5] as usize;
+        let size = self.flash.mem().len();
+        let hdr = inference::BTC_HEADER;
+        match mode {
+            6 => {
+                if offset + data.len() > hdr + size {
+                    return PacketResult::check(INVALID_FIELD);
+                }
+                let up = self.upload.get_or_insert_with(|| Upload {
+                    buffer: vec![0u8; hdr + size],
+                    covered: vec![false; size / 0x1000],
+                });
+                up.buffer[offset..offset + data.len()].copy_from_slice(data);
+                if offset >= hdr {
+                    for c in (offset - hdr) / 0x1000..(offset - hdr + data.len()).div_ceil(0x1000) {
+                        if let Some(x) = up.covered.get_mut(c) {
+                            *x = true;
+                        }
+                    }
+                }
+                PacketResult::good(Vec::new())
+            }
+            7 => {
+                let Some(up) = self.upload.take() else {
+                    return PacketResult::check(SEQUENCE_ERROR);
+                };
+                if !up.covered.iter().all(|&c| c) {
+                    return PacketResult::check(SEQUENCE_ERROR);
+                }
+                let image = up.buffer[hdr..].to_vec();
+                let want = u16::from_be_bytes([up.buffer[hdr - 2], up.buffer[hdr - 1]]);
+                if crate::firmware::sum16(&image) != want {
+                    return PacketResult::check(INVALID_PARAMETER);
+                }
+                // The drive rewrites its whole flash: chip erase + every program unit.
+                let info = self.flash.info();
+                let erase = info.chip_eraser().map(|e| e.time.us).unwrap_or(0);
+                let units = (size as u64).div_ceil(info.program_unit() as u64);
+                let dur_ns = (erase + units * info.program.us) * 1000 + inference::BOOT_NS;
+                self.updating = Some((now + dur_ns, image));
+                PacketResult::good(Vec::new())
+            }
+            _ => PacketResult::check(INVALID_FIELD),
+        }
+    }
+
+    /// The self-reflash is done: new flash content, reboot, UNIT ATTENTION pending.
+    pub fn finish_update(&mut self, image: Vec<u8>) {
+        *self.flash.mem_mut() = image;
+        self.boot();
+        self.unit_attention = true;
     }
 
     /// IDENTIFY PACKET DEVICE data, 256 words.
@@ -373,7 +487,7 @@ mod tests {
     fn inquiry_comes_from_the_firmware_template() {
         let mut d = btc_drive("0758");
         assert_eq!(d.mode, Mode::Normal);
-        let r = d.packet(&[0x12, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0], &[]);
+        let r = d.packet(&[0x12, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0], &[], 0);
         assert_eq!(r.check, None);
         assert_eq!(r.data_in.len(), 36);
         assert_eq!(&r.data_in[8..36], b"BTC     DVDRW IDE1008   0758");
@@ -383,16 +497,16 @@ mod tests {
     #[test]
     fn unknown_opcode_is_5_20_00_and_request_sense_reports_then_clears_it() {
         let mut d = btc_drive("0055");
-        let r = d.packet(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]);
+        let r = d.packet(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0);
         assert_eq!(r.check, Some(INVALID_OPCODE));
-        let s = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[]);
+        let s = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[], 0);
         assert_eq!(
             (s.data_in[0], s.data_in[2], s.data_in[12], s.data_in[13]),
             (0x70, 5, 0x20, 0)
         );
-        let s2 = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[]);
+        let s2 = d.packet(&[0x03, 0, 0, 0, 18, 0, 0, 0, 0, 0, 0, 0], &[], 0);
         assert_eq!(s2.data_in[2], 0);
-        let t = d.packet(&[0x00; 12], &[]);
+        let t = d.packet(&[0x00; 12], &[], 0);
         assert_eq!(t.check, Some(MEDIUM_NOT_PRESENT));
     }
 

@@ -3,6 +3,9 @@
 
 pub mod chip;
 pub mod drive;
+pub mod packet;
+#[cfg(unix)]
+pub mod serve;
 pub mod store;
 pub mod taskfile;
 pub mod timing;

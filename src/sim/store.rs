@@ -201,12 +201,18 @@ impl Stored {
     }
 
     /// The state to save after a session on `ch`.
-    pub fn from_channel(mut ch: SimChannel, mut meta: Meta) -> Stored {
+    pub fn from_channel(mut ch: SimChannel, meta: Meta) -> Stored {
         ch.finish();
-        meta.good_boot_crc = ch.drive.good_boot_crc;
-        meta.mode = mode_name(ch.drive.mode).to_string();
-        let chip = ch.drive.flash.info();
-        let flash = std::mem::take(ch.drive.flash.mem_mut());
+        Self::from_drive(ch.drive, meta)
+    }
+
+    /// The state to save of a drive.
+    pub fn from_drive(mut drive: Drive, mut meta: Meta) -> Stored {
+        drive.flash.finish();
+        meta.good_boot_crc = drive.good_boot_crc;
+        meta.mode = mode_name(drive.mode).to_string();
+        let chip = drive.flash.info();
+        let flash = std::mem::take(drive.flash.mem_mut());
         Stored { meta, flash, chip }
     }
 }

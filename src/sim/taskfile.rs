@@ -277,7 +277,8 @@ impl SimChannel {
             };
             return;
         }
-        let r = self.drive.packet(&cdb, &[]);
+        let now = self.now();
+        let r = self.drive.packet(&cdb, &[], now);
         self.start_data_in(r.data_in, bcl, r.check);
     }
 
@@ -350,7 +351,8 @@ impl SimChannel {
                 if data.len() >= *block_end {
                     if data.len() >= *need {
                         let (cdb, data, bcl) = (std::mem::take(cdb), std::mem::take(data), *bcl);
-                        let r = self.drive.packet(&cdb, &data);
+                        let now = self.now();
+                        let r = self.drive.packet(&cdb, &data, now);
                         self.busy_for(PACKET_EXEC_NS);
                         self.start_data_in(r.data_in, bcl, r.check);
                     } else {
@@ -468,6 +470,10 @@ impl PortIo for SimChannel {
         } else {
             0xFFFF
         }
+    }
+
+    fn modelled(&self) -> Option<std::time::Duration> {
+        Some(self.clock.now())
     }
 
     fn outw(&mut self, port: u16, val: u16) {

@@ -427,3 +427,53 @@ pub fn ata_string(words: &[u16]) -> String {
     let b: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
     String::from_utf8_lossy(&b).trim().to_string()
 }
+
+/// The packet path over the task file: PIO PACKET, and REQUEST SENSE after an error.
+impl<P: PortIo> crate::transport::scsi::ScsiTransport for Ata<P> {
+    fn execute(
+        &mut self,
+        cdb: &[u8],
+        dir: crate::transport::scsi::Dir<'_>,
+        timeout: Duration,
+    ) -> Result<crate::transport::scsi::ScsiResult, crate::transport::scsi::TransportError> {
+        use crate::transport::scsi::{Dir, ScsiResult, TransportError};
+        let mut packet = [0u8; 12];
+        packet[..cdb.len().min(12)].copy_from_slice(&cdb[..cdb.len().min(12)]);
+        let ddir = match dir {
+            Dir::None => DataDir::None,
+            Dir::In(n) => DataDir::In(n),
+            Dir::Out(d) => DataDir::Out(d),
+        };
+        let mut buf = Vec::new();
+        let err = |e: AtaError| TransportError::Protocol(e.to_string());
+        let out = self.packet(&packet, ddir, &mut buf, timeout).map_err(err)?;
+        if !out.check_condition() {
+            return Ok(ScsiResult {
+                status: 0,
+                sense: Vec::new(),
+                data: buf,
+            });
+        }
+        let (k, asc, ascq) = self.request_sense().map_err(err)?;
+        let mut sense = vec![0u8; 18];
+        sense[0] = 0x70;
+        sense[2] = k;
+        sense[7] = 10;
+        sense[12] = asc;
+        sense[13] = ascq;
+        Ok(ScsiResult {
+            status: 0x02,
+            sense,
+            data: buf,
+        })
+    }
+    fn describe(&self) -> String {
+        self.ch.describe()
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.io.clock().sleep(d);
+    }
+    fn modelled(&self) -> Option<Duration> {
+        self.io.modelled()
+    }
+}

@@ -2,5 +2,8 @@
 
 pub mod ata;
 pub mod port;
+pub mod scsi;
+#[cfg(target_os = "linux")]
+pub mod sgio;
 
 pub use port::PortIo;

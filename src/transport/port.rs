@@ -9,6 +9,10 @@ pub trait PortIo: Timed {
     fn outb(&mut self, port: u16, val: u8);
     fn inw(&mut self, port: u16) -> u16;
     fn outw(&mut self, port: u16, val: u16);
+    /// Modelled device time so far, for a virtual drive; None on real hardware.
+    fn modelled(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Read words from a data port (rep insw).
     fn ins_w(&mut self, port: u16, buf: &mut [u16]) {
@@ -36,6 +40,9 @@ impl<P: PortIo + ?Sized> PortIo for Box<P> {
     }
     fn outw(&mut self, port: u16, val: u16) {
         (**self).outw(port, val)
+    }
+    fn modelled(&self) -> Option<std::time::Duration> {
+        (**self).modelled()
     }
 }
 

@@ -1,0 +1,69 @@
+//! Ctrl-C (SIGINT) and SIGTERM: never act in the middle of a command. A handler only
+//! records the request; the engine stops at the next safe point. Around calls that a
+//! signal would orphan (an SG_IO ioctl) the signals are blocked, so they arrive after.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Has an interruption been requested?
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
+}
+
+/// Record a request (the signal handler; tests).
+pub fn request() {
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
+pub fn clear() {
+    REQUESTED.store(false, Ordering::SeqCst);
+}
+
+#[cfg(unix)]
+extern "C" fn on_signal(_sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Install the handlers (once, from the binary).
+#[cfg(unix)]
+pub fn install() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction with a zeroed struct, a handler that only stores to an atomic
+        // (async-signal-safe), and an empty mask; the pointers are valid for the call.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn install() {}
+
+/// Run `f` with SIGINT and SIGTERM held back; they are delivered when it returns.
+#[cfg(unix)]
+pub fn deferred<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset operations on a local, zero-initialised set; pthread_sigmask only
+    // changes this thread's mask and is restored below on every path.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        let r = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
+#[cfg(not(unix))]
+pub fn deferred<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}

@@ -1,0 +1,192 @@
+//! Writing through the drive's own ATAPI update protocol (BTC WRITE BUFFER), for working
+//! drives reached by OS pass-through, or by PIO PACKET on a task file / virtual drive.
+
+use super::device::Device;
+use super::flash::{load_for_write, Backup, Report, WriteOptions};
+use super::target::Target;
+use super::Ui;
+use crate::error::{Exit, Failure, UNTOUCHED};
+use crate::firmware::sum16;
+use crate::mtk::update::{btc_update, inquiry, Inquiry, UpdateError};
+use crate::transport::scsi::ScsiTransport;
+use std::path::Path;
+use std::time::Instant;
+
+/// Open a packet transport for `target` and run `f` on it.
+pub fn with_transport<R>(
+    target: &Target,
+    ui: &mut dyn Ui,
+    f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    match target {
+        Target::Scsi(path) => {
+            #[cfg(target_os = "linux")]
+            {
+                let mut t = crate::transport::sgio::SgIo::open(path).map_err(|e| {
+                    Failure::new(
+                        Exit::Drive,
+                        e.to_string(),
+                        UNTOUCHED,
+                        "check the device name (`mtkflash scan`) and your permissions",
+                    )
+                })?;
+                f(&mut t, ui)
+            }
+            #[cfg(windows)]
+            {
+                let mut t = crate::transport::spti::Spti::open(path).map_err(|e| {
+                    Failure::new(
+                        Exit::Drive,
+                        e.to_string(),
+                        UNTOUCHED,
+                        "check the drive letter and run as Administrator",
+                    )
+                })?;
+                f(&mut t, ui)
+            }
+            #[cfg(not(any(target_os = "linux", windows)))]
+            {
+                let _ = (path, f);
+                Err(Failure::new(
+                    Exit::Drive,
+                    "pass-through is not available on this system",
+                    UNTOUCHED,
+                    "use Linux or Windows",
+                ))
+            }
+        }
+        _ => {
+            let mut dev = Device::open(target, ui)?;
+            let r = f(&mut dev.ata, ui);
+            dev.close()?;
+            r
+        }
+    }
+}
+
+fn update_failure(e: UpdateError) -> Failure {
+    match e {
+        UpdateError::Transport(t) => Failure::new(Exit::Drive, t.to_string(), UNTOUCHED, "check the device and permissions"),
+        UpdateError::Command { step, result, sent_any: false } => Failure::new(
+            Exit::Drive,
+            format!("{step} failed: {result}"),
+            UNTOUCHED,
+            "this drive may not speak the BTC update protocol; use vendor mode (a task-file port)",
+        ),
+        UpdateError::Command { step, result, sent_any: true } => Failure::new(
+            Exit::Write,
+            format!("{step} failed: {result}"),
+            "an upload was started but not committed: the drive keeps its old firmware (the upload buffer is discarded when it resets)",
+            "power-cycle the drive, then run the same command again; if it fails again use vendor mode",
+        ),
+        UpdateError::Cancelled => Failure::new(
+            Exit::Write,
+            "interrupted during the upload, before the commit",
+            "flash not changed: the upload was not committed (the drive discards it when it resets)",
+            "run the same command again",
+        ),
+        UpdateError::NotReady { secs } => Failure::new(
+            Exit::Write,
+            format!("the drive did not come back within {secs} s after the commit"),
+            "the drive was rewriting its flash; its state is unknown",
+            "leave it powered for a few minutes, then power-cycle it and run `mtkflash info`; if it runs boot code only, write the firmware through vendor mode",
+        ),
+    }
+}
+
+/// The drive's own update: refuses another model's firmware unless forced; cannot back
+/// up (the protocol has no read), says so.
+pub fn write(
+    target: &Target,
+    input: &Path,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let start = Instant::now();
+    if let Backup::To(_) = opts.backup {
+        return Err(Failure::usage(
+            "--backup needs vendor mode: the ATAPI update protocol cannot read the flash",
+            "use --method vendor on a task-file port to get a backup, or drop --backup",
+        ));
+    }
+    let (fw, analysis) = load_for_write(input, true, ui)?;
+    with_transport(target, ui, |t, ui| {
+        ui.line(&format!("Device: {}", t.describe()));
+        let before = inquiry(t).map_err(update_failure)?;
+        ui.line(&format!(
+            "Drive is currently: [{}][{}][{}]",
+            before.vendor, before.product, before.revision
+        ));
+        if let Some(id) = &analysis.identity {
+            ui.line(&format!(
+                "Firmware is for:    [{}][{}][{}]",
+                id.vendor, id.product, id.revision
+            ));
+            if !id.same_model(&before.vendor, &before.product) {
+                let what = format!(
+                    "the firmware is for {} {}, but the drive is {} {}",
+                    id.vendor, id.product, before.vendor, before.product
+                );
+                if !opts.force {
+                    return Err(Failure::new(
+                        Exit::Refused,
+                        what,
+                        UNTOUCHED,
+                        "use the firmware for this model; if you are sure, add --force",
+                    ));
+                }
+                ui.warn(&format!("{what}; writing anyway (--force)"));
+            }
+        }
+        if opts.backup == Backup::Auto {
+            ui.warn("no backup: the drive's own update protocol cannot read the flash (vendor mode can)");
+        }
+        ui.line(&format!(
+            "Uploading firmware (Check Sum : {:04X})....",
+            sum16(&fw.data)
+        ));
+        ui.begin("Uploading", fw.data.len() as u64);
+        let mut last = 0usize;
+        let r = btc_update(t, &fw.data, |done, _| {
+            ui.advance((done - last) as u64);
+            last = done;
+            !crate::interrupt::requested()
+        });
+        ui.end();
+        let after: Inquiry = r.map_err(update_failure)?;
+        ui.line(&format!(
+            "Drive is now:       [{}][{}][{}]",
+            after.vendor, after.product, after.revision
+        ));
+        let want = analysis.identity.as_ref().map(|i| i.revision.clone());
+        if let Some(w) = want {
+            if w != after.revision {
+                return Err(Failure::new(
+                    Exit::Write,
+                    format!("after the update the drive reports revision {}, the firmware is {w}", after.revision),
+                    "the drive accepted the upload but does not run the new firmware",
+                    "power-cycle the drive and run `mtkflash info`; write through vendor mode for a verified write",
+                ));
+            }
+        }
+        ui.line("Updated by the drive's own updater: its checksum accepted the image and it now runs the new revision (byte-for-byte read-back needs vendor mode)");
+        Ok(Report {
+            chip: String::new(),
+            identity_before: Some(format!(
+                "{} {} {}",
+                before.vendor, before.product, before.revision
+            )),
+            identity_after: Some(format!(
+                "{} {} {}",
+                after.vendor, after.product, after.revision
+            )),
+            program_bytes: fw.data.len() as u64,
+            changed_bytes: fw.data.len() as u64,
+            sum16: sum16(&fw.data),
+            atapi: true,
+            modelled: t.modelled(),
+            wall: start.elapsed(),
+            ..Report::default()
+        })
+    })
+}

@@ -1,0 +1,226 @@
+//! Interop with Debian's btcflash (package dvd+rw-tools), an independent implementation
+//! of the BTC update protocol: the unmodified program flashes the virtual drive through
+//! an LD_PRELOAD shim (tests/shim/sgshim.c), and mtkflash's own SG_IO transport does the
+//! same through the same shim; both CDB streams are compared.
+//! Skipped, saying why, when btcflash or a C compiler is missing (`.ci/run` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mtkflash");
+
+fn which(prog: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| p.is_file())
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    shim: PathBuf,
+}
+
+fn setup() -> Option<Env> {
+    if !cfg!(target_os = "linux") {
+        eprintln!("btcflash interop: SKIPPED (needs Linux)");
+        return None;
+    }
+    if which("btcflash").is_none() {
+        eprintln!(
+            "btcflash interop: SKIPPED (btcflash not installed: apt-get install dvd+rw-tools)"
+        );
+        return None;
+    }
+    let Some(cc) = which("cc").or_else(|| which("gcc")) else {
+        eprintln!("btcflash interop: SKIPPED (no C compiler for the shim)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shim = dir.path().join("sgshim.so");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shim/sgshim.c");
+    let st = Command::new(cc)
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&shim)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .unwrap();
+    assert!(st.success(), "the shim must compile cleanly");
+    Some(Env { dir, shim })
+}
+
+impl Env {
+    fn p(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+    fn mtk(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    /// Serve `drive` for one connection; returns the server process.
+    fn serve(&self, drive: &str, log: &str) -> std::process::Child {
+        let sock = self.p("s.sock");
+        let _ = std::fs::remove_file(&sock);
+        let child = Command::new(BIN)
+            .current_dir(self.dir.path())
+            .args(["sim", "serve", drive, "--socket"])
+            .arg(&sock)
+            .arg("--log")
+            .arg(self.p(log))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while !sock.exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+    fn shimmed(&self, prog: &str) -> Command {
+        let mut c = Command::new(prog);
+        c.current_dir(self.dir.path())
+            .env("LD_PRELOAD", &self.shim)
+            .env("MTKSHIM_DEV", "/dev/mtksim0")
+            .env("MTKSHIM_SOCK", self.p("s.sock"));
+        c
+    }
+    fn firmware(&self, drive: &str) -> String {
+        let out = format!("{drive}.bin");
+        let _ = std::fs::remove_file(self.p(&out));
+        assert!(self.mtk(&["sim", "export", drive, &out]).status.success());
+        let f = std::fs::read(self.p(&out)).unwrap();
+        mtkflash::firmware::find_identity(&f).unwrap().revision
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn write_buffer_stream(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("cdb=3B"))
+        .map(|l| l.split(" in=").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn btcflash_and_mtkflash_update_the_virtual_drive_alike() {
+    let Some(env) = setup() else { return };
+    assert!(env
+        .mtk(&["sim", "new", "d.mtksim", "--chip", "SST39VF080"])
+        .status
+        .success());
+    assert_eq!(env.firmware("d.mtksim"), "0055");
+
+    // 1. The unmodified btcflash.
+    let server = env.serve("d.mtksim", "btcflash.log");
+    let mut bt = env
+        .shimmed("btcflash")
+        .arg("/dev/mtksim0")
+        .arg(fixture("btc-ide1008-0758.bin"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    bt.stdin.take().unwrap().write_all(b"YES\n").unwrap();
+    let out = bt.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "btcflash failed:\n{text}");
+    assert!(
+        text.contains("Drive is now:           [BTC     ][DVDRW IDE1008   ][0758]"),
+        "{text}"
+    );
+    assert!(server.wait_with_output().unwrap().status.success());
+    assert_eq!(
+        env.firmware("d.mtksim"),
+        "0758",
+        "the drive runs what btcflash wrote"
+    );
+    let exported = std::fs::read(env.p("d.mtksim.bin")).unwrap();
+    assert_eq!(
+        exported,
+        std::fs::read(fixture("btc-ide1008-0758.bin")).unwrap()
+    );
+    eprintln!("btcflash interop: btcflash flashed the virtual drive to 0758");
+
+    // 2. mtkflash's own SG_IO transport through the same shim, back to 0055.
+    let server = env.serve("d.mtksim", "mtkflash.log");
+    let out = env
+        .shimmed(BIN)
+        .args(["write", "/dev/mtksim0"])
+        .arg(fixture("btc-ide1008-0055.bin"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mtkflash failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Drive is now:       [BTC][DVDRW IDE1008][0055]"),
+        "{text}"
+    );
+    assert!(server.wait_with_output().unwrap().status.success());
+    assert_eq!(env.firmware("d.mtksim"), "0055");
+
+    // 3. Both speak the protocol the same way: identical WRITE BUFFER commands.
+    let a = write_buffer_stream(&env.p("btcflash.log"));
+    let b = write_buffer_stream(&env.p("mtkflash.log"));
+    assert_eq!(a.len(), 258, "256 chunks, the checksum block, the commit");
+    // Same CDBs and lengths; the data differs only because the images differ.
+    assert_eq!(a, b);
+    eprintln!(
+        "btcflash interop: mtkflash's SG_IO path sends the same {} WRITE BUFFER commands",
+        a.len()
+    );
+}
+
+#[test]
+fn a_model_mismatch_is_refused_before_any_upload() {
+    let Some(env) = setup() else { return };
+    assert!(env
+        .mtk(&[
+            "sim",
+            "new",
+            "l.mtksim",
+            "--chip",
+            "MX25L8005",
+            "--drive",
+            "LITE-ON|DVDRW SHW-160P6S|PS0A"
+        ])
+        .status
+        .success());
+    let server = env.serve("l.mtksim", "refused.log");
+    let out = env
+        .shimmed(BIN)
+        .args(["write", "/dev/mtksim0"])
+        .arg(fixture("btc-ide1008-0758.bin"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.wait_with_output().unwrap();
+    let log = std::fs::read_to_string(env.p("refused.log")).unwrap();
+    assert!(!log.contains("cdb=3B"), "nothing uploaded:\n{log}");
+}
