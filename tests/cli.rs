@@ -165,7 +165,9 @@ fn classic_form_mistakes_are_usage_errors() {
 }
 
 #[test]
-fn raw_ports_are_refused_clearly_for_now() {
+fn raw_ports_that_cannot_be_opened_are_refused_untouched() {
+    // On machines without usable ports (no ioperm, no IDE controller, no root) the
+    // classic command must say why and touch nothing.
     let b = Bench::new();
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/btc-ide1008-0758.bin"),
@@ -174,7 +176,8 @@ fn raw_ports_are_refused_clearly_for_now() {
     .unwrap();
     b.cmd(&["3", "w", "/m", "fw.bin"]).code(4).stderr(
         predicate::str::contains("port 0x170 master")
-            .and(predicate::str::contains("drive: not touched")),
+            .and(predicate::str::contains("drive: not touched"))
+            .and(predicate::str::contains("next:")),
     );
 }
 
@@ -414,4 +417,39 @@ fn help_shows_exit_codes_and_examples() {
             .success()
             .stdout(predicate::str::contains("Example"));
     }
+}
+
+#[test]
+fn scan_lists_virtual_drives_with_their_vendor_answer() {
+    let b = Bench::new();
+    b.sim("a.mtksim", "SST39VF080", "BTC|DVDRW IDE1008|0055", &[]);
+    b.sim(
+        "z.mtksim",
+        "MX25L8005",
+        "BTC|DVDRW IDE1008|0055",
+        &["--bricked"],
+    );
+    b.cmd(&["scan"]).success().stdout(
+        predicate::str::contains("sim:a.mtksim")
+            .and(predicate::str::contains("BTC DVDRW IDE1008 0055"))
+            .and(predicate::str::contains("yes, flash SST(SST39VF080)"))
+            .and(predicate::str::contains("runs boot code only"))
+            .and(predicate::str::contains(
+                "yes, flash MXIC(MX25L8005)(Serial)",
+            )),
+    );
+}
+
+#[test]
+fn classic_form_without_port_scans_and_without_terminal_exits_2() {
+    let b = Bench::new();
+    b.sim("a.mtksim", "SST39VF080", "BTC|DVDRW IDE1008|0055", &[]);
+    b.cmd(&["r", "/m", "orig.bin"])
+        .code(2)
+        .stdout(
+            predicate::str::contains("drive scaned:")
+                .and(predicate::str::contains(" 1. sim:a.mtksim")),
+        )
+        .stderr(predicate::str::contains("no terminal"));
+    assert!(!b.p("orig.bin").exists());
 }

@@ -9,6 +9,9 @@ pub const SUBCOMMANDS: &[&str] = &[
     "info", "read", "write", "verify", "erase", "check", "chips", "sim", "help", "scan",
 ];
 
+/// The port placeholder for "scan and ask".
+pub const SCAN_PORT: &str = "?";
+
 pub const SWITCH_HELP: &str = "valid switches: /b (also write the boot code 0x0000-0x3FFF), \
 /m (accepted for compatibility; no effect)";
 
@@ -111,12 +114,8 @@ pub fn normalise(args: &[String]) -> Result<Vec<String>, Failure> {
             "e.g. mtkflash 3 w /m fw.bin",
         )
     })?;
-    let Some(port) = port else {
-        return Err(Failure::usage(
-            "no port given (the classic form is MTKFLASH <port> <r|w> [/b] [/m] <file>)",
-            "put the port first: 1 primary master, 2 primary slave, 3 secondary master, 4 secondary slave, or sim",
-        ));
-    };
+    // No port: scan and ask, as MTKFlash 1.83 did ("drive scaned:", "chose one drive:").
+    let port = port.unwrap_or_else(|| SCAN_PORT.to_string());
     let file =
         match files.len() {
             1 => files.remove(0),
@@ -220,7 +219,11 @@ mod tests {
             .unwrap_err()
             .what
             .contains("more than one"));
-        assert!(n("w /m fw.bin").unwrap_err().what.contains("no port"));
+        assert_eq!(
+            n("r /m orig.bin").unwrap(),
+            ["read", "?", "orig.bin"],
+            "no port: scan and ask"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::sim::store::{NewDrive, Stored};
 use crate::sim::Settings;
 use clap::{Args, Parser, Subcommand};
 use render::TermUi;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const ABOUT: &str =
     "Flasher for MediaTek-chipset optical drives (CD/DVD writers of the IDE and SATA era)";
@@ -49,6 +49,10 @@ pub struct DriveOpts {
     /// Use this chip's geometry whatever its ID reads (see `mtkflash chips`).
     #[arg(long, value_name = "NAME")]
     pub chip: Option<String>,
+    /// Go ahead despite a safety refusal: firmware for another drive model, or ports that
+    /// a kernel driver owns.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,9 +91,6 @@ pub enum Command {
         /// Also write the boot code 0x0000-0x3FFF (classic /b). Without it the drive's boot code is kept byte for byte.
         #[arg(short = 'b', long)]
         boot: bool,
-        /// Write even if the firmware names another drive model.
-        #[arg(long)]
-        force: bool,
         /// Save the current flash to FILE (must not exist) before writing.
         #[arg(long, value_name = "FILE", conflicts_with = "no_backup")]
         backup: Option<PathBuf>,
@@ -139,6 +140,16 @@ pub enum Command {
     Check { file: PathBuf },
     /// List the flash chips this tool knows, with IDs, erase units and timings.
     Chips,
+    /// List drives: legacy ports 1-4, PCI IDE channels, /dev/sgN devices, virtual drives
+    /// in this folder; each with its identity and whether it answers the MTK vendor intro.
+    #[command(
+        after_help = "Example:\n  sudo mtkflash scan\n\nThe classic form without a port (mtkflash r /m orig.bin) scans and asks."
+    )]
+    Scan {
+        /// Probe ports even when a kernel driver owns them.
+        #[arg(long)]
+        force: bool,
+    },
     /// Virtual drives for testing and practice.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -194,6 +205,7 @@ fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
     Ok(EnterOptions {
         attempts: d.retries.max(1),
         chip,
+        force: d.force,
     })
 }
 
@@ -222,6 +234,33 @@ fn summary(ui: &mut dyn Ui, r: &Report) {
     }
     s.push_str(&format!(", wall {:.2} s", r.wall.as_secs_f64()));
     ui.line(&s);
+}
+
+/// The classic form without a port: scan, list, and let the user choose.
+fn resolve_port(port: String, force: bool, ui: &mut TermUi) -> Result<String, Failure> {
+    if port != legacy::SCAN_PORT {
+        return Ok(port);
+    }
+    let found = crate::ops::scan::scan(Path::new("/"), Path::new("."), force, ui);
+    ui.line("drive scaned:");
+    for l in crate::ops::scan::render(&found) {
+        ui.line(&l);
+    }
+    if found.is_empty() {
+        return Err(Failure::new(
+            Exit::Drive,
+            "no port given and no drive found",
+            crate::error::UNTOUCHED,
+            "check cables, power and jumpers; run as root for the legacy ports; or give the port, e.g. mtkflash 3 r /m orig.bin",
+        ));
+    }
+    match ui.choose("chose one drive:", found.len()) {
+        Some(i) => Ok(found[i].port.clone()),
+        None => Err(Failure::usage(
+            "no port given, and no terminal to choose a drive on",
+            "put the port first, e.g. mtkflash 3 r /m orig.bin (the list above shows what answers)",
+        )),
+    }
 }
 
 fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
@@ -260,7 +299,7 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             Ok(())
         }
         Command::Read { port, file, drive } => {
-            let t = Target::parse(&port)?;
+            let t = Target::parse(&resolve_port(port, drive.force, ui)?)?;
             let r = flash::read_to_file(&t, &file, &enter_opts(&drive)?, ui)?;
             if let Some(m) = r.modelled {
                 ui.line(&format!(
@@ -275,7 +314,6 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             port,
             file,
             boot,
-            force,
             backup,
             no_backup,
             verify_all,
@@ -283,13 +321,13 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             method,
             drive,
         } => {
-            let t = Target::parse(&port)?;
+            let t = Target::parse(&resolve_port(port, drive.force, ui)?)?;
             if classic_m {
                 log::info!("/m: {}", crate::inference::SLASH_M_MEANING);
             }
             let opts = WriteOptions {
                 write_boot: boot,
-                force,
+                force: drive.force,
                 backup: if no_backup {
                     Backup::Skip
                 } else {
@@ -358,6 +396,21 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
                     "use a complete firmware image made for this drive",
                 ))
             }
+        }
+        Command::Scan { force } => {
+            let found = crate::ops::scan::scan(Path::new("/"), Path::new("."), force, ui);
+            for l in crate::ops::scan::render(&found) {
+                ui.line(&l);
+            }
+            if found.is_empty() {
+                return Err(Failure::new(
+                    Exit::Drive,
+                    "no drive found",
+                    crate::error::UNTOUCHED,
+                    "check cables, power and jumpers; run as root for the legacy ports",
+                ));
+            }
+            Ok(())
         }
         Command::Chips => {
             ui.line(&format!(

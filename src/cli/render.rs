@@ -64,6 +64,23 @@ impl Ui for TermUi {
             b.finish_and_clear();
         }
     }
+    fn choose(&mut self, prompt: &str, n: usize) -> Option<usize> {
+        if !self.interactive {
+            return None;
+        }
+        loop {
+            eprint!("{prompt} ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            match line.trim().parse::<usize>() {
+                Ok(k) if (1..=n).contains(&k) => return Some(k - 1),
+                _ => eprintln!("type a number from 1 to {n}"),
+            }
+        }
+    }
     fn ask(&mut self, q: &str) -> bool {
         if self.yes {
             return true;

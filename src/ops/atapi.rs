@@ -15,6 +15,7 @@ use std::time::Instant;
 /// Open a packet transport for `target` and run `f` on it.
 pub fn with_transport<R>(
     target: &Target,
+    force: bool,
     ui: &mut dyn Ui,
     f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
@@ -56,7 +57,7 @@ pub fn with_transport<R>(
             }
         }
         _ => {
-            let mut dev = Device::open(target, ui)?;
+            let mut dev = Device::open(target, force, ui)?;
             let r = f(&mut dev.ata, ui);
             dev.close()?;
             r
@@ -110,7 +111,7 @@ pub fn write(
         ));
     }
     let (fw, analysis) = load_for_write(input, true, ui)?;
-    with_transport(target, ui, |t, ui| {
+    with_transport(target, opts.enter.force, ui, |t, ui| {
         ui.line(&format!("Device: {}", t.describe()));
         let before = inquiry(t).map_err(update_failure)?;
         ui.line(&format!(

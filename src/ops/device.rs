@@ -18,12 +18,16 @@ use std::time::Duration;
 /// The port-I/O backends a drive can be reached through.
 pub enum Ports {
     Sim(Box<SimChannel>),
+    #[cfg(target_os = "linux")]
+    Raw(crate::transport::raw::RawPorts),
 }
 
 impl Timed for Ports {
     fn clock(&self) -> &dyn Clock {
         match self {
             Ports::Sim(s) => s.clock(),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(r) => r.clock(),
         }
     }
 }
@@ -32,26 +36,36 @@ impl PortIo for Ports {
     fn inb(&mut self, port: u16) -> u8 {
         match self {
             Ports::Sim(s) => s.inb(port),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(r) => r.inb(port),
         }
     }
     fn outb(&mut self, port: u16, val: u8) {
         match self {
             Ports::Sim(s) => s.outb(port, val),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(r) => r.outb(port, val),
         }
     }
     fn inw(&mut self, port: u16) -> u16 {
         match self {
             Ports::Sim(s) => s.inw(port),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(r) => r.inw(port),
         }
     }
     fn outw(&mut self, port: u16, val: u16) {
         match self {
             Ports::Sim(s) => s.outw(port, val),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(r) => r.outw(port, val),
         }
     }
     fn modelled(&self) -> Option<Duration> {
         match self {
             Ports::Sim(s) => s.modelled(),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(_) => None,
         }
     }
 }
@@ -105,7 +119,8 @@ pub fn create_default_sim(path: &Path) -> Result<(), Failure> {
 }
 
 impl Device {
-    pub fn open(target: &Target, ui: &mut dyn Ui) -> Result<Device, Failure> {
+    /// Open `target`; `force` uses raw ports even when a kernel driver owns them.
+    pub fn open(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
         match target {
             Target::Sim(path) => {
                 if !path.exists() && path == Path::new(store::DEFAULT_PATH) {
@@ -142,20 +157,27 @@ impl Device {
                 UNTOUCHED,
                 "use --method atapi for the drive's own update, or a port 1-4 / BASE:POSITION for vendor mode",
             )),
+            #[cfg(target_os = "linux")]
+            Target::Ports(ch) => {
+                let raw = crate::transport::raw::open(Path::new("/"), ch, force).map_err(|e| {
+                    Failure::new(Exit::Drive, format!("{}: {e}", ch.describe()), UNTOUCHED, e.next())
+                })?;
+                log::info!("{}: port access through {}", ch.describe(), raw.describe());
+                Ok(Device { ata: Ata::new(Ports::Raw(raw), *ch), target: target.clone(), sim: None })
+            }
+            #[cfg(not(target_os = "linux"))]
             Target::Ports(ch) => Err(Failure::new(
                 Exit::Drive,
-                format!(
-                    "raw port I/O on {} is not available in this build",
-                    ch.describe()
-                ),
+                format!("raw port I/O on {} needs a kernel driver on this system", ch.describe()),
                 UNTOUCHED,
-                "use a virtual drive (sim, sim:PATH) for now; real ports need the port-I/O backend",
+                "on Windows use the drive's own update (a drive letter, --method atapi), or boot Linux for vendor mode",
             )),
         }
     }
 
     /// Save a virtual drive's state. Real drives need nothing.
     pub fn close(self) -> Result<(), Failure> {
+        #[allow(irrefutable_let_patterns)]
         if let (Some((path, meta)), Ports::Sim(ch)) = (self.sim, self.ata.io) {
             Stored::from_channel(*ch, meta).save(&path).map_err(|e| {
                 Failure::file(e.to_string(), "check free space and permissions")
@@ -167,15 +189,15 @@ impl Device {
 
     /// Modelled device time so far (virtual drives only).
     pub fn modelled(&self) -> Option<Duration> {
-        match &self.ata.io {
-            Ports::Sim(s) => Some(s.clock.now()),
-        }
+        self.ata.io.modelled()
     }
 
     /// Bus operations so far (virtual drives only).
     pub fn bus_ops(&self) -> Option<u64> {
         match &self.ata.io {
             Ports::Sim(s) => Some(s.ops),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(_) => None,
         }
     }
 
@@ -237,6 +259,8 @@ pub struct EnterOptions {
     pub attempts: u32,
     /// Use this chip's geometry whatever the ID says.
     pub chip: Option<&'static ChipInfo>,
+    /// `--force`: use ports a kernel driver owns (and, for writes, another model's firmware).
+    pub force: bool,
 }
 
 /// A vendor-mode session with an identified chip.

@@ -45,6 +45,7 @@ impl Default for WriteOptions {
             enter: EnterOptions {
                 attempts: 3,
                 chip: None,
+                force: false,
             },
             verify_all: false,
         }
@@ -367,7 +368,7 @@ pub fn write(
             )
         })?;
     }
-    let mut dev = Device::open(target, ui)?;
+    let mut dev = Device::open(target, opts.enter.force, ui)?;
     let r = write_on(&mut dev, &fw, &analysis, input, opts, ui);
     let mut report = match r {
         Ok(rep) => rep,
@@ -651,7 +652,7 @@ pub fn read_to_file(
 ) -> Result<Report, Failure> {
     let start = Instant::now();
     check_output(out, None)?;
-    let mut dev = Device::open(target, ui)?;
+    let mut dev = Device::open(target, opts.force, ui)?;
     ui.line(&format!(
         "Port: {:X}, Master/Slave: {:02x}",
         dev.ata.ch.cmd,
@@ -706,7 +707,7 @@ pub fn verify(
 ) -> Result<Report, Failure> {
     let fw = firmware::load(input)
         .map_err(|e| Failure::file(format!("{}: {e}", input.display()), "check the file"))?;
-    let mut dev = Device::open(target, ui)?;
+    let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
         let mut s = Session::enter(&mut dev, opts, ui)?;
@@ -773,7 +774,7 @@ pub fn erase(
     opts: &EnterOptions,
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
-    let mut dev = Device::open(target, ui)?;
+    let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
         let mut s = Session::enter(&mut dev, opts, ui)?;
@@ -859,7 +860,7 @@ pub struct Info {
 
 /// Identify the drive and its flash, read the flash, say what it holds. Writes nothing.
 pub fn info(target: &Target, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<Info, Failure> {
-    let mut dev = Device::open(target, ui)?;
+    let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
         let mut s = Session::enter(&mut dev, opts, ui)?;

@@ -6,6 +6,7 @@ pub mod atapi;
 pub mod check;
 pub mod device;
 pub mod flash;
+pub mod scan;
 pub mod target;
 
 pub use device::{Device, Session};
@@ -26,6 +27,10 @@ pub trait Ui {
     /// Ask a yes/no question; a non-interactive Ui answers no.
     fn ask(&mut self, _q: &str) -> bool {
         false
+    }
+    /// Ask for a number from 1 to `n`; None when not interactive.
+    fn choose(&mut self, _prompt: &str, _n: usize) -> Option<usize> {
+        None
     }
 }
 

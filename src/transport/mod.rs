@@ -1,7 +1,10 @@
 //! How bytes reach a drive: port I/O, the ATA task file, pass-through.
 
 pub mod ata;
+pub mod discover;
 pub mod port;
+#[cfg(target_os = "linux")]
+pub mod raw;
 pub mod scsi;
 #[cfg(target_os = "linux")]
 pub mod sgio;

@@ -1,0 +1,191 @@
+//! `scan`: what answers where. Legacy ports 1-4 (when raw ports can be opened), PCI IDE
+//! controllers and their channels, SATA/AHCI controllers (which have no task file),
+//! optical SG devices with their /dev/srN twin, and virtual drives in the current folder.
+
+use super::device::{Device, EnterOptions, Identity, Session};
+use super::target::Target;
+use super::{Recorder, Ui};
+use crate::transport::ata::Channel;
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// What to type as the port.
+    pub port: String,
+    pub what: String,
+    pub identity: Option<String>,
+    /// Answer to the MTK vendor intro, when it could be asked.
+    pub vendor: Option<String>,
+}
+
+/// Ask a drive who it is and whether it answers the vendor intro (then let it reboot).
+fn probe(target: &Target, force: bool) -> Result<(String, String), String> {
+    let mut quiet = Recorder::default();
+    let mut dev = Device::open(target, force, &mut quiet).map_err(|f| f.what)?;
+    let id = dev.identity().map_err(|f| f.what);
+    let id_text = match &id {
+        Ok(i @ Identity::Atapi { .. }) => i.describe(),
+        Ok(Identity::BootOnly) => "runs boot code only (misflashed)".into(),
+        Err(e) => {
+            let _ = dev.close();
+            return Err(e.clone());
+        }
+    };
+    let opts = EnterOptions {
+        attempts: 1,
+        chip: None,
+        force,
+    };
+    let vendor = match Session::enter(&mut dev, &opts, &mut quiet) {
+        Ok(s) => {
+            let label = format!("yes, flash {}", s.chip.label());
+            let _ = s.leave();
+            label
+        }
+        Err(f) => format!("no: {}", f.what),
+    };
+    let _ = dev.close();
+    Ok((id_text, vendor))
+}
+
+/// Scan under `root` (normally "/") and the folder `here` for virtual drives.
+pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found> {
+    let mut found = Vec::new();
+    #[cfg(target_os = "linux")]
+    {
+        use crate::transport::{discover, raw};
+        let mut tried = std::collections::HashSet::new();
+        let mut chans: Vec<(String, Channel, String)> = (1..=4u8)
+            .map(|n| {
+                (
+                    n.to_string(),
+                    Channel::legacy(n).expect("1-4"),
+                    "legacy port".to_string(),
+                )
+            })
+            .collect();
+        for c in discover::controllers(root) {
+            if c.is_ahci() {
+                ui.line(&format!(
+                    "{} SATA/AHCI controller {}: no task-file ports (set it to IDE mode for vendor mode; its drives appear as /dev/sgN)",
+                    c.bdf, c.id
+                ));
+                continue;
+            }
+            ui.line(&format!(
+                "{} IDE controller {} ({}): channels {}",
+                c.bdf,
+                c.id,
+                c.driver.as_deref().unwrap_or("no driver"),
+                c.channels
+                    .iter()
+                    .map(|(a, b)| format!("0x{a:X}/0x{b:X}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            for &(cmd, ctl) in &c.channels {
+                if cmd == 0x1F0 || cmd == 0x170 {
+                    continue; // the legacy ports above
+                }
+                for slave in [false, true] {
+                    let pos = if slave { "slave" } else { "master" };
+                    chans.push((
+                        format!("0x{cmd:X}/0x{ctl:X}:{pos}"),
+                        Channel { cmd, ctl, slave },
+                        format!("{} channel", c.bdf),
+                    ));
+                }
+            }
+        }
+        for (port, ch, what) in chans {
+            let p = raw::preflight(root, &ch);
+            if let Err(e) = raw::check(&p, &ch, force) {
+                if tried.insert(e.to_string()) {
+                    ui.line(&format!("{what} {port}: not probed: {e}"));
+                }
+                continue;
+            }
+            match probe(&Target::Ports(ch), force) {
+                Ok((id, v)) => found.push(Found {
+                    port,
+                    what,
+                    identity: Some(id),
+                    vendor: Some(v),
+                }),
+                Err(e) if e.contains("0xFF") => {}
+                Err(e) => {
+                    // The same cause for every port is said once.
+                    let cause = e
+                        .split_once(": ")
+                        .map(|x| x.1.to_string())
+                        .unwrap_or_else(|| e.clone());
+                    if tried.insert(cause.clone()) {
+                        ui.line(&format!("{what}s: {cause}"));
+                    }
+                }
+            }
+        }
+        for d in discover::sg_devices(root) {
+            let twin =
+                d.sr.as_ref()
+                    .map(|s| format!(" ({})", s.display()))
+                    .unwrap_or_default();
+            found.push(Found {
+                port: d.sg.display().to_string(),
+                what: format!("pass-through device{twin}"),
+                identity: Some(format!("{} {} {}", d.vendor, d.model, d.rev)),
+                vendor: Some("not asked: the vendor intro needs a task-file port".into()),
+            });
+        }
+    }
+    let mut sims: Vec<_> = std::fs::read_dir(here)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().map(|x| x == "mtksim").unwrap_or(false))
+                .collect()
+        })
+        .unwrap_or_default();
+    sims.sort();
+    for p in sims {
+        let port = format!(
+            "sim:{}",
+            p.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        );
+        match probe(&Target::Sim(p.clone()), force) {
+            Ok((id, v)) => found.push(Found {
+                port,
+                what: "virtual drive".into(),
+                identity: Some(id),
+                vendor: Some(v),
+            }),
+            Err(e) => found.push(Found {
+                port,
+                what: "virtual drive".into(),
+                identity: None,
+                vendor: Some(format!("no answer: {e}")),
+            }),
+        }
+    }
+    found
+}
+
+/// One line per drive, numbered from 1.
+pub fn render(found: &[Found]) -> Vec<String> {
+    found
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "{:>2}. {:<24} {:<28} {}; MTK vendor intro: {}",
+                i + 1,
+                f.port,
+                f.identity.as_deref().unwrap_or("?"),
+                f.what,
+                f.vendor.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
+}
