@@ -267,15 +267,10 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
     match cli.command {
         Command::Info { port, drive } => {
             let t = Target::parse(&port)?;
+            if let Target::Scsi(_) = t {
+                return crate::ops::atapi::info(&t, drive.force, ui);
+            }
             let i = flash::info(&t, &enter_opts(&drive)?, ui)?;
-            ui.line(&format!("Drive:     {}", i.identity.describe()));
-            ui.line(&format!(
-                "Mode:      {}",
-                match i.identity {
-                    crate::ops::device::Identity::Atapi { .. } => "running firmware",
-                    crate::ops::device::Identity::BootOnly => "BOOT CODE ONLY: the firmware is damaged; write the right firmware with `mtkflash write` (or `mtkflash 3 w /m fw.bin`) to recover",
-                }
-            ));
             ui.line(&format!(
                 "Flash:     {} ({}), {} KiB, {}",
                 i.chip_label,

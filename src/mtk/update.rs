@@ -103,7 +103,8 @@ pub fn btc_update<T: ScsiTransport + ?Sized>(
         let off = i * CHUNK;
         let cdb = write_buffer_cdb(6, off + BTC_HEADER, chunk.len());
         let r = t.execute(&cdb, Dir::Out(chunk), timeout)?;
-        check(format!("WRITE BUFFER at 0x{off:06X}"), r, true)?;
+        // A refusal of the very first chunk means nothing was taken: not a BTC updater.
+        check(format!("WRITE BUFFER at 0x{off:06X}"), r, off > 0)?;
         if !progress(off + chunk.len(), image.len()) {
             return Err(UpdateError::Cancelled);
         }

@@ -70,9 +70,9 @@ fn update_failure(e: UpdateError) -> Failure {
         UpdateError::Transport(t) => Failure::new(Exit::Drive, t.to_string(), UNTOUCHED, "check the device and permissions"),
         UpdateError::Command { step, result, sent_any: false } => Failure::new(
             Exit::Drive,
-            format!("{step} failed: {result}"),
+            format!("{step} failed: {result}: the drive does not speak the BTC update protocol"),
             UNTOUCHED,
-            "this drive may not speak the BTC update protocol; use vendor mode (a task-file port)",
+            "for a MediaTek drive, use vendor mode through a task-file port (1-4, BASE:POSITION)",
         ),
         UpdateError::Command { step, result, sent_any: true } => Failure::new(
             Exit::Write,
@@ -189,5 +189,50 @@ pub fn write(
             wall: start.elapsed(),
             ..Report::default()
         })
+    })
+}
+
+/// `info` on a pass-through device: INQUIRY, IDENTIFY PACKET DEVICE and the vendor intro
+/// through ATA PASS-THROUGH(16) (experimental). Writes nothing.
+pub fn info(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
+    use crate::mtk::vendor::{intro_answer, send_intro};
+    use crate::transport::ata::{ata_string, Reg, TaskFile};
+    use crate::transport::atapt::PassThroughTaskFile;
+    with_transport(target, force, ui, |t, ui| {
+        let inq = inquiry(t).map_err(update_failure)?;
+        ui.line(&format!("Device:    {}", t.describe()));
+        ui.line(&format!(
+            "INQUIRY:   [{}][{}][{}]",
+            inq.vendor, inq.product, inq.revision
+        ));
+        let at = t.describe();
+        let mut tf = PassThroughTaskFile::new(t, false);
+        match tf.identify_packet() {
+            Some(w) => ui.line(&format!(
+                "IDENTIFY:  {} revision {} (IDENTIFY PACKET DEVICE through ATA pass-through)",
+                ata_string(&w[27..47]),
+                ata_string(&w[23..27])
+            )),
+            None => ui.line("IDENTIFY:  no answer through ATA pass-through"),
+        }
+        let status = send_intro(&mut tf);
+        match intro_answer(status) {
+            Some(kind) => {
+                ui.line(&format!(
+                    "Vendor:    answers the MTK vendor intro (status 0x{status:02X}, {kind:?} flash) through ATA pass-through (experimental)"
+                ));
+                let dev = tf.dev();
+                tf.write(Reg::Device, dev);
+                tf.write(Reg::Command, 0x81);
+                tf.write(Reg::Command, 0x08);
+                Ok(())
+            }
+            None => Err(Failure::new(
+                Exit::Drive,
+                format!("MTK vendor intro failed on {at} (status 0x{status:02X}): this is not a MediaTek drive, or the pass-through path does not carry vendor commands"),
+                UNTOUCHED,
+                "for a MediaTek drive, use a task-file port (1-4, BASE:POSITION) for vendor mode; its own update works through this device with --method atapi",
+            )),
+        }
     })
 }

@@ -863,6 +863,14 @@ pub fn info(target: &Target, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<Inf
     let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
+        ui.line(&format!("Drive:     {}", identity.describe()));
+        ui.line(&format!(
+            "Mode:      {}",
+            match identity {
+                Identity::Atapi { .. } => "running firmware",
+                Identity::BootOnly => "BOOT CODE ONLY: the firmware is damaged; write the right firmware with `mtkflash write` (or `mtkflash 3 w /m fw.bin`) to recover",
+            }
+        ));
         let mut s = Session::enter(&mut dev, opts, ui)?;
         let data = match read_all(&mut s, ui) {
             Ok(d) => d,

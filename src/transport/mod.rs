@@ -1,6 +1,7 @@
 //! How bytes reach a drive: port I/O, the ATA task file, pass-through.
 
 pub mod ata;
+pub mod atapt;
 pub mod discover;
 pub mod port;
 #[cfg(target_os = "linux")]
