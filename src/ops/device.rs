@@ -121,6 +121,8 @@ pub fn create_default_sim(path: &Path) -> Result<(), Failure> {
 impl Device {
     /// Open `target`; `force` uses raw ports even when a kernel driver owns them.
     pub fn open(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
+        #[cfg(not(target_os = "linux"))]
+        let _ = force;
         match target {
             Target::Sim(path) => {
                 if !path.exists() && path == Path::new(store::DEFAULT_PATH) {

@@ -5,7 +5,6 @@
 use super::device::{Device, EnterOptions, Identity, Session};
 use super::target::Target;
 use super::{Recorder, Ui};
-use crate::transport::ata::Channel;
 use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +52,7 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
     let mut found = Vec::new();
     #[cfg(target_os = "linux")]
     {
+        use crate::transport::ata::Channel;
         use crate::transport::{discover, raw};
         let mut tried = std::collections::HashSet::new();
         let mut chans: Vec<(String, Channel, String)> = (1..=4u8)
@@ -138,6 +138,28 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
             });
         }
     }
+    #[cfg(windows)]
+    {
+        let _ = root;
+        ui.line("raw task-file ports need a kernel driver on Windows: vendor mode is not available here (boot Linux for it)");
+        for p in crate::transport::spti::cdroms() {
+            let t = Target::Scsi(p.clone().into());
+            let id = super::atapi::with_transport(&t, force, &mut Recorder::default(), |t, _| {
+                crate::mtk::update::inquiry(t)
+                    .map_err(|e| crate::error::Failure::file(e.to_string(), ""))
+            });
+            found.push(Found {
+                port: p,
+                what: "pass-through device".into(),
+                identity: id
+                    .ok()
+                    .map(|i| format!("{} {} {}", i.vendor, i.product, i.revision)),
+                vendor: Some("not asked: the vendor intro needs a task-file port".into()),
+            });
+        }
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    let _ = (root, &ui);
     let mut sims: Vec<_> = std::fs::read_dir(here)
         .map(|r| {
             r.flatten()

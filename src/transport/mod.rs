@@ -9,5 +9,6 @@ pub mod raw;
 pub mod scsi;
 #[cfg(target_os = "linux")]
 pub mod sgio;
+pub mod spti;
 
 pub use port::PortIo;
