@@ -19,6 +19,8 @@ pub enum Exit {
     Write = 5,
     /// Refused for safety (wrong model, unknown chip, ...); `--force`/`--chip` overrides.
     Refused = 6,
+    /// Interrupted (Ctrl-C, SIGTERM) at a safe point; the message says the drive's state.
+    Interrupted = 130,
 }
 
 pub const EXIT_CODE_HELP: &str = "\
@@ -31,7 +33,9 @@ Exit codes:
   5  a write or verification failed; the message says what the flash holds and how
      to recover (run the same command again: the boot code is kept)
   6  refused for safety (firmware for another model, unknown flash chip); see --force
-     and --chip";
+     and --chip
+  130 interrupted (Ctrl-C or SIGTERM): stopped after the command in flight; the message
+     says what the flash holds and how to finish";
 
 /// A failed command, as shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]

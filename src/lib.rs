@@ -14,5 +14,6 @@ pub mod interrupt;
 pub mod mtk;
 pub mod ops;
 pub mod plan;
+pub mod rng;
 pub mod sim;
 pub mod transport;

@@ -156,7 +156,9 @@ fn absent_slave_and_empty_address() {
 #[test]
 fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
     let ata = drive("SST39VF080");
-    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
     assert_eq!(v.kind, FlashKind::Parallel);
     assert_eq!(v.tf.io.drive.mode, Mode::Vendor);
     let flash = v.tf.io.drive.flash.mem().to_vec();
@@ -195,7 +197,9 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
 #[test]
 fn outro_reboots_into_the_firmware() {
     let ata = drive("SST39VF080");
-    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
     assert_eq!(v.leave().unwrap() & 0x80, 0);
     let mut ata = v.tf;
     assert_eq!(ata.io.drive.mode, Mode::Normal);
@@ -206,7 +210,9 @@ fn outro_reboots_into_the_firmware() {
 #[test]
 fn spi_bridge_on_serial_flash() {
     let ata = drive("MX25L8005");
-    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
     assert_eq!(v.kind, FlashKind::Serial);
     assert_eq!(v.spi(&[0x9F], 3).unwrap(), [0xC2, 0x20, 0x14]);
     assert_eq!(v.spi(&[0x90, 0, 0, 0], 2).unwrap(), [0xC2, 0x13]);
@@ -256,7 +262,9 @@ fn bricked_drive_answers_only_the_intro() {
         out.check_condition() && buf.is_empty(),
         "no INQUIRY from boot code"
     );
-    let v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
     assert_eq!(v.kind, FlashKind::Parallel);
 }
 
@@ -268,7 +276,7 @@ fn dead_drive_answers_nothing() {
     assert_eq!(ata.io.drive.mode, Mode::Dead);
     assert_eq!(ata.status(), 0x80);
     assert!(matches!(ata.select(), Err(AtaError::Timeout { .. })));
-    let err = Vendor::enter(ata, 2, |_, _| true)
+    let err = Vendor::enter(ata, 2, |_, _, _| true)
         .map_err(|e| e.1)
         .err()
         .unwrap();
@@ -287,7 +295,9 @@ fn bank_nibble_is_rewritten_after_the_ignored_reselect() {
     // The reselect after each vendor command lands while the drive is busy and is
     // ignored; the next access to another 64 KiB bank must still reach that bank.
     let ata = drive("SST39VF080");
-    let mut v = Vendor::enter(ata, 1, |_, _| true).map_err(|e| e.1).unwrap();
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
     let flash = v.tf.io.drive.flash.mem().to_vec();
     for a in [
         0xF_0000u32,

@@ -180,6 +180,20 @@ pub enum SimCommand {
     Show { path: PathBuf },
     /// Write a virtual drive's raw flash content to a new file (no protocol involved).
     Export { path: PathBuf, out: PathBuf },
+    /// Set (or --clear) faults on a virtual drive; see docs/faults.md for the grammar.
+    #[command(
+        after_help = "Examples:\n  mtkflash sim fault d.mtksim 'power-loss@op=200000'\n  mtkflash sim fault d.mtksim 'program-fail@addr=0x5000;read-flip@rate=0.0001,seed=7'\n  mtkflash sim fault d.mtksim --clear\n\nGrammar: FAULT[;FAULT...] with FAULT one of power-loss@op=N, program-fail@addr=A,\nerase-fail@sector=N, stuck-busy@op=N, read-flip@rate=R,seed=S, intro-window=MS,\nno-intro, bus-float."
+    )]
+    Fault {
+        path: PathBuf,
+        /// The fault specification (replaces what was set).
+        #[arg(required_unless_present = "clear")]
+        spec: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Switch a virtual drive off and on again (it boots from its flash).
+    PowerCycle { path: PathBuf },
     /// Serve the drive's packet face on a Unix socket (for the SG_IO interop shim).
     #[command(hide = true)]
     Serve {
@@ -548,6 +562,14 @@ fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
                 }
             ));
             ui.line(&format!("Check Sum: {:04X}", a.sum16));
+            ui.line(&format!(
+                "Faults:    {}",
+                if meta.faults.is_empty() {
+                    "none"
+                } else {
+                    &meta.faults
+                }
+            ));
             Ok(())
         }
         #[cfg(unix)]
@@ -560,6 +582,48 @@ fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
             "sim serve needs Unix sockets",
             "run it on Linux",
         )),
+        SimCommand::Fault { path, spec, clear } => {
+            let mut st = Stored::load(&path).map_err(|e| {
+                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
+            })?;
+            let f = if clear {
+                crate::sim::fault::Faults::default()
+            } else {
+                crate::sim::fault::Faults::parse(spec.as_deref().unwrap_or("")).map_err(|e| {
+                    Failure::usage(
+                        format!("bad fault specification: {e}"),
+                        "see `mtkflash sim fault --help` or docs/faults.md",
+                    )
+                })?
+            };
+            st.meta.faults = f.to_string();
+            st.save(&path)
+                .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
+            ui.line(&format!(
+                "Faults on {}: {}",
+                path.display(),
+                if f.is_empty() {
+                    "none".to_string()
+                } else {
+                    f.to_string()
+                }
+            ));
+            Ok(())
+        }
+        SimCommand::PowerCycle { path } => {
+            let st = Stored::load(&path).map_err(|e| {
+                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
+            })?;
+            let meta = st.meta.clone();
+            let mut ch = st.into_channel();
+            ch.power_cycle(0);
+            let mode = ch.drive.mode;
+            Stored::from_channel(ch, meta)
+                .save(&path)
+                .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
+            ui.line(&format!("Power-cycled {}: {:?}", path.display(), mode));
+            Ok(())
+        }
         SimCommand::Export { path, out } => {
             let s = Stored::load(&path).map_err(|e| {
                 Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")

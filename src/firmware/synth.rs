@@ -28,23 +28,7 @@ impl Spec {
     }
 }
 
-/// splitmix64: a small deterministic generator (a dependency is not worth it for this).
-struct Mix(u64);
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
+use crate::rng::SplitMix as Mix;
 
 fn seed(parts: &[&[u8]]) -> u64 {
     let crc = crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182);

@@ -94,7 +94,7 @@ impl<T: TaskFile> Vendor<T> {
     pub fn enter(
         mut tf: T,
         attempts: u32,
-        mut between: impl FnMut(u32, u8) -> bool,
+        mut between: impl FnMut(&mut T, u32, u8) -> bool,
     ) -> Result<Self, (T, VendorError)> {
         let mut status = 0;
         for i in 0..attempts.max(1) {
@@ -120,7 +120,7 @@ impl<T: TaskFile> Vendor<T> {
                     commands: 0,
                 });
             }
-            if i + 1 < attempts && !between(i + 1, status) {
+            if i + 1 < attempts && !between(&mut tf, i + 1, status) {
                 break;
             }
         }
@@ -150,7 +150,7 @@ impl<T: TaskFile> Vendor<T> {
         let r = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| {
             let s = tf.read(Reg::Command);
             last = s;
-            (s & 0x80 == 0).then_some(s)
+            (s & 0x80 == 0 || s == 0xFF).then_some(s)
         });
         let at = || self.tf.describe();
         match r {

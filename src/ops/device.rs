@@ -68,6 +68,13 @@ impl PortIo for Ports {
             Ports::Raw(_) => None,
         }
     }
+    fn power_cycle(&mut self) -> bool {
+        match self {
+            Ports::Sim(s) => PortIo::power_cycle(&mut **s),
+            #[cfg(target_os = "linux")]
+            Ports::Raw(_) => false,
+        }
+    }
 }
 
 /// An open drive.
@@ -309,11 +316,18 @@ impl<'d> Session<'d> {
         let attempts = opts.attempts.max(1);
         // After the automatic attempts, an interactive user may power-cycle the drive
         // and ask for up to three more (the boot code answers right after power-on).
-        let mut prompt = |i: u32, status: u8| {
-            i < attempts
-                || ui.ask(&format!(
-                    "MTK vendor intro failed (status 0x{status:02X}). Power-cycle the drive now, then answer y to retry"
-                ))
+        let mut prompt = |tf: &mut &mut Ata<Ports>, i: u32, status: u8| {
+            if i < attempts {
+                return true;
+            }
+            let yes = ui.ask(&format!(
+                "MTK vendor intro failed (status 0x{status:02X}). Power-cycle the drive now, then answer y to retry"
+            ));
+            if yes {
+                // A virtual drive is power-cycled by the tool, standing in for the user.
+                tf.io.power_cycle();
+            }
+            yes
         };
         let v = match Vendor::enter(&mut dev.ata, attempts + 3, &mut prompt) {
             Ok(v) => v,

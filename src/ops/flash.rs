@@ -95,6 +95,14 @@ pub fn read_checked(
     let mut c = vec![0u8; BLOCK];
     for (i, a) in out.chunks_mut(BLOCK).enumerate() {
         let at = addr + (i * BLOCK) as u32;
+        if crate::interrupt::requested() {
+            return Err(Failure::new(
+                Exit::Interrupted,
+                format!("interrupted while reading at 0x{at:06X}"),
+                NOT_CHANGED,
+                "run the command again",
+            ));
+        }
         drv.read(at, a).map_err(read_failure)?;
         let b = &mut b[..a.len()];
         drv.read(at, b).map_err(read_failure)?;
@@ -515,11 +523,20 @@ fn write_on(
         };
         ui.end();
         if let Err(f) = verified {
-            let st = partial_state(None, true, &report.backup);
-            return Err(leave_with(
-                s,
-                Failure::new(Exit::Write, f.what, st, "run the same command again"),
-            ));
+            let interrupted = f.exit == Exit::Interrupted;
+            let st = if interrupted {
+                "written completely, but the read-back was interrupted before it finished"
+                    .to_string()
+            } else {
+                partial_state(None, true, &report.backup)
+            };
+            let exit = if interrupted {
+                Exit::Interrupted
+            } else {
+                Exit::Write
+            };
+            let next = "run the same command again: it verifies, and writes only what differs";
+            return Err(leave_with(s, Failure::new(exit, f.what, st, next)));
         }
         if let Some(bad) = flash.iter().zip(&p.target).position(|(a, b)| a != b) {
             let n = flash.iter().zip(&p.target).filter(|(a, b)| a != b).count();
@@ -594,6 +611,29 @@ fn execute(
     let mut bank_shown: Option<u32> = None;
     let boot_steps = p.steps.iter().take_while(|st| matches!(st, Step::Erase { start, .. } | Step::Program { start, .. } if (*start as usize) < BOOT_LEN)).count();
     for (i, st) in p.steps.iter().enumerate() {
+        if crate::interrupt::requested() {
+            ui.end();
+            let _ = drv.restore();
+            let at = match st {
+                Step::Erase { start, .. } | Step::Program { start, .. } => *start,
+            };
+            let state = if i == 0 {
+                NOT_CHANGED.to_string()
+            } else {
+                format!(
+                    "{} of {} steps done; {}",
+                    i,
+                    p.steps.len(),
+                    partial_state(Some(at), i >= boot_steps, &backup)
+                )
+            };
+            return Err(Failure::new(
+                Exit::Interrupted,
+                format!("interrupted (Ctrl-C) before the step at 0x{at:06X}; the step in flight was finished"),
+                state,
+                "run the same command again to finish: only what still differs is written",
+            ));
+        }
         let (addr, r, cost) = match st {
             Step::Erase { eraser, start, len } => {
                 (*start, drv.erase(eraser, *start), *len as u64 / 16)

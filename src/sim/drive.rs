@@ -69,6 +69,41 @@ impl Flash {
             Flash::Spi(c) => c.power_cut(now, seed),
         }
     }
+
+    /// Install the chip-level faults: bytes that never program, sectors that never erase.
+    pub fn set_faults(&mut self, f: &super::fault::Faults) {
+        let stuck: Vec<(usize, u8)> = f.program_fail.iter().map(|&a| (a as usize, 0xFF)).collect();
+        let keep: Vec<(usize, usize)> = f
+            .erase_fail
+            .iter()
+            .map(|&s| (s as usize * 0x1000, 0x1000))
+            .collect();
+        match self {
+            Flash::Parallel(c) => {
+                c.stuck_bits = stuck;
+                c.erase_fail = keep;
+            }
+            Flash::Spi(c) => {
+                c.stuck_bits = stuck;
+                c.erase_fail = keep;
+            }
+        }
+    }
+
+    /// The chip hangs busy until power is cut.
+    pub fn set_stuck(&mut self) {
+        match self {
+            Flash::Parallel(c) => c.stuck = true,
+            Flash::Spi(c) => c.stuck = true,
+        }
+    }
+
+    pub fn is_stuck(&self) -> bool {
+        match self {
+            Flash::Parallel(c) => c.stuck,
+            Flash::Spi(c) => c.stuck,
+        }
+    }
 }
 
 /// What the drive's processor is running.

@@ -3,6 +3,7 @@
 
 pub mod chip;
 pub mod drive;
+pub mod fault;
 pub mod packet;
 #[cfg(unix)]
 pub mod serve;

@@ -34,6 +34,9 @@ pub struct Meta {
     /// Fault specification (see docs), empty for none.
     #[serde(default)]
     pub faults: String,
+    /// Record flash events with their bus-operation counts (fault campaigns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<super::taskfile::FlashEvent>>,
 }
 
 #[derive(Debug, Error)]
@@ -110,6 +113,7 @@ impl Stored {
             good_boot_crc: good,
             mode: "normal".into(),
             faults: String::new(),
+            events: None,
         };
         Ok(Stored {
             meta,
@@ -197,13 +201,29 @@ impl Stored {
             "outro" if drive.mode != Mode::Dead => drive.mode = Mode::Outro,
             _ => {}
         }
-        SimChannel::new(drive, self.meta.cmd_base, self.meta.slave)
+        let mut ch = SimChannel::new(drive, self.meta.cmd_base, self.meta.slave);
+        if self.meta.mode == "off" {
+            ch.powered_at = Some(0); // switched on just now
+        }
+        ch.set_faults(super::fault::Faults::parse(&self.meta.faults).unwrap_or_default());
+        ch.record = self.meta.events.as_ref().map(|_| Vec::new());
+        ch
     }
 
     /// The state to save after a session on `ch`.
-    pub fn from_channel(mut ch: SimChannel, meta: Meta) -> Stored {
+    pub fn from_channel(mut ch: SimChannel, mut meta: Meta) -> Stored {
         ch.finish();
-        Self::from_drive(ch.drive, meta)
+        meta.faults = ch.faults.to_string();
+        if let Some(log) = ch.record.take() {
+            meta.events = Some(log);
+        }
+        let off = ch.needs_power_on();
+        let mut st = Self::from_drive(ch.drive, meta);
+        if off {
+            // Power was lost or the chip hung: the next command finds it power-cycled.
+            st.meta.mode = "off".into();
+        }
+        st
     }
 
     /// The state to save of a drive.

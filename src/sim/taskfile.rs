@@ -49,6 +49,22 @@ enum Phase {
     },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EventKind {
+    /// An erase started.
+    Erase,
+    /// Programming reached a new 64 KiB bank.
+    Program,
+}
+
+/// A flash event and the bus-operation count at which it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlashEvent {
+    pub op: u64,
+    pub kind: EventKind,
+    pub addr: u32,
+}
+
 pub struct SimChannel {
     pub drive: Drive,
     pub clock: VirtualClock,
@@ -69,6 +85,15 @@ pub struct SimChannel {
     phase: Phase,
     /// Register and data-port accesses so far.
     pub ops: u64,
+    pub faults: super::fault::Faults,
+    /// When set, flash events are logged with the bus-operation count at which they
+    /// happened (for fault campaigns that aim power cuts at them).
+    pub record: Option<Vec<FlashEvent>>,
+    /// False after a power-loss fault: everything floats until the next power-on.
+    pub powered: bool,
+    /// When the drive was last powered on (None: long before this command).
+    pub powered_at: Option<u64>,
+    rng: crate::rng::SplitMix,
 }
 
 impl SimChannel {
@@ -93,6 +118,11 @@ impl SimChannel {
             busy_until: 0,
             phase: Phase::Idle,
             ops: 0,
+            faults: super::fault::Faults::default(),
+            record: None,
+            powered: true,
+            powered_at: None,
+            rng: crate::rng::SplitMix(0),
         };
         s.signature();
         s
@@ -100,6 +130,18 @@ impl SimChannel {
 
     fn now(&self) -> u64 {
         self.clock.ns()
+    }
+
+    /// Install faults (chip-level ones go to the flash model).
+    pub fn set_faults(&mut self, f: super::fault::Faults) {
+        self.drive.flash.set_faults(&f);
+        self.rng = crate::rng::SplitMix(f.read_flip.map(|r| r.1).unwrap_or(0));
+        self.faults = f;
+    }
+
+    /// The drive needs a power cycle before it works again (power lost, chip stuck).
+    pub fn needs_power_on(&self) -> bool {
+        !self.powered || self.drive.flash.is_stuck()
     }
 
     fn busy_for(&mut self, ns: u64) {
@@ -155,7 +197,16 @@ impl SimChannel {
         }
         self.err = 0;
         let mode = self.drive.mode;
-        let intro = cmd == 0x80 && self.lbal == 0x2A;
+        let mut intro = cmd == 0x80 && self.lbal == 0x2A;
+        if intro && self.faults.no_intro {
+            intro = false;
+        }
+        if let (true, Some(ms)) = (intro, self.faults.intro_window_ms) {
+            let since = self.powered_at.map(|t| self.now().saturating_sub(t));
+            if since.map(|d| d > ms * 1_000_000).unwrap_or(true) {
+                intro = false; // the boot code no longer listens
+            }
+        }
         match (mode, cmd) {
             (Mode::Dead, _) => {}
             (Mode::Normal, _) if intro && inference::INTRO_IN_NORMAL_MODE => self.enter_vendor(),
@@ -203,16 +254,53 @@ impl SimChannel {
         self.busy_for(INTRO_NS);
     }
 
+    fn log_flash(&mut self, before: super::chip::ChipStats, addr: u32) {
+        let Some(log) = self.record.as_mut() else {
+            return;
+        };
+        let after = self.drive.flash.stats();
+        if after.erase_ops > before.erase_ops {
+            log.push(FlashEvent {
+                op: self.ops,
+                kind: EventKind::Erase,
+                addr,
+            });
+        }
+        if after.program_ops > before.program_ops {
+            let bank = addr >> 16;
+            if log
+                .iter()
+                .rev()
+                .find(|e| e.kind == EventKind::Program)
+                .map(|e| e.addr >> 16)
+                != Some(bank)
+            {
+                log.push(FlashEvent {
+                    op: self.ops,
+                    kind: EventKind::Program,
+                    addr,
+                });
+            }
+        }
+    }
+
     fn vendor_command(&mut self, cmd: u8) {
+        let before = self.drive.flash.stats();
         let t = self.now() + inference::VENDOR_CMD_NS;
         let mut extra = 0;
         let serial = self.drive.vendor_status() == inference::VENDOR_IDLE_SERIAL;
         let mem_addr = self.lbam as usize | (self.lbah as usize) << 8;
         let flash_addr = mem_addr as u32 | ((self.dev & 0x0F) as u32) << 16;
         match (cmd, serial) {
-            (0x00, false) => self.lbal = self.drive.vendor_read(flash_addr, t),
+            (0x00, false) => {
+                self.lbal = self.drive.vendor_read(flash_addr, t);
+                self.maybe_flip();
+            }
             (0x01, false) => self.drive.vendor_write(flash_addr, self.lbal, t),
-            (0x00, true) => self.lbal = self.drive.xram[mem_addr],
+            (0x00, true) => {
+                self.lbal = self.drive.xram[mem_addr];
+                self.maybe_flip();
+            }
             (0x01, true) => self.drive.xram[mem_addr] = self.lbal,
             (0x04, true) => {
                 let tx = self.feat as usize | (self.nsect as usize) << 8;
@@ -224,6 +312,30 @@ impl SimChannel {
         }
         self.status = self.drive.vendor_status();
         self.busy_for(inference::VENDOR_CMD_NS + extra);
+        if self.record.is_some() {
+            let addr = if serial {
+                self.spi_address()
+            } else {
+                flash_addr
+            };
+            self.log_flash(before, addr);
+        }
+    }
+
+    /// The address bytes of the SPI command staged at 0x8800 (for the event log).
+    fn spi_address(&self) -> u32 {
+        let b = inference::SPI_STAGING as usize;
+        (self.drive.xram[b + 1] as u32) << 16
+            | (self.drive.xram[b + 2] as u32) << 8
+            | self.drive.xram[b + 3] as u32
+    }
+
+    fn maybe_flip(&mut self) {
+        if let Some((rate, _)) = self.faults.read_flip {
+            if self.rng.chance(rate) {
+                self.lbal ^= 1 << (self.rng.next_u64() % 8);
+            }
+        }
     }
 
     fn complete_packet(&mut self, check: Option<Sense>) {
@@ -386,6 +498,8 @@ impl SimChannel {
     pub fn power_cycle(&mut self, seed: u64) {
         let now = self.now();
         self.drive.flash.power_cut(now, seed);
+        self.powered = true;
+        self.powered_at = Some(now);
         self.devctl = 0;
         self.dev = 0;
         self.reboot();
@@ -399,12 +513,38 @@ impl SimChannel {
     fn reg_cost(&mut self) {
         self.ops += 1;
         self.clock.advance_ns(REG_NS);
+        self.fault_tick();
+    }
+
+    fn fault_tick(&mut self) {
+        if let Some(n) = self.faults.power_loss_op {
+            if self.ops >= n {
+                self.faults.power_loss_op = None;
+                let now = self.now();
+                self.drive.flash.power_cut(now, n);
+                self.powered = false;
+            }
+        }
+        if let Some(n) = self.faults.stuck_busy_op {
+            if self.ops >= n {
+                self.faults.stuck_busy_op = None;
+                self.drive.flash.set_stuck();
+            }
+        }
+    }
+
+    /// Nothing drives the bus.
+    fn floating(&self) -> bool {
+        !self.powered || self.faults.bus_float
     }
 }
 
 impl PortIo for SimChannel {
     fn inb(&mut self, port: u16) -> u8 {
         self.reg_cost();
+        if self.floating() {
+            return 0xFF;
+        }
         if port == self.ctl_base {
             return self.status_read();
         }
@@ -431,6 +571,9 @@ impl PortIo for SimChannel {
 
     fn outb(&mut self, port: u16, val: u8) {
         self.reg_cost();
+        if self.floating() {
+            return;
+        }
         if port == self.ctl_base {
             let was_srst = self.devctl & 0x04 != 0;
             self.devctl = val;
@@ -465,6 +608,10 @@ impl PortIo for SimChannel {
     fn inw(&mut self, port: u16) -> u16 {
         self.ops += 1;
         self.clock.advance_ns(DATA_WORD_NS);
+        self.fault_tick();
+        if self.floating() {
+            return 0xFFFF;
+        }
         if port == self.cmd_base && self.selected() {
             self.data_read()
         } else {
@@ -476,9 +623,18 @@ impl PortIo for SimChannel {
         Some(self.clock.now())
     }
 
+    fn power_cycle(&mut self) -> bool {
+        SimChannel::power_cycle(self, self.ops);
+        true
+    }
+
     fn outw(&mut self, port: u16, val: u16) {
         self.ops += 1;
         self.clock.advance_ns(DATA_WORD_NS);
+        self.fault_tick();
+        if self.floating() {
+            return;
+        }
         if port == self.cmd_base && self.selected() {
             self.data_write(val);
         }

@@ -13,6 +13,11 @@ pub trait PortIo: Timed {
     fn modelled(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Power the drive off and on, where the tool can (virtual drives: standing in for
+    /// the user who unplugs it). Real hardware returns false: a person has to do it.
+    fn power_cycle(&mut self) -> bool {
+        false
+    }
 
     /// Read words from a data port (rep insw).
     fn ins_w(&mut self, port: u16, buf: &mut [u16]) {
@@ -43,6 +48,9 @@ impl<P: PortIo + ?Sized> PortIo for Box<P> {
     }
     fn modelled(&self) -> Option<std::time::Duration> {
         (**self).modelled()
+    }
+    fn power_cycle(&mut self) -> bool {
+        (**self).power_cycle()
     }
 }
 

@@ -35,3 +35,13 @@ pub(crate) fn partial_erase(mem: &mut [u8], start: usize, len: usize, done_frac:
 pub(crate) fn us(us: u64) -> u64 {
     us * 1000
 }
+
+/// Erase `start..start+len` to FF, except ranges an erase-fail fault protects.
+pub(crate) fn erase_except(mem: &mut [u8], start: usize, len: usize, keep: &[(usize, usize)]) {
+    for (i, b) in mem[start..start + len].iter_mut().enumerate() {
+        let a = start + i;
+        if !keep.iter().any(|&(ks, kl)| a >= ks && a < ks + kl) {
+            *b = 0xFF;
+        }
+    }
+}

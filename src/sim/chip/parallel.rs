@@ -56,8 +56,11 @@ pub struct JedecChip {
     page: Option<PageLoad>,
     toggle: u8,
     pub stats: ChipStats,
-    /// Fault hook: addresses that never program (issue-5 faults use this).
+    /// Fault hooks: bits that never program, ranges an erase leaves as they were, and a
+    /// chip stuck busy until power is cut.
     pub stuck_bits: Vec<(usize, u8)>,
+    pub erase_fail: Vec<(usize, usize)>,
+    pub stuck: bool,
 }
 
 impl JedecChip {
@@ -73,6 +76,8 @@ impl JedecChip {
             toggle: 0,
             stats: ChipStats::default(),
             stuck_bits: Vec::new(),
+            erase_fail: Vec::new(),
+            stuck: false,
         }
     }
 
@@ -121,13 +126,15 @@ impl JedecChip {
                     self.mem[base + i] = b.unwrap_or(0xFF);
                 }
             }
-            Pending::Erase { start, len } => self.mem[start..start + len].fill(0xFF),
+            Pending::Erase { start, len } => {
+                super::erase_except(&mut self.mem, start, len, &self.erase_fail)
+            }
         }
     }
 
     pub fn is_busy(&mut self, now: u64) -> bool {
         self.settle(now);
-        self.busy.is_some() || self.page.is_some()
+        self.stuck || self.busy.is_some() || self.page.is_some()
     }
 
     /// Time at which the current operation ends, if any.
@@ -145,6 +152,10 @@ impl JedecChip {
 
     pub fn read(&mut self, addr: u32, now: u64) -> u8 {
         self.settle(now);
+        if self.stuck {
+            self.toggle ^= 0x40;
+            return self.toggle;
+        }
         if self.page.is_some() {
             // A read ends the byte-load phase: the page write starts now.
             let p = self.page.take().expect("page");
@@ -194,7 +205,7 @@ impl JedecChip {
 
     pub fn write(&mut self, addr: u32, val: u8, now: u64) {
         self.settle(now);
-        if self.busy.is_some() {
+        if self.busy.is_some() || self.stuck {
             return; // ignored during an embedded operation
         }
         if let Some(p) = &mut self.page {
@@ -296,12 +307,13 @@ impl JedecChip {
 
     /// Power is cut at `now`: an operation in flight is left partial, command state lost.
     pub fn power_cut(&mut self, now: u64, seed: u64) {
+        self.stuck = false;
         self.page = None; // an unstarted page load is lost
         if let Some(b) = self.busy.take() {
             if now >= b.until {
                 self.apply(b.op);
             } else {
-                let frac = (now - b.from) as f64 / (b.until - b.from).max(1) as f64;
+                let frac = now.saturating_sub(b.from) as f64 / (b.until - b.from).max(1) as f64;
                 match b.op {
                     Pending::Program { addr, data } => {
                         // Some of the bits that should clear have cleared.

@@ -45,7 +45,10 @@ pub struct SpiChip {
     /// The first byte arrived while busy: the whole cycle is ignored unless it is RDSR.
     ignored: bool,
     pub stats: ChipStats,
+    /// Fault hooks (see sim::fault).
     pub stuck_bits: Vec<(usize, u8)>,
+    pub erase_fail: Vec<(usize, usize)>,
+    pub stuck: bool,
 }
 
 impl SpiChip {
@@ -64,6 +67,8 @@ impl SpiChip {
             ignored: false,
             stats: ChipStats::default(),
             stuck_bits: Vec::new(),
+            erase_fail: Vec::new(),
+            stuck: false,
         }
     }
 
@@ -94,7 +99,9 @@ impl SpiChip {
                     self.mem[a] &= v;
                 }
             }
-            Pending::Erase { start, len } => self.mem[start..start + len].fill(0xFF),
+            Pending::Erase { start, len } => {
+                super::erase_except(&mut self.mem, start, len, &self.erase_fail)
+            }
             Pending::Status(v) => self.sr = v,
         }
     }
@@ -108,7 +115,7 @@ impl SpiChip {
 
     pub fn is_busy(&mut self, now: u64) -> bool {
         self.settle(now);
-        self.busy.is_some()
+        self.stuck || self.busy.is_some()
     }
 
     pub fn busy_until(&self) -> Option<u64> {
@@ -118,7 +125,11 @@ impl SpiChip {
     /// The status register as RDSR returns it.
     pub fn status(&mut self, now: u64) -> u8 {
         self.settle(now);
-        let wip = if self.busy.is_some() { WIP } else { 0 };
+        let wip = if self.busy.is_some() || self.stuck {
+            WIP
+        } else {
+            0
+        };
         let wel = if self.wel { WEL } else { 0 };
         (self.sr & !(WIP | WEL)) | wip | wel
     }
@@ -163,7 +174,7 @@ impl SpiChip {
             return 0xFF;
         }
         self.settle(now);
-        if self.rx.is_empty() && self.busy.is_some() && mosi != 0x05 {
+        if self.rx.is_empty() && (self.busy.is_some() || self.stuck) && mosi != 0x05 {
             self.ignored = true;
         }
         self.rx.push(mosi);
@@ -208,7 +219,7 @@ impl SpiChip {
         }
         self.selected = false;
         self.settle(now);
-        if self.ignored || self.rx.is_empty() || self.busy.is_some() {
+        if self.ignored || self.rx.is_empty() || self.busy.is_some() || self.stuck {
             return;
         }
         let rx = std::mem::take(&mut self.rx);
@@ -321,11 +332,12 @@ impl SpiChip {
     /// Power is cut at `now`: an operation in flight is left partial; volatile state is
     /// lost and the status register returns to its power-up value.
     pub fn power_cut(&mut self, now: u64, seed: u64) {
+        self.stuck = false;
         if let Some(b) = self.busy.take() {
             if now >= b.until {
                 self.apply(b.op);
             } else {
-                let frac = (now - b.from) as f64 / (b.until - b.from).max(1) as f64;
+                let frac = now.saturating_sub(b.from) as f64 / (b.until - b.from).max(1) as f64;
                 match b.op {
                     Pending::Program { addr, bytes } => {
                         let n = (bytes.len() as f64 * frac) as usize;
