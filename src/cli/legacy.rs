@@ -41,6 +41,14 @@ fn is_command(t: &str) -> bool {
     matches!(t.to_ascii_lowercase().as_str(), "r" | "w")
 }
 
+/// A token that can only be a port: 1-4 and other numbers, 0x bases, sim:PATH.
+fn looks_like_port(t: &str) -> bool {
+    let l = t.to_ascii_lowercase();
+    (!l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+        || l.starts_with("0x")
+        || l.starts_with("sim:")
+}
+
 /// Is this argv (without the program name) in the classic form?
 pub fn is_legacy(args: &[String]) -> bool {
     let mut words = args.iter().filter(|a| !a.starts_with('-'));
@@ -57,6 +65,9 @@ pub fn is_legacy(args: &[String]) -> bool {
     }
     if SUBCOMMANDS.contains(&first.as_str()) {
         return false;
+    }
+    if looks_like_port(&first) {
+        return true; // a port first: the classic form, whatever follows
     }
     args.iter()
         .any(|a| is_command(a) || split_glued(a).is_some())
@@ -92,6 +103,14 @@ pub fn normalise(args: &[String]) -> Result<Vec<String>, Failure> {
             switches.push(a.clone());
         } else if cmd.is_none() && port.is_none() {
             port = Some(a.clone());
+        } else if port.is_none() && files.is_empty() && looks_like_port(a) {
+            return Err(Failure::usage(
+                format!("the port '{a}' comes after the command"),
+                format!(
+                    "the port comes first: mtkflash {a} {} ...",
+                    cmd.as_deref().unwrap_or("w")
+                ),
+            ));
         } else {
             files.push(a.clone());
         }
@@ -110,8 +129,8 @@ pub fn normalise(args: &[String]) -> Result<Vec<String>, Failure> {
     }
     let cmd = cmd.ok_or_else(|| {
         Failure::usage(
-            "no command: the classic form is MTKFLASH <port> <r|w> [/b] [/m] <file>",
-            "e.g. mtkflash 3 w /m fw.bin",
+            "no r or w command: the classic form is MTKFLASH <port> <r|w> [/b] [/m] <file>",
+            "e.g. mtkflash 3 w /m fw.bin (write) or mtkflash 3 r backup.bin (read)",
         )
     })?;
     // No port: scan and ask, as MTKFlash 1.83 did ("drive scaned:", "chose one drive:").

@@ -246,6 +246,9 @@ fn summary(ui: &mut dyn Ui, r: &Report) {
             m.as_secs_f64()
         ));
     }
+    if let Some(n) = r.bus_ops {
+        s.push_str(&format!(", {n} bus operations"));
+    }
     s.push_str(&format!(", wall {:.2} s", r.wall.as_secs_f64()));
     ui.line(&s);
 }
@@ -618,8 +621,9 @@ fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
             let mut ch = st.into_channel();
             ch.power_cycle(0);
             let mode = ch.drive.mode;
-            Stored::from_channel(ch, meta)
-                .save(&path)
+            let mut st = Stored::from_channel(ch, meta);
+            st.meta.mode = "off".into(); // the next command starts right after power-on
+            st.save(&path)
                 .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
             ui.line(&format!("Power-cycled {}: {:?}", path.display(), mode));
             Ok(())
@@ -659,7 +663,11 @@ pub fn main_with(args: Vec<String>) -> i32 {
             let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => Exit::Usage as i32,
+                _ => {
+                    eprintln!("drive: {}", crate::error::UNTOUCHED);
+                    eprintln!("next:  see `mtkflash --help` (or `mtkflash <command> --help`) for the forms");
+                    Exit::Usage as i32
+                }
             };
         }
     };

@@ -33,47 +33,52 @@ fn record(line_no: usize, line: &str) -> Result<Record, FirmwareError> {
     })
 }
 
-/// Image under construction: bytes default to FF; overlaps are errors.
+/// Image under construction: bytes default to FF; overlaps are errors. Grows with the
+/// highest address seen, with a bitset of the bytes given.
 struct Builder {
     data: Vec<u8>,
-    given: Vec<bool>,
-    end: usize,
+    given: Vec<u64>,
 }
 
 impl Builder {
     fn new() -> Self {
         Builder {
-            data: vec![0xFF; MAX_IMAGE],
-            given: vec![false; MAX_IMAGE],
-            end: 0,
+            data: Vec::new(),
+            given: Vec::new(),
         }
     }
     fn put(&mut self, line: usize, addr: usize, bytes: &[u8]) -> Result<(), FirmwareError> {
-        if addr + bytes.len() > MAX_IMAGE {
+        let end = addr + bytes.len();
+        if end > MAX_IMAGE {
             return Err(hex_err(
                 line,
                 format!("data at {addr:#X} lies beyond 2 MiB, the largest flash a drive has"),
             ));
         }
+        if end > self.data.len() {
+            self.data.resize(end, 0xFF);
+            self.given.resize(end.div_ceil(64), 0);
+        }
         for (i, &b) in bytes.iter().enumerate() {
-            if self.given[addr + i] {
+            let a = addr + i;
+            let (w, bit) = (a / 64, 1u64 << (a % 64));
+            if self.given[w] & bit != 0 {
                 return Err(hex_err(
                     line,
-                    format!("data at {:#X} overlaps an earlier record", addr + i),
+                    format!("data at {a:#X} overlaps an earlier record"),
                 ));
             }
-            self.given[addr + i] = true;
-            self.data[addr + i] = b;
+            self.given[w] |= bit;
+            self.data[a] = b;
         }
-        self.end = self.end.max(addr + bytes.len());
         Ok(())
     }
     fn finish(mut self, min: usize) -> Result<Vec<u8>, FirmwareError> {
-        if self.end == 0 {
+        if self.data.is_empty() {
             return Err(FirmwareError::HexNoData);
         }
-        let size = size_for(self.end.max(min)).expect("end <= MAX_IMAGE");
-        self.data.truncate(size);
+        let size = size_for(self.data.len().max(min)).expect("end <= MAX_IMAGE");
+        self.data.resize(size, 0xFF);
         Ok(self.data)
     }
 }
