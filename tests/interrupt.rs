@@ -114,14 +114,20 @@ fn sigint_to_the_binary_during_a_write() {
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
-    for line in BufReader::new(out).lines() {
+    let mut lines = BufReader::new(out).lines();
+    for line in lines.by_ref() {
         if line.unwrap() == "Updating...." {
             // SAFETY: sending SIGINT to our own child process.
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
             break;
         }
     }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect(); // keep the pipe open
     let o = child.wait_with_output().unwrap();
+    assert!(
+        !rest.iter().any(|l| l.starts_with("Done")),
+        "the write finished before the signal"
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(
@@ -137,4 +143,36 @@ fn sigint_to_the_binary_during_a_write() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Verify OK"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_never_aborts_a_flash() {
+    // `mtkflash sim w /m fw.bin | head -1`: the reader goes away early.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_mtkflash");
+    let drive = dir.path().join("d.mtksim");
+    mtkflash::ops::device::create_default_sim(&drive).unwrap();
+    let fw = fixture("btc-ide1008-0758.bin");
+    let mut child = Command::new(bin)
+        .current_dir(dir.path())
+        .args(["sim:d.mtksim", "w", "/m"])
+        .arg(&fw)
+        .arg("--no-backup")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(flash_of(&drive), std::fs::read(&fw).unwrap());
 }

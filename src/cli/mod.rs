@@ -12,6 +12,7 @@ use crate::sim::store::{NewDrive, Stored};
 use crate::sim::Settings;
 use clap::{Args, Parser, Subcommand};
 use render::TermUi;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const ABOUT: &str =
@@ -650,7 +651,7 @@ pub fn main_with(args: Vec<String>) -> i32 {
         match legacy::normalise(rest) {
             Ok(v) => std::iter::once(args[0].clone()).chain(v).collect(),
             Err(f) => {
-                eprintln!("{f}");
+                let _ = writeln!(std::io::stderr(), "{f}");
                 return f.code();
             }
         }
@@ -664,8 +665,8 @@ pub fn main_with(args: Vec<String>) -> i32 {
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => {
-                    eprintln!("drive: {}", crate::error::UNTOUCHED);
-                    eprintln!("next:  see `mtkflash --help` (or `mtkflash <command> --help`) for the forms");
+                    let _ = writeln!(std::io::stderr(), "drive: {}", crate::error::UNTOUCHED);
+                    let _ = writeln!(std::io::stderr(), "next:  see `mtkflash --help` (or `mtkflash <command> --help`) for the forms");
                     Exit::Usage as i32
                 }
             };
@@ -684,7 +685,7 @@ pub fn main_with(args: Vec<String>) -> i32 {
         Ok(()) => 0,
         Err(f) => {
             ui.end();
-            eprintln!("{f}");
+            let _ = writeln!(std::io::stderr(), "{f}");
             f.code()
         }
     }

@@ -32,13 +32,18 @@ impl Ui for TermUi {
         }
         match &self.bar {
             Some(b) => b.println(s),
-            None => println!("{s}"),
+            // Output must never abort a flash: a closed pipe (`| head`) is ignored.
+            None => {
+                let _ = writeln!(std::io::stdout(), "{s}");
+            }
         }
     }
     fn warn(&mut self, s: &str) {
         match &self.bar {
             Some(b) => b.println(format!("warning: {s}")),
-            None => eprintln!("warning: {s}"),
+            None => {
+                let _ = writeln!(std::io::stderr(), "warning: {s}");
+            }
         }
     }
     fn begin(&mut self, what: &str, total: u64) {
