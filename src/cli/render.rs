@@ -74,7 +74,7 @@ impl Ui for TermUi {
             return None;
         }
         loop {
-            eprint!("{prompt} ");
+            let _ = write!(std::io::stderr(), "{prompt} ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
             if std::io::stdin().lock().read_line(&mut line).ok()? == 0 {
@@ -82,7 +82,9 @@ impl Ui for TermUi {
             }
             match line.trim().parse::<usize>() {
                 Ok(k) if (1..=n).contains(&k) => return Some(k - 1),
-                _ => eprintln!("type a number from 1 to {n}"),
+                _ => {
+                    let _ = writeln!(std::io::stderr(), "type a number from 1 to {n}");
+                }
             }
         }
     }
@@ -93,7 +95,7 @@ impl Ui for TermUi {
         if !self.interactive {
             return false;
         }
-        eprint!("{q} [y/N] ");
+        let _ = write!(std::io::stderr(), "{q} [y/N] ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line).is_err() {
