@@ -11,6 +11,7 @@ pub mod error;
 pub mod firmware;
 pub mod inference;
 pub mod interrupt;
+pub mod limit;
 pub mod mtk;
 pub mod ops;
 pub mod plan;

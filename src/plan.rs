@@ -143,10 +143,22 @@ pub fn plan(
     write_boot: bool,
     cost: &Cost,
 ) -> Plan {
+    plan_owned(chip, erasers, current, wanted.to_vec(), write_boot, cost)
+}
+
+/// [`plan`] taking the wanted image by value: it becomes the plan's target, no copy.
+pub fn plan_owned(
+    chip: &ChipInfo,
+    erasers: &[Eraser],
+    current: &[u8],
+    wanted: Vec<u8>,
+    write_boot: bool,
+    cost: &Cost,
+) -> Plan {
     assert_eq!(current.len(), wanted.len(), "plan: sizes differ");
     let n = current.len();
     let boot = BOOT_LEN.min(n);
-    let mut target = wanted.to_vec();
+    let mut target = wanted;
     if !write_boot {
         target[..boot].copy_from_slice(&current[..boot]);
     }

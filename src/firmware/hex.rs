@@ -86,12 +86,20 @@ impl Builder {
 /// Parse standard Intel HEX (types 00-05). Bytes not given are FF; the image size is the
 /// smallest firmware size holding the highest address.
 pub fn parse_intel_hex(text: &str) -> Result<Vec<u8>, FirmwareError> {
+    parse_intel_hex_lines(text.lines().map(Ok))
+}
+
+/// [`parse_intel_hex`] over lines as they are read (no copy of the whole text).
+pub fn parse_intel_hex_lines<S: AsRef<str>>(
+    lines: impl Iterator<Item = Result<S, FirmwareError>>,
+) -> Result<Vec<u8>, FirmwareError> {
     let mut b = Builder::new();
     let mut base = 0usize;
     let mut eof = false;
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in lines.enumerate() {
+        let raw = raw?;
         let line_no = i + 1;
-        let line = raw.trim();
+        let line = raw.as_ref().trim();
         if line.is_empty() {
             continue;
         }
@@ -114,12 +122,20 @@ pub fn parse_intel_hex(text: &str) -> Result<Vec<u8>, FirmwareError> {
 
 /// Parse BTC HEX: 16-bit offsets within 64 KiB banks, banks separated by `:00000155AA`.
 pub fn parse_btc_hex(text: &str) -> Result<Vec<u8>, FirmwareError> {
+    parse_btc_hex_lines(text.lines().map(Ok))
+}
+
+/// [`parse_btc_hex`] over lines as they are read.
+pub fn parse_btc_hex_lines<S: AsRef<str>>(
+    lines: impl Iterator<Item = Result<S, FirmwareError>>,
+) -> Result<Vec<u8>, FirmwareError> {
     let mut b = Builder::new();
     let mut bank = 0usize;
     let mut eof = false;
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in lines.enumerate() {
+        let raw = raw?;
         let line_no = i + 1;
-        let line = raw.trim();
+        let line = raw.as_ref().trim();
         if line.is_empty() {
             continue;
         }

@@ -61,8 +61,10 @@ pub fn sum16(data: &[u8]) -> u16 {
     data.iter().fold(0u16, |a, &b| a.wrapping_add(b as u16))
 }
 
-/// Read and parse a firmware file.
+/// Read and parse a firmware file. HEX files are parsed line by line as they are read
+/// (a 2 MiB image is 4.7 MB of HEX text, never held whole).
 pub fn load(path: &Path) -> Result<Firmware, FirmwareError> {
+    use std::io::{BufRead, Read};
     let io = |e: std::io::Error| FirmwareError::Io {
         path: path.display().to_string(),
         err: e.to_string(),
@@ -73,10 +75,48 @@ pub fn load(path: &Path) -> Result<Firmware, FirmwareError> {
             err: "it is a directory".into(),
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    parse(&bytes)
+    let mut f = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let head = f.fill_buf().map_err(io)?;
+    let first = head
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(head)
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .copied();
+    if first != Some(b':') {
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(io)?;
+        return parse(&bytes);
+    }
+    // Decide BTC vs Intel from the separator line, then parse the lines again.
+    let btc = f
+        .by_ref()
+        .lines()
+        .map(|l| l.map_err(io))
+        .try_fold(false, |seen, l| {
+            let l = l?;
+            if !l.is_ascii() {
+                return Err(FirmwareError::Hex {
+                    line: 0,
+                    what: "the file is not plain ASCII text".into(),
+                });
+            }
+            Ok(seen || l.trim().eq_ignore_ascii_case(hex::BTC_SEPARATOR))
+        })?;
+    let f = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let lines = f.lines().map(|l| l.map_err(io));
+    if btc {
+        Ok(Firmware {
+            data: hex::parse_btc_hex_lines(lines)?,
+            format: Format::BtcHex,
+        })
+    } else {
+        Ok(Firmware {
+            data: hex::parse_intel_hex_lines(lines)?,
+            format: Format::IntelHex,
+        })
+    }
 }
-
 /// Parse a firmware image from its bytes, detecting the format from the content.
 pub fn parse(bytes: &[u8]) -> Result<Firmware, FirmwareError> {
     if bytes.is_empty() {

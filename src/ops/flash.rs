@@ -125,6 +125,35 @@ pub fn read_checked(
     Ok(())
 }
 
+/// Read `out.len()` bytes at `addr` to verify them against `want`: one read per block; a
+/// block that differs is read twice more, and what two reads agree on is kept (so a bad
+/// bus cannot make a wrong byte look right, and a flaky read does not fail a good write).
+pub fn read_verify(
+    drv: &mut dyn FlashOps,
+    addr: u32,
+    out: &mut [u8],
+    want: &[u8],
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    for (i, (a, w)) in out.chunks_mut(BLOCK).zip(want.chunks(BLOCK)).enumerate() {
+        let at = addr + (i * BLOCK) as u32;
+        if crate::interrupt::requested() {
+            return Err(Failure::new(
+                Exit::Interrupted,
+                format!("interrupted while verifying at 0x{at:06X}"),
+                NOT_CHANGED,
+                "run the command again",
+            ));
+        }
+        drv.read(at, a).map_err(read_failure)?;
+        if a != w {
+            read_checked(drv, at, a, &mut super::Recorder::default())?;
+        }
+        ui.advance(a.len() as u64);
+    }
+    Ok(())
+}
+
 /// Read the whole flash (double-read checked), one `BankN` line per 64 KiB.
 pub fn read_all(s: &mut Session<'_>, ui: &mut dyn Ui) -> Result<Vec<u8>, Failure> {
     let size = s.chip.size as usize;
@@ -377,7 +406,7 @@ pub fn write(
         })?;
     }
     let mut dev = Device::open(target, opts.enter.force, ui)?;
-    let r = write_on(&mut dev, &fw, &analysis, input, opts, ui);
+    let r = write_on(&mut dev, fw, &analysis, input, opts, ui);
     let mut report = match r {
         Ok(rep) => rep,
         Err(f) => {
@@ -394,7 +423,7 @@ pub fn write(
 
 fn write_on(
     dev: &mut Device,
-    fw: &Firmware,
+    fw: Firmware,
     analysis: &Analysis,
     input: &Path,
     opts: &WriteOptions,
@@ -467,11 +496,11 @@ fn write_on(
     if let Some(b) = &report.backup {
         ui.line(&format!("Backup: {}", b.display()));
     }
-    let p = plan::plan(
+    let p = plan::plan_owned(
         s.chip,
         &s.erasers,
         &current,
-        &fw.data,
+        fw.data,
         opts.write_boot,
         &Cost::default(),
     );
@@ -502,7 +531,8 @@ fn write_on(
         }
         // Verify every byte that was planned, and the checksum of the whole flash.
         ui.line("Verifying....");
-        let mut flash = current.clone();
+        let old_boot = current[..BOOT_LEN].to_vec();
+        let mut flash = current;
         let ranges = if opts.verify_all {
             vec![(0u32, s.chip.size)]
         } else {
@@ -513,12 +543,8 @@ fn write_on(
         let verified = {
             let mut drv = s.driver();
             ranges.iter().try_for_each(|&(a, l)| {
-                read_checked(
-                    drv.as_mut(),
-                    a,
-                    &mut flash[a as usize..(a + l) as usize],
-                    ui,
-                )
+                let r = a as usize..(a + l) as usize;
+                read_verify(drv.as_mut(), a, &mut flash[r.clone()], &p.target[r], ui)
             })
         };
         ui.end();
@@ -540,8 +566,8 @@ fn write_on(
         }
         if let Some(bad) = flash.iter().zip(&p.target).position(|(a, b)| a != b) {
             let n = flash.iter().zip(&p.target).filter(|(a, b)| a != b).count();
-            let boot_ok = flash[..BOOT_LEN] == p.target[..BOOT_LEN]
-                || flash[..BOOT_LEN] == current[..BOOT_LEN];
+            let boot_ok =
+                flash[..BOOT_LEN] == p.target[..BOOT_LEN] || flash[..BOOT_LEN] == old_boot[..];
             let f = Failure::new(
                 Exit::Write,
                 format!("verification failed: {n} byte(s) differ from the image, the first at 0x{bad:06X} (0x{:02X}, should be 0x{:02X})", flash[bad], p.target[bad]),

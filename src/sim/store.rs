@@ -123,31 +123,40 @@ impl Stored {
     }
 
     pub fn load(path: &Path) -> Result<Stored, StoreError> {
+        use std::io::{BufRead, Read};
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| StoreError::Read {
+        let rerr = |e: std::io::Error| StoreError::Read {
             path: p.clone(),
             err: e.to_string(),
-        })?;
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| StoreError::Format {
+        };
+        let mut f = std::io::BufReader::new(std::fs::File::open(path).map_err(rerr)?);
+        let mut magic = Vec::new();
+        f.read_until(b'\n', &mut magic).map_err(rerr)?;
+        if magic != MAGIC {
+            return Err(StoreError::Format {
                 path: p.clone(),
                 why: "no MTKSIM header".into(),
-            })?;
-        let nl = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| StoreError::Format {
+            });
+        }
+        let mut line = Vec::new();
+        f.read_until(b'\n', &mut line).map_err(rerr)?;
+        if line.last() != Some(&b'\n') {
+            return Err(StoreError::Format {
                 path: p.clone(),
                 why: "no metadata line".into(),
+            });
+        }
+        let meta: Meta =
+            serde_json::from_slice(&line[..line.len() - 1]).map_err(|e| StoreError::Format {
+                path: p.clone(),
+                why: format!("bad metadata: {e}"),
             })?;
-        let meta: Meta = serde_json::from_slice(&rest[..nl]).map_err(|e| StoreError::Format {
-            path: p.clone(),
-            why: format!("bad metadata: {e}"),
-        })?;
         let chip =
             chips::by_name(&meta.chip).ok_or_else(|| StoreError::UnknownChip(meta.chip.clone()))?;
-        let flash = rest[nl + 1..].to_vec();
+        let mut flash = Vec::with_capacity(chip.size as usize);
+        f.take(chip.size as u64 + 1)
+            .read_to_end(&mut flash)
+            .map_err(rerr)?;
         if flash.len() != chip.size as usize {
             return Err(StoreError::Format {
                 path: p,

@@ -1,0 +1,221 @@
+//! `cargo bench --bench flash`: mtkflash's real engine against virtual drives, one line per
+//! case with modelled device time, the lower bound any tool could reach (src/limit.rs),
+//! their ratio, what a classic full rewrite needs, wall time and bus operations. Then host
+//! CPU for parsing and planning a 2 MiB image, and the peak memory of a 2 MiB flash.
+
+use mtkflash::chips::by_name;
+use mtkflash::firmware::synth::{self, Spec};
+use mtkflash::inference::{seal_embedded_checksum, BOOT_LEN};
+use mtkflash::limit;
+use mtkflash::ops::flash::{self, Backup, WriteOptions};
+use mtkflash::ops::{Recorder, Target};
+use mtkflash::sim::store::{NewDrive, Stored};
+use std::time::{Duration, Instant};
+
+fn spec(rev: &str, size: usize) -> Spec {
+    Spec {
+        vendor: "BTC".into(),
+        product: "DVDRW IDE1008".into(),
+        revision: rev.into(),
+        size,
+    }
+}
+
+fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8]) {
+    let info = by_name(chip).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drive = dir.path().join("d.mtksim");
+    let st = Stored::create(NewDrive {
+        chip: info,
+        settings: mtkflash::sim::btc_settings("0055"),
+        firmware: Some(current.to_vec()),
+        bricked: false,
+    })
+    .unwrap();
+    st.save(&drive).unwrap();
+    let fw = dir.path().join("fw.bin");
+    std::fs::write(&fw, wanted).unwrap();
+    let opts = WriteOptions {
+        backup: Backup::Skip,
+        ..WriteOptions::default()
+    };
+    let t = Instant::now();
+    let r = flash::write(
+        &Target::Sim(drive.clone()),
+        &fw,
+        &opts,
+        &mut Recorder::default(),
+    )
+    .unwrap_or_else(|f| panic!("{name} {chip}: {f}"));
+    let wall = t.elapsed();
+    assert_eq!(
+        Stored::load(&drive).unwrap().flash,
+        wanted,
+        "{name} {chip}: flash differs"
+    );
+    let modelled = r.modelled.unwrap();
+    let lim = limit::limit(info, current, wanted, false);
+    let full = limit::full_rewrite(info, wanted);
+    println!(
+        "bench {name} {chip} modelled={:.3} limit={:.3} ratio={:.3} full_rewrite={:.3} wall={:.3} ops={}",
+        modelled.as_secs_f64(),
+        lim.total().as_secs_f64(),
+        modelled.as_secs_f64() / lim.total().as_secs_f64(),
+        full.total().as_secs_f64(),
+        wall.as_secs_f64(),
+        r.bus_ops.unwrap()
+    );
+}
+
+fn atapi_case() {
+    use mtkflash::sim::drive::boot_crc;
+    use mtkflash::sim::packet::{SimPacket, PASSTHROUGH_NS};
+    use mtkflash::sim::{Drive, Flash};
+    let info = by_name("SST39VF080").unwrap();
+    let old = synth::generate(&spec("0055", 0x100000));
+    let new = synth::generate(&spec("0758", 0x100000));
+    let drive = Drive::new(
+        Flash::new(info, old.clone()),
+        mtkflash::sim::btc_settings("0055"),
+        boot_crc(&old),
+    );
+    let mut t = SimPacket::new(drive);
+    let w = Instant::now();
+    mtkflash::mtk::update::btc_update(&mut t, &new, |_, _| true).unwrap();
+    let wall = w.elapsed();
+    let modelled = t.clock.now_dur();
+    // The drive's own updater rewrites everything: its floor is a full rewrite inside the
+    // drive plus the upload (258 commands) and the reboot.
+    let units = (new.len() as u64).div_ceil(info.program_unit() as u64);
+    let inner =
+        Duration::from_micros(info.chip_eraser().unwrap().time.us + units * info.program.us);
+    let upload = Duration::from_nanos(
+        258 * (PASSTHROUGH_NS + mtkflash::sim::timing::PACKET_EXEC_NS)
+            + (new.len() as u64 / 2) * mtkflash::sim::timing::DATA_WORD_NS,
+    );
+    let floor = inner + upload + Duration::from_nanos(mtkflash::inference::BOOT_NS);
+    println!(
+        "bench atapi-newrev SST39VF080 modelled={:.3} limit={:.3} ratio={:.3} full_rewrite={:.3} wall={:.3} ops={}",
+        modelled.as_secs_f64(),
+        floor.as_secs_f64(),
+        modelled.as_secs_f64() / floor.as_secs_f64(),
+        floor.as_secs_f64(),
+        wall.as_secs_f64(),
+        t.commands
+    );
+}
+
+trait NowDur {
+    fn now_dur(&self) -> Duration;
+}
+impl NowDur for mtkflash::clock::VirtualClock {
+    fn now_dur(&self) -> Duration {
+        Duration::from_nanos(self.ns())
+    }
+}
+
+fn cpu() {
+    let img = synth::generate(&spec("0758", 0x200000));
+    let old = synth::generate(&spec("0055", 0x200000));
+    let hex = mtkflash::firmware::to_intel_hex(&img);
+    let chip = by_name("W25X16").unwrap();
+    let n = 10;
+    let t = Instant::now();
+    for _ in 0..n {
+        let fw = mtkflash::firmware::parse(hex.as_bytes()).unwrap();
+        let p = mtkflash::plan::plan(
+            chip,
+            chip.erasers,
+            &old,
+            &fw.data,
+            false,
+            &mtkflash::plan::Cost::default(),
+        );
+        std::hint::black_box(p);
+    }
+    let per = t.elapsed() / n;
+    println!(
+        "bench cpu parse+plan 2MiB-hex W25X16 wall={:.4} limit=0.010 ratio={:.3}",
+        per.as_secs_f64(),
+        per.as_secs_f64() / 0.010
+    );
+}
+
+#[cfg(unix)]
+fn memory() {
+    // Peak resident memory of the release binary flashing a 2 MiB image.
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mtkflash");
+    if !bin.exists() {
+        println!("bench memory SKIPPED (build the release binary first: cargo build --release)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let old = synth::generate(&spec("0055", 0x200000));
+    let new = synth::generate(&spec("0758", 0x200000));
+    Stored::create(NewDrive {
+        chip: by_name("W25X16").unwrap(),
+        settings: mtkflash::sim::btc_settings("0055"),
+        firmware: Some(old),
+        bricked: false,
+    })
+    .unwrap()
+    .save(&dir.path().join("d.mtksim"))
+    .unwrap();
+    std::fs::write(
+        dir.path().join("fw.hex"),
+        mtkflash::firmware::to_intel_hex(&new),
+    )
+    .unwrap();
+    // GNU time reports the child's own peak (a parent's rusage can count pages the child
+    // shared with the parent before exec).
+    let time = std::path::Path::new("/usr/bin/time");
+    if !time.exists() {
+        println!("bench memory SKIPPED (no /usr/bin/time: apt-get install time)");
+        return;
+    }
+    let st = std::process::Command::new(time)
+        .current_dir(dir.path())
+        .arg("-f")
+        .arg("peak_kib=%M")
+        .arg(&bin)
+        .args(["sim:d.mtksim", "w", "/m", "fw.hex"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    let kib: f64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("peak");
+    let mib = kib / 1024.0;
+    println!(
+        "bench memory write-2MiB-hex W25X16 peak_rss_mib={mib:.1} limit=16.0 ratio={:.3}",
+        mib / 16.0
+    );
+}
+
+#[cfg(not(unix))]
+fn memory() {}
+
+fn main() {
+    for chip in ["SST39VF080", "Am29LV040B", "MX25L8005", "SST25VF080B"] {
+        let size = by_name(chip).unwrap().size as usize;
+        let old = synth::generate(&spec("0055", size));
+        let new = synth::generate(&spec("0758", size));
+        let mut blank = old.clone();
+        blank[BOOT_LEN..].fill(0xFF);
+        let mut one = new.clone();
+        for b in &mut one[0x51000 % size..0x51000 % size + 0x1000] {
+            *b ^= 0x5A;
+        }
+        seal_embedded_checksum(&mut one);
+        case("full-blank", chip, &blank, &new);
+        case("newrev-0055-0758", chip, &old, &new);
+        case("one-sector", chip, &new, &one);
+        case("identical", chip, &new, &new);
+    }
+    atapi_case();
+    cpu();
+    memory();
+}

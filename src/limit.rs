@@ -1,0 +1,237 @@
+//! The least time any tool could need to turn `current` into `wanted` on a chip through
+//! the vendor protocol, and what a classic full rewrite needs. Pure.
+//!
+//! limit = cheapest erase plan (chip time) + program time of the units that change
+//!       + the fewest bus cycles the protocol allows for those erases and programs
+//!       + one read of the whole flash through the byte interface (a differential writer
+//!         must learn the current content; the protocol has no checksum command)
+//!       + the protocol's fixed waits (intro 252 ms, outro 350 ms).
+//! full rewrite = chip erase + every non-FF byte programmed + their bus cycles + the
+//!       fixed waits (no read: the classic tools rewrote blindly).
+//!
+//! Bus figures come from sim::timing (600 ns per register access) and
+//! inference::VENDOR_CMD_NS (drive work per vendor command).
+
+use crate::chips::{Bus, ChipInfo, WriteMode};
+use crate::inference::VENDOR_CMD_NS;
+use crate::plan::{self, Cost, Step};
+use crate::sim::timing::REG_NS;
+use std::time::Duration;
+
+/// One vendor command that writes `changed` task-file registers, issues the command and
+/// reads the status once: the fewest register cycles the protocol allows.
+pub fn cmd_ns(changed: u64) -> u64 {
+    (changed + 2) * REG_NS + VENDOR_CMD_NS
+}
+
+/// Reading one byte: the low address register changes, command, status, LBA low.
+pub fn read_byte_ns(_chip: &ChipInfo) -> u64 {
+    cmd_ns(1) + REG_NS
+}
+
+/// Staging one byte in drive memory (serial drives): low address + data register.
+fn stage_ns() -> u64 {
+    cmd_ns(2)
+}
+
+/// One SPI transaction of `tx` staged bytes with `rx` bytes read back: staging, 0x04
+/// (features, count, LBA mid, LBA high), 0x05, and reading the reply bytes.
+fn spi_ns(tx: u64, rx: u64) -> u64 {
+    tx * stage_ns() + cmd_ns(4) + cmd_ns(0) + rx * read_byte_ns_spi()
+}
+
+fn read_byte_ns_spi() -> u64 {
+    cmd_ns(1) + REG_NS
+}
+
+/// Bus cost of programming `n` bytes in one program unit.
+fn program_unit_bus_ns(chip: &ChipInfo, n: u64) -> u64 {
+    match chip.write {
+        // AA@5555, 55@2AAA, A0@5555 (address low, high and data change each time), the
+        // byte, then one read at that address to see it done.
+        WriteMode::JedecByte => n * (4 * cmd_ns(3) + cmd_ns(0) + REG_NS),
+        // The three unlock cycles, n loads (address low + data), the 200 us load window,
+        // one completion read.
+        WriteMode::JedecPage { .. } => 3 * cmd_ns(3) + n * cmd_ns(2) + 200_000 + cmd_ns(0) + REG_NS,
+        // WREN, PP with 4 + n bytes, one RDSR.
+        WriteMode::SpiPage { .. } => spi_ns(1, 0) + spi_ns(4 + n, 0) + spi_ns(1, 1),
+        WriteMode::SpiByte => n * (spi_ns(1, 0) + spi_ns(5, 0) + spi_ns(1, 1)),
+        // One AAI word (3 staged bytes after the first), one RDSR.
+        WriteMode::SpiAaiWord => spi_ns(3, 0) + spi_ns(1, 1),
+    }
+}
+
+/// The parts of a lower bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bound {
+    pub erase: Duration,
+    pub program: Duration,
+    pub bus: Duration,
+    pub read: Duration,
+    pub fixed: Duration,
+}
+
+impl Bound {
+    pub fn total(&self) -> Duration {
+        // (the five parts are disjoint: see the module comment)
+        self.erase + self.program + self.bus + self.read + self.fixed
+    }
+}
+
+/// The protocol's fixed waits: the intro's 250 ms + 2 ms, the outro's 350 ms.
+pub const FIXED: Duration = Duration::from_millis(602);
+
+fn units_of(chip: &ChipInfo, data: &[u8], start: u32) -> Vec<u64> {
+    // Bytes to program per program unit touched.
+    let unit = chip.program_unit() as usize;
+    let mut out = Vec::new();
+    let first = start as usize;
+    let mut i = first;
+    while i < first + data.len() {
+        let end = ((i / unit + 1) * unit).min(first + data.len());
+        let n = data[i - first..end - first]
+            .iter()
+            .filter(|&&b| b != 0xFF)
+            .count() as u64;
+        if n > 0 || matches!(chip.write, WriteMode::JedecPage { .. }) {
+            out.push(n);
+        }
+        i = end;
+    }
+    out
+}
+
+fn erase_bus_ns(chip: &ChipInfo) -> u64 {
+    match chip.bus {
+        Bus::Parallel => 6 * cmd_ns(3) + read_byte_ns(chip),
+        Bus::Spi => spi_ns(1, 0) + spi_ns(4, 0) + spi_ns(1, 1),
+    }
+}
+
+/// The least time to go from `current` to `wanted` (boot code kept unless `write_boot`).
+pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -> Bound {
+    let cost = Cost {
+        byte_bus_ns: read_byte_ns(chip) * 4,
+    };
+    let p = plan::plan(chip, chip.erasers, current, wanted, write_boot, &cost);
+    let mut b = Bound {
+        fixed: FIXED,
+        ..Bound::default()
+    };
+    b.read = Duration::from_nanos(read_byte_ns(chip) * current.len() as u64);
+    if chip.bus == Bus::Spi {
+        // 2 KiB staging: one READ transaction per 2044 bytes, each byte read back.
+        let chunks = (current.len() as u64).div_ceil(2044);
+        b.read =
+            Duration::from_nanos(chunks * spi_ns(4, 0) + current.len() as u64 * read_byte_ns_spi());
+    }
+    let mut bus = 0u64;
+    let mut prog = 0u64;
+    for s in &p.steps {
+        match s {
+            Step::Erase { eraser, .. } => {
+                b.erase += Duration::from_micros(eraser.time.us);
+                bus += erase_bus_ns(chip);
+            }
+            Step::Program { start, data } => {
+                for n in units_of(chip, data, *start) {
+                    prog += chip.program.us * 1000;
+                    bus += program_unit_bus_ns(chip, n);
+                }
+            }
+        }
+    }
+    b.program = Duration::from_nanos(prog);
+    b.bus = Duration::from_nanos(bus);
+    b
+}
+
+/// What a classic full rewrite needs: chip erase, then every non-FF byte of the image.
+pub fn full_rewrite(chip: &ChipInfo, wanted: &[u8]) -> Bound {
+    let mut b = Bound {
+        fixed: FIXED,
+        ..Bound::default()
+    };
+    if let Some(e) = chip.chip_eraser() {
+        b.erase = Duration::from_micros(e.time.us);
+    }
+    let mut prog = 0u64;
+    let mut bus = erase_bus_ns(chip);
+    for n in units_of(chip, wanted, 0) {
+        prog += chip.program.us * 1000;
+        bus += program_unit_bus_ns(chip, n);
+    }
+    b.program = Duration::from_nanos(prog);
+    b.bus = Duration::from_nanos(bus);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chips::by_name;
+
+    #[test]
+    fn identical_costs_only_the_read_and_the_fixed_waits() {
+        let c = by_name("SST39SF010A").unwrap();
+        let img = vec![0x11; 0x20000];
+        let b = limit(c, &img, &img, true);
+        assert_eq!(
+            (b.erase, b.program, b.bus),
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO)
+        );
+        // 128 Ki reads at (3 x 600 + 2000 + 600) ns = 4.4 us each.
+        assert_eq!(b.read, Duration::from_nanos(0x20000 * 4_400));
+        assert_eq!(read_byte_ns(c), 4_400);
+        assert_eq!(b.total(), b.read + FIXED);
+    }
+
+    #[test]
+    fn one_byte_on_an_sst_parallel_chip_by_hand() {
+        let c = by_name("SST39SF010A").unwrap();
+        let cur = vec![0xFF; 0x20000];
+        let mut want = cur.clone();
+        want[0x5000] = 0x00;
+        let b = limit(c, &cur, &want, true);
+        assert_eq!(b.erase, Duration::ZERO, "FF -> 00 needs no erase");
+        assert_eq!(b.program, Duration::from_micros(14));
+        // 4 commands writing 3 registers (5 x 600 ns + 2 us = 5 us) + a read (3.8 us).
+        assert_eq!(b.bus, Duration::from_nanos(4 * 5_000 + 3_800));
+    }
+
+    #[test]
+    fn one_sector_needing_erase_by_hand() {
+        let c = by_name("SST39SF010A").unwrap();
+        let cur = vec![0x00; 0x20000];
+        let mut want = cur.clone();
+        want[0x5000] = 0x01;
+        let b = limit(c, &cur, &want, true);
+        // One 4 KiB sector erase (18 ms), then its 4096 bytes of 00/01 programmed again.
+        assert_eq!(b.erase, Duration::from_millis(18));
+        assert_eq!(b.program, Duration::from_micros(14 * 4096));
+        assert_eq!(
+            b.bus,
+            Duration::from_nanos(6 * 5_000 + 4_400 + 4096 * (4 * 5_000 + 3_800))
+        );
+    }
+
+    #[test]
+    fn full_rewrite_of_a_spi_page_chip_by_hand() {
+        let c = by_name("MX25L2005").unwrap();
+        let img = vec![0x00; 0x40000];
+        let b = full_rewrite(c, &img);
+        assert_eq!(b.erase, Duration::from_secs(2));
+        assert_eq!(
+            b.program,
+            Duration::from_micros(1_400 * 1024),
+            "1024 pages of 256 bytes"
+        );
+        // Staging a byte 4.4 us, 0x04 5.6 us, 0x05 3.2 us, reading a byte back 4.4 us.
+        let spi = |tx: u64, rx: u64| tx * 4_400 + 5_600 + 3_200 + rx * 4_400;
+        let page_bus = spi(1, 0) + spi(260, 0) + spi(1, 1);
+        assert_eq!(
+            b.bus,
+            Duration::from_nanos(spi(1, 0) + spi(4, 0) + spi(1, 1) + 1024 * page_bus)
+        );
+    }
+}
