@@ -6,7 +6,19 @@ use crate::error::Failure;
 
 /// Subcommand names: an argv starting with one of these is modern.
 pub const SUBCOMMANDS: &[&str] = &[
-    "info", "read", "write", "verify", "erase", "check", "chips", "sim", "help", "scan",
+    "info",
+    "read",
+    "write",
+    "verify",
+    "erase",
+    "check",
+    "chips",
+    "sim",
+    "help",
+    "scan",
+    "update",
+    "completions",
+    "man",
 ];
 
 /// The port placeholder for "scan and ask".

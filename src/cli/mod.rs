@@ -15,6 +15,14 @@ use render::TermUi;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// `0.1.0 (git 1a2b3c4d5e6f)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MTKFLASH_GIT_REV"),
+    ")"
+);
+
 const ABOUT: &str =
     "Flasher for MediaTek-chipset optical drives (CD/DVD writers of the IDE and SATA era)";
 
@@ -30,7 +38,7 @@ Ports: 1 primary master (0x1F0), 2 primary slave, 3 secondary master (0x170),
 ";
 
 #[derive(Parser, Debug)]
-#[command(name = "mtkflash", version, about = ABOUT, after_help = format!("{AFTER_HELP}\n{EXIT_CODE_HELP}"))]
+#[command(name = "mtkflash", version = VERSION, about = ABOUT, after_help = format!("{AFTER_HELP}\n{EXIT_CODE_HELP}"))]
 pub struct Cli {
     /// More detail (-v info, -vv debug); RUST_LOG works too.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -38,6 +46,9 @@ pub struct Cli {
     /// Only errors and the final summary.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// One JSON object per line on stdout (schema: docs/events.schema.json); errors too.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -154,6 +165,16 @@ pub enum Command {
     /// Virtual drives for testing and practice.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) to stdout.
+    #[command(
+        after_help = "Install, e.g.:\n  mtkflash completions bash > /etc/bash_completion.d/mtkflash\n  mtkflash completions zsh > \"${fpath[1]}/_mtkflash\"\n  mtkflash completions fish > ~/.config/fish/completions/mtkflash.fish\n  mtkflash completions powershell >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: mtkflash man > /usr/local/share/man/man1/mtkflash.1
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -255,7 +276,7 @@ fn summary(ui: &mut dyn Ui, r: &Report) {
 }
 
 /// The classic form without a port: scan, list, and let the user choose.
-fn resolve_port(port: String, force: bool, ui: &mut TermUi) -> Result<String, Failure> {
+fn resolve_port(port: String, force: bool, ui: &mut dyn Ui) -> Result<String, Failure> {
     if port != legacy::SCAN_PORT {
         return Ok(port);
     }
@@ -281,7 +302,16 @@ fn resolve_port(port: String, force: bool, ui: &mut TermUi) -> Result<String, Fa
     }
 }
 
-fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
+/// Fields of the final `result` event.
+type Fields = serde_json::Map<String, serde_json::Value>;
+
+fn put(out: &mut Fields, v: serde_json::Value) {
+    if let serde_json::Value::Object(m) = v {
+        out.extend(m);
+    }
+}
+
+fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failure> {
     match cli.command {
         Command::Info { port, drive } => {
             let t = Target::parse(&port)?;
@@ -289,6 +319,16 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
                 return crate::ops::atapi::info(&t, drive.force, ui);
             }
             let i = flash::info(&t, &enter_opts(&drive)?, ui)?;
+            put(
+                out,
+                serde_json::json!({
+                    "identity": i.identity.describe(),
+                    "boot_only": matches!(i.identity, crate::ops::device::Identity::BootOnly),
+                    "chip": i.chip, "size": i.size, "ids": i.ids,
+                    "firmware": i.flash_identity, "checksum": format!("{:04X}", i.sum16),
+                    "bootable": i.bootable, "end_sum_ok": i.embedded_ok, "bad_banks": i.bad_banks,
+                }),
+            );
             ui.line(&format!(
                 "Flash:     {} ({}), {} KiB, {}",
                 i.chip_label,
@@ -314,6 +354,10 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
         Command::Read { port, file, drive } => {
             let t = Target::parse(&resolve_port(port, drive.force, ui)?)?;
             let r = flash::read_to_file(&t, &file, &enter_opts(&drive)?, ui)?;
+            put(
+                out,
+                serde_json::json!({"file": file.display().to_string(), "chip": r.chip, "checksum": format!("{:04X}", r.sum16), "modelled_s": r.modelled.map(|d| d.as_secs_f64())}),
+            );
             if let Some(m) = r.modelled {
                 ui.line(&format!(
                     "device time {:.2} s (modelled), wall {:.2} s",
@@ -359,6 +403,19 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
                 flash::write(&t, &file, &opts, ui)?
             };
             summary(ui, &r);
+            put(
+                out,
+                serde_json::json!({
+                    "method": if r.atapi { "atapi" } else { "vendor" },
+                    "chip": r.chip, "changed_bytes": r.changed_bytes, "erased_bytes": r.erase_bytes,
+                    "programmed_bytes": r.program_bytes, "checksum": format!("{:04X}", r.sum16),
+                    "backup": r.backup.as_ref().map(|b| b.display().to_string()),
+                    "identity_before": r.identity_before, "identity_after": r.identity_after,
+                    "nothing_to_do": r.nothing_to_do, "drive_not_booting": r.drive_not_booting,
+                    "modelled_s": r.modelled.map(|d| d.as_secs_f64()), "bus_ops": r.bus_ops,
+                    "wall_s": r.wall.as_secs_f64(),
+                }),
+            );
             Ok(())
         }
         Command::Verify {
@@ -368,7 +425,9 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             drive,
         } => {
             let t = Target::parse(&port)?;
-            flash::verify(&t, &file, boot, &enter_opts(&drive)?, ui).map(|_| ())
+            flash::verify(&t, &file, boot, &enter_opts(&drive)?, ui).map(|r| {
+                put(out, serde_json::json!({"chip": r.chip, "checksum": format!("{:04X}", r.sum16), "matches": true}));
+            })
         }
         Command::Erase {
             port,
@@ -377,7 +436,7 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             drive,
         } => {
             let t = Target::parse(&port)?;
-            ui.yes |= yes;
+            let yes = yes;
             let q = format!(
                 "Erase the flash of {}{}? The drive will not work until a firmware is written",
                 t.describe(),
@@ -387,16 +446,27 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
                     " (the boot code is kept)"
                 }
             );
-            if !ui.ask(&q) {
+            if !(yes || ui.ask(&q)) {
                 return Err(Failure::usage(
                     "erase not confirmed",
                     "add --yes to erase without asking",
                 ));
             }
-            flash::erase(&t, boot, &enter_opts(&drive)?, ui).map(|_| ())
+            flash::erase(&t, boot, &enter_opts(&drive)?, ui).map(|r| {
+                put(out, serde_json::json!({"chip": r.chip, "erased_bytes": r.erase_bytes, "boot_erased": boot}));
+            })
         }
         Command::Check { file } => {
             let r = check::check(&file)?;
+            put(
+                out,
+                serde_json::json!({
+                    "format": r.format.to_string(), "size": r.analysis.size,
+                    "identity": r.analysis.identity.as_ref().map(|i| serde_json::json!({"vendor": i.vendor, "product": i.product, "revision": i.revision, "offset": i.offset})),
+                    "checksum": format!("{:04X}", r.analysis.sum16), "end_sum_ok": r.analysis.embedded_ok(),
+                    "bootable": r.analysis.bootable(), "problems": r.problems,
+                }),
+            );
             for l in &r.lines {
                 ui.line(l);
             }
@@ -412,6 +482,15 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
         }
         Command::Scan { force } => {
             let found = crate::ops::scan::scan(Path::new("/"), Path::new("."), force, ui);
+            for f in &found {
+                ui.event(&crate::ops::Event::Drive {
+                    port: f.port.clone(),
+                    what: f.what.clone(),
+                    identity: f.identity.clone(),
+                    vendor_intro: f.vendor.clone(),
+                });
+            }
+            put(out, serde_json::json!({"drives": found.len()}));
             for l in crate::ops::scan::render(&found) {
                 ui.line(&l);
             }
@@ -470,10 +549,29 @@ fn run_command(cli: Cli, ui: &mut TermUi) -> Result<(), Failure> {
             Ok(())
         }
         Command::Sim(s) => sim_command(s, ui),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "mtkflash", &mut out);
+            let _ = std::io::stdout().write_all(&out);
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| {
+                    Failure::file(format!("cannot render the man page: {e}"), "report this")
+                })?;
+            let _ = std::io::stdout().write_all(&out);
+            Ok(())
+        }
     }
 }
 
-fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
+fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
     match cmd {
         SimCommand::New {
             path,
@@ -645,15 +743,30 @@ fn sim_command(cmd: SimCommand, ui: &mut TermUi) -> Result<(), Failure> {
 }
 
 /// Run the tool with `args` (program name first); returns the exit code.
+/// A usage error before the command line is understood: a JSON error event when
+/// `--json` was asked for, the three-line message otherwise.
+fn early_error(json: bool, f: &Failure) -> i32 {
+    if json {
+        let e = crate::ops::Event::Error {
+            exit: f.code(),
+            error: f.what.clone(),
+            drive: f.drive.clone(),
+            next: f.next.clone(),
+        };
+        let _ = writeln!(std::io::stdout(), "{}", e.to_line());
+    } else {
+        let _ = writeln!(std::io::stderr(), "{f}");
+    }
+    f.code()
+}
+
 pub fn main_with(args: Vec<String>) -> i32 {
+    let json = args.iter().any(|a| a == "--json");
     let rest = &args[1.min(args.len())..];
     let args = if legacy::is_legacy(rest) {
         match legacy::normalise(rest) {
             Ok(v) => std::iter::once(args[0].clone()).chain(v).collect(),
-            Err(f) => {
-                let _ = writeln!(std::io::stderr(), "{f}");
-                return f.code();
-            }
+            Err(f) => return early_error(json, &f),
         }
     } else {
         args
@@ -661,9 +774,27 @@ pub fn main_with(args: Vec<String>) -> i32 {
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
+            if !json {
+                let _ = e.print();
+            }
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if json => {
+                    let what = e
+                        .to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or("usage error")
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    early_error(
+                        true,
+                        &Failure::usage(
+                            what,
+                            "see `mtkflash --help` (or `mtkflash <command> --help`) for the forms",
+                        ),
+                    )
+                }
                 _ => {
                     let _ = writeln!(std::io::stderr(), "drive: {}", crate::error::UNTOUCHED);
                     let _ = writeln!(std::io::stderr(), "next:  see `mtkflash --help` (or `mtkflash <command> --help`) for the forms");
@@ -680,13 +811,63 @@ pub fn main_with(args: Vec<String>) -> i32 {
     };
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .try_init();
-    let mut ui = TermUi::new(cli.quiet, false);
-    match run_command(cli, &mut ui) {
-        Ok(()) => 0,
-        Err(f) => {
-            ui.end();
-            let _ = writeln!(std::io::stderr(), "{f}");
-            f.code()
+    let (command, port, file) = describe_command(&cli.command);
+    let mut fields = Fields::new();
+    if cli.json {
+        let mut ui = render::JsonUi::default();
+        ui.emit(&crate::ops::Event::Start {
+            version: crate::ops::events::SCHEMA_VERSION,
+            tool: VERSION.into(),
+            command,
+            port,
+            file,
+        });
+        match run_command(cli, &mut ui, &mut fields) {
+            Ok(()) => {
+                ui.emit(&crate::ops::Event::Result {
+                    ok: true,
+                    exit: 0,
+                    fields,
+                });
+                0
+            }
+            Err(f) => {
+                ui.emit(&crate::ops::Event::Error {
+                    exit: f.code(),
+                    error: f.what.clone(),
+                    drive: f.drive.clone(),
+                    next: f.next.clone(),
+                });
+                f.code()
+            }
         }
+    } else {
+        let mut ui = TermUi::new(cli.quiet, false);
+        match run_command(cli, &mut ui, &mut fields) {
+            Ok(()) => 0,
+            Err(f) => {
+                ui.end();
+                let _ = writeln!(std::io::stderr(), "{f}");
+                f.code()
+            }
+        }
+    }
+}
+
+/// (command, port, file) for the start event.
+fn describe_command(c: &Command) -> (String, Option<String>, Option<String>) {
+    let f = |p: &PathBuf| Some(p.display().to_string());
+    match c {
+        Command::Info { port, .. } => ("info".into(), Some(port.clone()), None),
+        Command::Read { port, file, .. } => ("read".into(), Some(port.clone()), f(file)),
+        Command::Write { port, file, .. } => ("write".into(), Some(port.clone()), f(file)),
+        Command::Verify { port, file, .. } => ("verify".into(), Some(port.clone()), f(file)),
+        Command::Erase { port, .. } => ("erase".into(), Some(port.clone()), None),
+        Command::Check { file } => ("check".into(), None, f(file)),
+        Command::Scan { .. } => ("scan".into(), None, None),
+        Command::Chips => ("chips".into(), None, None),
+        Command::Sim(_) => ("sim".into(), None, None),
+        Command::Completions { .. } => ("completions".into(), None, None),
+        Command::Man => ("man".into(), None, None),
     }
 }

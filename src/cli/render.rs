@@ -104,3 +104,67 @@ impl Ui for TermUi {
         matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 }
+
+/// `--json`: every event as one JSON line on stdout; human lines become "message" events;
+/// progress is throttled to stage start, every 64 KiB and stage end.
+#[derive(Default)]
+pub struct JsonUi {
+    stage: Option<(String, u64, u64, u64)>,
+}
+
+impl JsonUi {
+    pub fn emit(&mut self, e: &crate::ops::Event) {
+        let _ = writeln!(std::io::stdout(), "{}", e.to_line());
+    }
+    fn progress(&mut self) {
+        if let Some((stage, done, total, _)) = self.stage.clone() {
+            self.emit(&crate::ops::Event::Progress { stage, done, total });
+        }
+    }
+}
+
+impl Ui for JsonUi {
+    fn line(&mut self, s: &str) {
+        self.emit(&crate::ops::Event::Message {
+            level: "info".into(),
+            text: s.into(),
+        });
+    }
+    fn warn(&mut self, s: &str) {
+        self.emit(&crate::ops::Event::Message {
+            level: "warning".into(),
+            text: s.into(),
+        });
+    }
+    fn event(&mut self, e: &crate::ops::Event) {
+        self.emit(e);
+    }
+    fn begin(&mut self, what: &str, total: u64) {
+        self.stage = Some((what.to_lowercase(), 0, total, 0));
+        self.progress();
+    }
+    fn advance(&mut self, n: u64) {
+        let emit = match &mut self.stage {
+            Some((_, done, _, last)) => {
+                *done += n;
+                if *done - *last >= 0x10000 {
+                    *last = *done;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        };
+        if emit {
+            self.progress();
+        }
+    }
+    fn end(&mut self) {
+        if let Some((_, done, total, _)) = &mut self.stage {
+            *done = (*done).min(*total).max(*done);
+        }
+        self.progress();
+        self.stage = None;
+    }
+}

@@ -358,6 +358,7 @@ impl<'d> Session<'d> {
             return Err(f);
         }
         ui.line(&format!("Flash Type: {}", s.chip.label()));
+        ui.event(&super::Event::chip(s.chip, &s.ids));
         Ok(s)
     }
 

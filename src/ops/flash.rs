@@ -435,6 +435,8 @@ fn write_on(
         dev.ata.ch.dev()
     ));
     let identity = dev.identity()?;
+
+    ui.event(&super::Event::identity(&identity));
     match &identity {
         Identity::Atapi { .. } => ui.line(&format!("Drive: {}", identity.describe())),
         Identity::BootOnly => {
@@ -726,6 +728,8 @@ pub fn read_to_file(
     ));
     let r = (|| {
         let identity = dev.identity()?;
+
+        ui.event(&super::Event::identity(&identity));
         let mut s = Session::enter(&mut dev, opts, ui)?;
         ui.line("Reading....");
         let data = match read_all(&mut s, ui) {
@@ -776,6 +780,8 @@ pub fn verify(
     let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
+
+        ui.event(&super::Event::identity(&identity));
         let mut s = Session::enter(&mut dev, opts, ui)?;
         if fw.data.len() != s.chip.size as usize {
             let _ = s.v.leave();
@@ -843,6 +849,8 @@ pub fn erase(
     let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
+
+        ui.event(&super::Event::identity(&identity));
         let mut s = Session::enter(&mut dev, opts, ui)?;
         let current = match read_all(&mut s, ui) {
             Ok(d) => d,
@@ -929,6 +937,8 @@ pub fn info(target: &Target, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<Inf
     let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
+
+        ui.event(&super::Event::identity(&identity));
         ui.line(&format!("Drive:     {}", identity.describe()));
         ui.line(&format!(
             "Mode:      {}",

@@ -5,11 +5,13 @@
 pub mod atapi;
 pub mod check;
 pub mod device;
+pub mod events;
 pub mod flash;
 pub mod scan;
 pub mod target;
 
 pub use device::{Device, Session};
+pub use events::Event;
 pub use target::Target;
 
 /// How an operation talks to the person (or script) running it.
@@ -28,6 +30,8 @@ pub trait Ui {
     fn ask(&mut self, _q: &str) -> bool {
         false
     }
+    /// A structured event (rendered by `--json`; the human renderer ignores it).
+    fn event(&mut self, _e: &Event) {}
     /// Ask for a number from 1 to `n`; None when not interactive.
     fn choose(&mut self, _prompt: &str, _n: usize) -> Option<usize> {
         None
@@ -38,12 +42,16 @@ pub trait Ui {
 #[derive(Default)]
 pub struct Recorder {
     pub lines: Vec<String>,
+    pub events: Vec<Event>,
     pub answer: bool,
 }
 
 impl Ui for Recorder {
     fn line(&mut self, s: &str) {
         self.lines.push(s.to_string());
+    }
+    fn event(&mut self, e: &Event) {
+        self.events.push(e.clone());
     }
     fn ask(&mut self, q: &str) -> bool {
         self.lines.push(format!("? {q}"));

@@ -1,0 +1,109 @@
+//! Structured events for `--json` (schema: docs/events.schema.json, version 1). One JSON
+//! object per line on stdout; nothing else is printed there in that mode.
+
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// First line of every run.
+    Start {
+        version: u32,
+        tool: String,
+        command: String,
+        port: Option<String>,
+        file: Option<String>,
+    },
+    /// Who the drive says it is (mode "firmware" or "boot-only").
+    Identity {
+        vendor: String,
+        product: String,
+        revision: String,
+        mode: String,
+    },
+    /// The flash chip found in vendor mode.
+    Chip {
+        name: String,
+        vendor: String,
+        bus: String,
+        size: u32,
+        ids: String,
+    },
+    /// Progress of a stage ("reading", "writing", "verifying", "uploading").
+    Progress {
+        stage: String,
+        done: u64,
+        total: u64,
+    },
+    /// A human line ("info") or a warning.
+    Message { level: String, text: String },
+    /// A drive found by `scan` (or by `update`).
+    Drive {
+        port: String,
+        what: String,
+        identity: Option<String>,
+        vendor_intro: Option<String>,
+    },
+    /// One drive's outcome in a batch `update`: "updated", "skipped", "failed", "no-rule".
+    DriveResult {
+        port: String,
+        status: String,
+        detail: String,
+        exit: i32,
+    },
+    /// Last line on success: command-specific fields.
+    Result {
+        ok: bool,
+        exit: i32,
+        #[serde(flatten)]
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Last line on failure.
+    Error {
+        exit: i32,
+        error: String,
+        drive: String,
+        next: String,
+    },
+}
+
+impl Event {
+    pub fn identity(id: &super::device::Identity) -> Event {
+        match id {
+            super::device::Identity::Atapi {
+                vendor,
+                product,
+                revision,
+                ..
+            } => Event::Identity {
+                vendor: vendor.clone(),
+                product: product.clone(),
+                revision: revision.clone(),
+                mode: "firmware".into(),
+            },
+            super::device::Identity::BootOnly => Event::Identity {
+                vendor: String::new(),
+                product: String::new(),
+                revision: String::new(),
+                mode: "boot-only".into(),
+            },
+        }
+    }
+    pub fn chip(c: &crate::chips::ChipInfo, ids: &str) -> Event {
+        Event::Chip {
+            name: c.name.into(),
+            vendor: c.vendor.into(),
+            bus: match c.bus {
+                crate::chips::Bus::Parallel => "parallel".into(),
+                crate::chips::Bus::Spi => "spi".into(),
+            },
+            size: c.size,
+            ids: ids.into(),
+        }
+    }
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("events serialise")
+    }
+}

@@ -1,0 +1,138 @@
+//! `--json`: every line of every command's output is one object valid against
+//! docs/events.schema.json; the first is `start`, the last `result` or `error` with the
+//! process's exit code; nothing else goes to stdout.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+
+fn validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, Vec<Value>) {
+    let o = Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(dir)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    let v = validator();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| {
+            let e: Value =
+                serde_json::from_str(l).unwrap_or_else(|err| panic!("not JSON ({err}): {l}"));
+            if let Err(errs) = v.validate(&e) {
+                panic!("{args:?}: {l}\ndoes not match the schema: {errs}");
+            }
+            e
+        })
+        .collect();
+    (o.status.code().unwrap(), events)
+}
+
+fn fixture(n: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(n)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_command_speaks_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(d)
+        .args(["sim", "new", "d.mtksim", "--chip", "SST39VF080"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let fw = fixture("btc-ide1008-0758.hex");
+    let old = fixture("btc-ide1008-0055.bin");
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["info", "sim:d.mtksim"], 0),
+        (vec!["read", "sim:d.mtksim", "r.bin"], 0),
+        (vec!["write", "sim:d.mtksim", &fw, "--no-backup"], 0),
+        (vec!["sim:d.mtksim", "w", "/m", &fw, "--no-backup"], 0),
+        (vec!["verify", "sim:d.mtksim", &fw], 0),
+        (vec!["check", &fw], 0),
+        (vec!["scan"], 0),
+        (vec!["write", "sim:d.mtksim", "missing.bin"], 3),
+        (vec!["verify", "sim:d.mtksim", &old], 5),
+        (vec!["9", "w", "x.bin"], 2),
+        (vec!["write", "sim:d.mtksim"], 2),
+    ];
+    for (args, code) in cases {
+        let (exit, ev) = run(d, &args);
+        assert_eq!(exit, code, "{args:?}");
+        assert_eq!(
+            ev.last().unwrap()["exit"],
+            code,
+            "{args:?}: last event carries the exit code"
+        );
+        let last = ev.last().unwrap()["event"].as_str().unwrap().to_string();
+        assert_eq!(last, if code == 0 { "result" } else { "error" }, "{args:?}");
+        if ev.len() > 1 {
+            assert_eq!(ev[0]["event"], "start", "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_write_reports_identity_chip_progress_and_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(d)
+        .args(["sim", "new", "d.mtksim", "--chip", "MX25L8005"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let (exit, ev) = run(
+        d,
+        &[
+            "write",
+            "sim:d.mtksim",
+            &fixture("btc-ide1008-0758.bin"),
+            "--no-backup",
+        ],
+    );
+    assert_eq!(exit, 0);
+    let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for k in ["start", "identity", "chip", "progress", "result"] {
+        assert!(kinds.contains(&k), "{k} missing: {kinds:?}");
+    }
+    let chip = ev.iter().find(|e| e["event"] == "chip").unwrap();
+    assert_eq!(
+        (chip["name"].as_str(), chip["bus"].as_str()),
+        (Some("MX25L8005"), Some("spi"))
+    );
+    let r = ev.last().unwrap();
+    assert_eq!(r["checksum"], "DCC9");
+    assert_eq!(r["identity_after"], "BTC DVDRW IDE1008 0758");
+    let stages: std::collections::BTreeSet<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "progress")
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    assert!(
+        stages.contains("reading") && stages.contains("writing") && stages.contains("verifying"),
+        "{stages:?}"
+    );
+}
