@@ -436,7 +436,6 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
             drive,
         } => {
             let t = Target::parse(&port)?;
-            let yes = yes;
             let q = format!(
                 "Erase the flash of {}{}? The drive will not work until a firmware is written",
                 t.describe(),
