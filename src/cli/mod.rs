@@ -165,6 +165,18 @@ pub enum Command {
     /// Virtual drives for testing and practice.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Update many drives from a manifest: each matching drive gets the usual checked,
+    /// backed-up, verified write; drives already at the target revision are skipped.
+    #[command(
+        after_help = "Manifest (JSON; firmware paths relative to the manifest):\n  {\n    \"drives\": [\"3\", \"4\", \"sim:a.mtksim\"],          (optional; default: every drive scan finds)\n    \"rules\": [\n      { \"vendor\": \"BTC\", \"product\": \"DVDRW IDE1008\", \"firmware\": \"v0758.hex\",\n        \"min_revision\": \"0050\", \"max_revision\": \"0757\", \"boot\": false, \"force\": false }\n    ]\n  }\n\nExample:\n  mtkflash update --manifest drives.json --json\n\nExit code: 0 when no drive failed, else the first failing drive's code."
+    )]
+    Update {
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Stop at the first drive that fails (default: go on with the others).
+        #[arg(long)]
+        stop_on_error: bool,
+    },
     /// Print shell completions (bash, zsh, fish, powershell, elvish) to stdout.
     #[command(
         after_help = "Install, e.g.:\n  mtkflash completions bash > /etc/bash_completion.d/mtkflash\n  mtkflash completions zsh > \"${fpath[1]}/_mtkflash\"\n  mtkflash completions fish > ~/.config/fish/completions/mtkflash.fish\n  mtkflash completions powershell >> $PROFILE"
@@ -548,6 +560,43 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
             Ok(())
         }
         Command::Sim(s) => sim_command(s, ui),
+        Command::Update {
+            manifest,
+            stop_on_error,
+        } => {
+            let outcomes = crate::ops::update::run(&manifest, stop_on_error, ui)?;
+            let count = |st: &str| outcomes.iter().filter(|o| o.status == st).count();
+            let summary = format!(
+                "{} drive(s): {} updated, {} skipped, {} without a rule, {} failed",
+                outcomes.len(),
+                count("updated"),
+                count("skipped"),
+                count("no-rule"),
+                count("failed")
+            );
+            ui.line(&summary);
+            match crate::ops::update::exit_of(&outcomes) {
+                Exit::Ok => {
+                    put(
+                        out,
+                        serde_json::json!({"drives": outcomes.len(), "updated": count("updated"), "skipped": count("skipped"), "no_rule": count("no-rule"), "failed": 0}),
+                    );
+                    Ok(())
+                }
+                code => {
+                    let first = outcomes
+                        .iter()
+                        .find(|o| o.status == "failed")
+                        .expect("a failure");
+                    Err(Failure::new(
+                        code,
+                        format!("{summary}; first failure on {}: {}", first.port, first.detail),
+                        "each drive's state is in its line above; drives not listed as failed are done",
+                        "fix the failing drive and run the same update again: updated drives are skipped",
+                    ))
+                }
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -867,6 +916,7 @@ fn describe_command(c: &Command) -> (String, Option<String>, Option<String>) {
         Command::Chips => ("chips".into(), None, None),
         Command::Sim(_) => ("sim".into(), None, None),
         Command::Completions { .. } => ("completions".into(), None, None),
+        Command::Update { manifest, .. } => ("update".into(), None, f(manifest)),
         Command::Man => ("man".into(), None, None),
     }
 }

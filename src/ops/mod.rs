@@ -9,6 +9,7 @@ pub mod events;
 pub mod flash;
 pub mod scan;
 pub mod target;
+pub mod update;
 
 pub use device::{Device, Session};
 pub use events::Event;

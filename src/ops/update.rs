@@ -1,0 +1,279 @@
+//! `update --manifest FILE`: update many drives one after another.
+//!
+//! Manifest (JSON; paths relative to the manifest's folder):
+//! ```json
+//! {
+//!   "drives": ["3", "sim:a.mtksim"],
+//!   "rules": [
+//!     { "vendor": "BTC", "product": "DVDRW IDE1008", "firmware": "v0758.hex",
+//!       "min_revision": "0050", "max_revision": "0757", "boot": false, "force": false }
+//!   ]
+//! }
+//! ```
+//! Without "drives", every drive `scan` finds is considered. For each drive the first
+//! rule whose vendor and product match (ignoring case and padding) applies; drives at the
+//! firmware's revision are skipped, and so are revisions outside the rule's range
+//! (compared as strings, as revisions are written: "0055" < "0758"). Each update is a
+//! full `write` with its checks, backup and verification.
+
+use super::device::{Device, EnterOptions, Identity};
+use super::flash::{self, Backup, WriteOptions};
+use super::target::Target;
+use super::{Event, Recorder, Ui};
+use crate::error::{Exit, Failure};
+use crate::firmware::Analysis;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub drives: Option<Vec<String>>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub vendor: String,
+    pub product: String,
+    pub firmware: PathBuf,
+    #[serde(default)]
+    pub min_revision: Option<String>,
+    #[serde(default)]
+    pub max_revision: Option<String>,
+    #[serde(default)]
+    pub boot: bool,
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub port: String,
+    pub status: &'static str,
+    pub detail: String,
+    pub exit: i32,
+}
+
+pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf), Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::file(
+            format!("cannot read the manifest {}: {e}", path.display()),
+            "check the path",
+        )
+    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+        Failure::file(
+            format!("{}: not a valid manifest: {e}", path.display()),
+            "see `mtkflash update --help` for the format",
+        )
+    })?;
+    if m.rules.is_empty() {
+        return Err(Failure::file(
+            format!("{}: the manifest has no rules", path.display()),
+            "add at least one rule",
+        ));
+    }
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok((m, base))
+}
+
+/// The drive's (vendor, product, revision). A drive running boot code only has no
+/// INQUIRY; its model is read from the INQUIRY template in its flash (vendor mode), and
+/// its revision is reported as "boot-only" so that it is always (re)written.
+fn identity_of(port: &str) -> Result<Option<(String, String, String)>, Failure> {
+    let t = Target::parse(port)?;
+    let mut dev = Device::open(&t, false, &mut Recorder::default())?;
+    let r = (|| match dev.identity()? {
+        Identity::Atapi {
+            vendor,
+            product,
+            revision,
+            ..
+        } => Ok(Some((vendor, product, revision))),
+        Identity::BootOnly => {
+            let opts = EnterOptions {
+                attempts: 3,
+                chip: None,
+                force: false,
+            };
+            let mut s = super::device::Session::enter(&mut dev, &opts, &mut Recorder::default())?;
+            let mut window = vec![0u8; 0x5000];
+            let read = s.driver().read(0x4000, &mut window[0x4000..]);
+            let _ = s.leave();
+            read.map_err(|e| {
+                Failure::new(
+                    Exit::Drive,
+                    e.to_string(),
+                    crate::error::NOT_CHANGED,
+                    "power-cycle the drive",
+                )
+            })?;
+            Ok(crate::firmware::find_identity(&window)
+                .map(|i| (i.vendor, i.product, "boot-only".to_string())))
+        }
+    })();
+    dev.close()?;
+    r
+}
+
+/// Run the batch. Returns every drive's outcome; stops after the first failure when
+/// `stop_on_error`.
+pub fn run(manifest: &Path, stop_on_error: bool, ui: &mut dyn Ui) -> Result<Vec<Outcome>, Failure> {
+    let (m, base) = load_manifest(manifest)?;
+    // Check every firmware file before touching any drive.
+    let mut images = Vec::new();
+    for r in &m.rules {
+        let p = base.join(&r.firmware);
+        let (_, a) = flash::load_for_write(&p, r.boot, &mut Recorder::default())?;
+        let rev = a
+            .identity
+            .as_ref()
+            .map(|i| i.revision.clone())
+            .ok_or_else(|| {
+                Failure::file(
+                    format!(
+                        "{}: the image carries no identity, so its revision is unknown",
+                        p.display()
+                    ),
+                    "use the drive maker's image",
+                )
+            })?;
+        images.push((p, rev, a));
+    }
+    let ports: Vec<String> = match &m.drives {
+        Some(d) => d.clone(),
+        None => super::scan::scan(
+            Path::new("/"),
+            Path::new("."),
+            false,
+            &mut Recorder::default(),
+        )
+        .into_iter()
+        .map(|f| f.port)
+        .collect(),
+    };
+    let mut out = Vec::new();
+    for port in ports {
+        let o = one(&port, &m.rules, &images, ui);
+        ui.line(&format!("{port}: {} ({})", o.status, o.detail));
+        ui.event(&Event::DriveResult {
+            port: o.port.clone(),
+            status: o.status.into(),
+            detail: o.detail.clone(),
+            exit: o.exit,
+        });
+        let failed = o.status == "failed";
+        out.push(o);
+        if failed && stop_on_error {
+            ui.line("stopping at the first failure (--stop-on-error)");
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn one(
+    port: &str,
+    rules: &[Rule],
+    images: &[(PathBuf, String, Analysis)],
+    ui: &mut dyn Ui,
+) -> Outcome {
+    let done = |status: &'static str, detail: String, exit: i32| Outcome {
+        port: port.to_string(),
+        status,
+        detail,
+        exit,
+    };
+    let (vendor, product, revision) = match identity_of(port) {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return done("skipped", "the drive runs boot code only and its flash names no model; recover it with `mtkflash write`".into(), 0)
+        }
+        Err(f) => return done("failed", f.what.clone(), f.code()),
+    };
+    let boot_only = revision == "boot-only";
+    let Some((i, rule)) = rules.iter().enumerate().find(|(_, r)| {
+        r.vendor.trim().eq_ignore_ascii_case(vendor.trim())
+            && r.product.trim().eq_ignore_ascii_case(product.trim())
+    }) else {
+        return done("no-rule", format!("no rule for {vendor} {product}"), 0);
+    };
+    let (path, target_rev, _) = &images[i];
+    if revision == *target_rev {
+        return done("skipped", format!("already at {revision}"), 0);
+    }
+    let in_range = |r: &str| {
+        rule.min_revision
+            .as_ref()
+            .map(|m| r >= m.as_str())
+            .unwrap_or(true)
+            && rule
+                .max_revision
+                .as_ref()
+                .map(|m| r <= m.as_str())
+                .unwrap_or(true)
+    };
+    if !boot_only && !in_range(&revision) {
+        return done(
+            "skipped",
+            format!("revision {revision} is outside the rule's range"),
+            0,
+        );
+    }
+    let t = match Target::parse(port) {
+        Ok(t) => t,
+        Err(f) => return done("failed", f.what.clone(), f.code()),
+    };
+    let opts = WriteOptions {
+        write_boot: rule.boot,
+        force: rule.force,
+        backup: Backup::Auto,
+        enter: EnterOptions {
+            attempts: 3,
+            chip: None,
+            force: false,
+        },
+        verify_all: false,
+    };
+    ui.line(&format!(
+        "{port}: {vendor} {product} {revision} -> {target_rev}"
+    ));
+    match flash::write(&t, path, &opts, &mut Recorder::default()) {
+        Ok(r) => done(
+            "updated",
+            format!(
+                "{revision} -> {}; backup {}",
+                r.identity_after.unwrap_or_default(),
+                r.backup
+                    .map(|b| b.display().to_string())
+                    .unwrap_or_else(|| "none".into())
+            ),
+            0,
+        ),
+        Err(f) => done(
+            "failed",
+            format!("{} (drive: {})", f.what, f.drive),
+            f.code(),
+        ),
+    }
+}
+
+/// The exit code of a batch: 0 when no drive failed, else the first failure's code.
+pub fn exit_of(outcomes: &[Outcome]) -> Exit {
+    match outcomes
+        .iter()
+        .find(|o| o.status == "failed")
+        .map(|o| o.exit)
+    {
+        None => Exit::Ok,
+        Some(2) => Exit::Usage,
+        Some(3) => Exit::File,
+        Some(4) => Exit::Drive,
+        Some(6) => Exit::Refused,
+        Some(130) => Exit::Interrupted,
+        Some(_) => Exit::Write,
+    }
+}
