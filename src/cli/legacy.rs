@@ -98,7 +98,10 @@ pub fn normalise(args: &[String]) -> Result<Vec<String>, Failure> {
         if a.starts_with("--") || (a.starts_with('-') && a.len() > 1) {
             // Modern options given alongside the classic form.
             passthrough.push(a.clone());
-            if matches!(a.as_str(), "--backup" | "--chip" | "--retries") {
+            if matches!(
+                a.as_str(),
+                "--backup" | "--chip" | "--retries" | "--trace" | "--method"
+            ) {
                 if let Some(v) = it.next() {
                     passthrough.push(v.clone());
                 }

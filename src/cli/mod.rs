@@ -49,6 +49,10 @@ pub struct Cli {
     /// One JSON object per line on stdout (schema: docs/events.schema.json); errors too.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Record every register access, data word, wait and CDB to FILE (firmware payload
+    /// left out; format: docs/trace-format.md). `mtkflash sim replay` plays it back.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -228,6 +232,19 @@ pub enum SimCommand {
     },
     /// Switch a virtual drive off and on again (it boots from its flash).
     PowerCycle { path: PathBuf },
+    /// Play a trace recorded with --trace against a virtual drive and report the first
+    /// answer that differs from the recording (the drive file is not changed).
+    #[command(
+        after_help = "Example:\n  mtkflash --trace session.trace 3 w /m fw.bin       (on real hardware)\n  mtkflash sim new d.mtksim --chip SST39VF080 --firmware before.bin\n  mtkflash sim replay session.trace --drive d.mtksim --firmware fw.bin"
+    )]
+    Replay {
+        trace: PathBuf,
+        #[arg(long)]
+        drive: PathBuf,
+        /// The image that was written: fills the payload bytes the trace leaves out.
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+    },
     /// Serve the drive's packet face on a Unix socket (for the SG_IO interop shim).
     #[command(hide = true)]
     Serve {
@@ -775,6 +792,56 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             ui.line(&format!("Power-cycled {}: {:?}", path.display(), mode));
             Ok(())
         }
+        SimCommand::Replay {
+            trace,
+            drive,
+            firmware,
+        } => {
+            let text = crate::transport::trace::read(&trace).map_err(|e| {
+                Failure::file(
+                    format!("cannot read {}: {e}", trace.display()),
+                    "check the path",
+                )
+            })?;
+            let st = Stored::load(&drive).map_err(|e| {
+                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
+            })?;
+            let image = match firmware {
+                Some(f) => Some(
+                    crate::firmware::load(&f)
+                        .map_err(|e| {
+                            Failure::file(format!("{}: {e}", f.display()), "check the file")
+                        })?
+                        .data,
+                ),
+                None => None,
+            };
+            let mut ch = st.into_channel();
+            let r = crate::sim::replay::replay(&text, &mut ch, image.as_deref()).map_err(|e| {
+                Failure::file(
+                    format!("{}: {e}", trace.display()),
+                    "give a trace written by --trace",
+                )
+            })?;
+            match r.divergence {
+                None => {
+                    ui.line(&format!(
+                        "replay: {} lines, {} answers compared, {} payload writes{}: the model answered as recorded",
+                        r.lines,
+                        r.compared,
+                        r.redacted_writes,
+                        if r.skipped_commands > 0 { format!(", {} pass-through commands not replayed", r.skipped_commands) } else { String::new() }
+                    ));
+                    Ok(())
+                }
+                Some(d) => Err(Failure::new(
+                    Exit::Write,
+                    format!("the model differs at line {} of {}: `{}` recorded 0x{:X}, the model answered 0x{:X}", d.line, trace.display(), d.text, d.recorded, d.answered),
+                    "virtual drive file not changed (replays run in memory)",
+                    "if the trace comes from real hardware, this is where the model (src/inference.rs, src/sim) needs correcting",
+                )),
+            }
+        }
         SimCommand::Export { path, out } => {
             let s = Stored::load(&path).map_err(|e| {
                 Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
@@ -859,6 +926,7 @@ pub fn main_with(args: Vec<String>) -> i32 {
     };
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .try_init();
+    crate::transport::trace::set_path(cli.trace.clone());
     let (command, port, file) = describe_command(&cli.command);
     let mut fields = Fields::new();
     if cli.json {

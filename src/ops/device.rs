@@ -17,7 +17,11 @@ use std::time::Duration;
 
 /// The port-I/O backends a drive can be reached through.
 pub enum Ports {
+    /// Nothing (only while a backend is being moved).
+    Closed,
     Sim(Box<SimChannel>),
+    /// Any backend, recorded by `--trace`.
+    Traced(Box<crate::transport::trace::Tracer<Ports>>),
     #[cfg(target_os = "linux")]
     Raw(crate::transport::raw::RawPorts),
 }
@@ -26,6 +30,8 @@ impl Timed for Ports {
     fn clock(&self) -> &dyn Clock {
         match self {
             Ports::Sim(s) => s.clock(),
+            Ports::Closed => &*CLOSED_CLOCK,
+            Ports::Traced(t) => t.clock(),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.clock(),
         }
@@ -36,6 +42,8 @@ impl PortIo for Ports {
     fn inb(&mut self, port: u16) -> u8 {
         match self {
             Ports::Sim(s) => s.inb(port),
+            Ports::Closed => 0xFF,
+            Ports::Traced(t) => t.inb(port),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.inb(port),
         }
@@ -43,6 +51,8 @@ impl PortIo for Ports {
     fn outb(&mut self, port: u16, val: u8) {
         match self {
             Ports::Sim(s) => s.outb(port, val),
+            Ports::Closed => {}
+            Ports::Traced(t) => t.outb(port, val),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.outb(port, val),
         }
@@ -50,6 +60,8 @@ impl PortIo for Ports {
     fn inw(&mut self, port: u16) -> u16 {
         match self {
             Ports::Sim(s) => s.inw(port),
+            Ports::Closed => 0xFFFF,
+            Ports::Traced(t) => t.inw(port),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.inw(port),
         }
@@ -57,6 +69,8 @@ impl PortIo for Ports {
     fn outw(&mut self, port: u16, val: u16) {
         match self {
             Ports::Sim(s) => s.outw(port, val),
+            Ports::Closed => {}
+            Ports::Traced(t) => t.outw(port, val),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.outw(port, val),
         }
@@ -64,6 +78,8 @@ impl PortIo for Ports {
     fn modelled(&self) -> Option<Duration> {
         match self {
             Ports::Sim(s) => s.modelled(),
+            Ports::Closed => None,
+            Ports::Traced(t) => t.modelled(),
             #[cfg(target_os = "linux")]
             Ports::Raw(_) => None,
         }
@@ -71,11 +87,16 @@ impl PortIo for Ports {
     fn power_cycle(&mut self) -> bool {
         match self {
             Ports::Sim(s) => PortIo::power_cycle(&mut **s),
+            Ports::Closed => false,
+            Ports::Traced(t) => t.power_cycle(),
             #[cfg(target_os = "linux")]
             Ports::Raw(_) => false,
         }
     }
 }
+
+static CLOSED_CLOCK: std::sync::LazyLock<crate::clock::RealClock> =
+    std::sync::LazyLock::new(crate::clock::RealClock::new);
 
 /// An open drive.
 pub struct Device {
@@ -126,8 +147,28 @@ pub fn create_default_sim(path: &Path) -> Result<(), Failure> {
 }
 
 impl Device {
-    /// Open `target`; `force` uses raw ports even when a kernel driver owns them.
+    /// Open `target`; `force` uses raw ports even when a kernel driver owns them. With
+    /// `--trace` every access is recorded.
     pub fn open(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
+        let mut dev = Self::open_untraced(target, force, ui)?;
+        if let Some(path) = crate::transport::trace::path() {
+            let describe = dev.ata.ch.describe();
+            let (cmd, ctl) = (dev.ata.ch.cmd, dev.ata.ch.ctl);
+            let io = std::mem::replace(&mut dev.ata.io, Ports::Closed);
+            let t = crate::transport::trace::Tracer::new(io, &path, cmd, ctl, &describe).map_err(
+                |e| {
+                    Failure::file(
+                        format!("cannot write the trace {}: {e}", path.display()),
+                        "choose another file",
+                    )
+                },
+            )?;
+            dev.ata.io = Ports::Traced(Box::new(t));
+        }
+        Ok(dev)
+    }
+
+    fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
         #[cfg(not(target_os = "linux"))]
         let _ = force;
         match target {
@@ -186,8 +227,11 @@ impl Device {
 
     /// Save a virtual drive's state. Real drives need nothing.
     pub fn close(self) -> Result<(), Failure> {
-        #[allow(irrefutable_let_patterns)]
-        if let (Some((path, meta)), Ports::Sim(ch)) = (self.sim, self.ata.io) {
+        let io = match self.ata.io {
+            Ports::Traced(t) => t.into_inner(),
+            other => other,
+        };
+        if let (Some((path, meta)), Ports::Sim(ch)) = (self.sim, io) {
             Stored::from_channel(*ch, meta).save(&path).map_err(|e| {
                 Failure::file(e.to_string(), "check free space and permissions")
                     .with_drive("virtual drive state not saved")
@@ -205,6 +249,8 @@ impl Device {
     pub fn bus_ops(&self) -> Option<u64> {
         match &self.ata.io {
             Ports::Sim(s) => Some(s.ops),
+            Ports::Closed => None,
+            Ports::Traced(_) => None,
             #[cfg(target_os = "linux")]
             Ports::Raw(_) => None,
         }

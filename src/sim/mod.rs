@@ -5,6 +5,7 @@ pub mod chip;
 pub mod drive;
 pub mod fault;
 pub mod packet;
+pub mod replay;
 #[cfg(unix)]
 pub mod serve;
 pub mod store;

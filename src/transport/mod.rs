@@ -10,5 +10,6 @@ pub mod scsi;
 #[cfg(target_os = "linux")]
 pub mod sgio;
 pub mod spti;
+pub mod trace;
 
 pub use port::PortIo;
