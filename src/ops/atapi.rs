@@ -12,6 +12,27 @@ use crate::transport::scsi::ScsiTransport;
 use std::path::Path;
 use std::time::Instant;
 
+/// Run `f` on `t`, recorded when `--trace` asked for it.
+#[allow(dead_code)]
+fn traced<R>(
+    t: &mut dyn ScsiTransport,
+    ui: &mut dyn Ui,
+    f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    match crate::transport::trace::path() {
+        Some(p) => {
+            let mut tt = crate::transport::trace::TracedScsi::new(t, &p).map_err(|e| {
+                Failure::file(
+                    format!("cannot write the trace {}: {e}", p.display()),
+                    "choose another file",
+                )
+            })?;
+            f(&mut tt, ui)
+        }
+        None => f(t, ui),
+    }
+}
+
 /// Open a packet transport for `target` and run `f` on it.
 pub fn with_transport<R>(
     target: &Target,
@@ -31,7 +52,7 @@ pub fn with_transport<R>(
                         "check the device name (`mtkflash scan`) and your permissions",
                     )
                 })?;
-                f(&mut t, ui)
+                traced(&mut t, ui, f)
             }
             #[cfg(windows)]
             {
@@ -43,7 +64,7 @@ pub fn with_transport<R>(
                         "check the drive letter and run as Administrator",
                     )
                 })?;
-                f(&mut t, ui)
+                traced(&mut t, ui, f)
             }
             #[cfg(not(any(target_os = "linux", windows)))]
             {

@@ -445,3 +445,88 @@ pub fn read(path: &Path) -> std::io::Result<String> {
     }
     Ok(s)
 }
+
+/// `--trace` for pass-through sessions: one `C` line per command with the CDB, the data
+/// direction and length, status, sense and duration; never the data itself.
+pub struct TracedScsi<'a> {
+    inner: &'a mut dyn super::scsi::ScsiTransport,
+    out: Box<dyn Write>,
+    start: std::time::Instant,
+    last: u128,
+}
+
+impl<'a> TracedScsi<'a> {
+    pub fn new(
+        inner: &'a mut dyn super::scsi::ScsiTransport,
+        path: &Path,
+    ) -> std::io::Result<Self> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let mut out: Box<dyn Write> = if path.extension().map(|e| e == "gz").unwrap_or(false) {
+            Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::fast(),
+            ))
+        } else {
+            Box::new(file)
+        };
+        writeln!(out, "# mtkflash trace 1")?;
+        writeln!(out, "# target {}", inner.describe())?;
+        Ok(TracedScsi {
+            inner,
+            out,
+            start: std::time::Instant::now(),
+            last: 0,
+        })
+    }
+}
+
+impl super::scsi::ScsiTransport for TracedScsi<'_> {
+    fn execute(
+        &mut self,
+        cdb: &[u8],
+        dir: super::scsi::Dir<'_>,
+        timeout: Duration,
+    ) -> Result<super::scsi::ScsiResult, super::scsi::TransportError> {
+        let t0 = self.start.elapsed().as_micros();
+        let r = self.inner.execute(cdb, dir, timeout);
+        let (d, n) = match dir {
+            super::scsi::Dir::None => ("-", 0),
+            super::scsi::Dir::In(n) => ("in", n),
+            super::scsi::Dir::Out(b) => ("out", b.len()),
+        };
+        let res = match &r {
+            Ok(x) => format!(
+                "{:02X} {}",
+                x.status,
+                if x.sense.is_empty() {
+                    "-".into()
+                } else {
+                    hex::encode_upper(&x.sense)
+                }
+            ),
+            Err(e) => format!("ERR {}", e.to_string().replace(' ', "_")),
+        };
+        let us = self.start.elapsed().as_micros() - t0;
+        let _ = writeln!(
+            self.out,
+            "{} C {} {d} {n} {res} {us}us",
+            t0 - self.last,
+            hex::encode_upper(cdb)
+        );
+        self.last = t0;
+        r
+    }
+    fn max_transfer(&self) -> usize {
+        self.inner.max_transfer()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn sleep(&mut self, d: Duration) {
+        let _ = writeln!(self.out, "0 S {}", d.as_nanos());
+        self.inner.sleep(d);
+    }
+    fn modelled(&self) -> Option<Duration> {
+        self.inner.modelled()
+    }
+}
