@@ -163,6 +163,8 @@ fn btcflash_and_mtkflash_update_the_virtual_drive_alike() {
     let server = env.serve("d.mtksim", "mtkflash.log");
     let out = env
         .shimmed(BIN)
+        .arg("--trace")
+        .arg(env.p("sg.trace"))
         .args(["write", "/dev/mtksim0"])
         .arg(fixture("btc-ide1008-0055.bin"))
         .output()
@@ -179,6 +181,32 @@ fn btcflash_and_mtkflash_update_the_virtual_drive_alike() {
     );
     assert!(server.wait_with_output().unwrap().status.success());
     assert_eq!(env.firmware("d.mtksim"), "0055");
+
+    // The pass-through trace has one C line per command, lengths but no data.
+    let trace = std::fs::read_to_string(env.p("sg.trace")).unwrap();
+    let c: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("C"))
+        .collect();
+    assert_eq!(
+        c.iter().filter(|l| l.contains(" C 3B06")).count(),
+        257,
+        "256 chunks + the checksum block"
+    );
+    assert!(
+        c.iter()
+            .any(|l| l.contains(" C 3B07") && l.contains(" - 0 00 ")),
+        "the commit, no data, GOOD"
+    );
+    assert!(
+        c.iter().any(|l| l.contains(" C 000000000000 - 0 02 70")),
+        "TEST UNIT READY with its sense"
+    );
+    assert!(
+        trace.len() < 40_000,
+        "no payload in the trace ({} bytes)",
+        trace.len()
+    );
 
     // 3. Both speak the protocol the same way: identical WRITE BUFFER commands.
     let a = write_buffer_stream(&env.p("btcflash.log"));
