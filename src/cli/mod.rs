@@ -304,16 +304,22 @@ fn summary(ui: &mut dyn Ui, r: &Report) {
     ui.line(&s);
 }
 
+/// Scan and print the numbered list.
+fn scan_and_list(force: bool, ui: &mut dyn Ui) -> Vec<crate::ops::scan::Found> {
+    let found = crate::ops::scan::scan(Path::new("/"), Path::new("."), force, ui);
+    for l in crate::ops::scan::render(&found) {
+        ui.line(&l);
+    }
+    found
+}
+
 /// The classic form without a port: scan, list, and let the user choose.
 fn resolve_port(port: String, force: bool, ui: &mut dyn Ui) -> Result<String, Failure> {
     if port != legacy::SCAN_PORT {
         return Ok(port);
     }
-    let found = crate::ops::scan::scan(Path::new("/"), Path::new("."), force, ui);
     ui.line("drive scaned:");
-    for l in crate::ops::scan::render(&found) {
-        ui.line(&l);
-    }
+    let found = scan_and_list(force, ui);
     if found.is_empty() {
         return Err(Failure::new(
             Exit::Drive,
@@ -509,7 +515,7 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
             }
         }
         Command::Scan { force } => {
-            let found = crate::ops::scan::scan(Path::new("/"), Path::new("."), force, ui);
+            let found = scan_and_list(force, ui);
             for f in &found {
                 ui.event(&crate::ops::Event::Drive {
                     port: f.port.clone(),
@@ -519,9 +525,6 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
                 });
             }
             put(out, serde_json::json!({"drives": found.len()}));
-            for l in crate::ops::scan::render(&found) {
-                ui.line(&l);
-            }
             if found.is_empty() {
                 return Err(Failure::new(
                     Exit::Drive,

@@ -83,6 +83,19 @@ fn read_failure(e: crate::mtk::vendor::VendorError) -> Failure {
     )
 }
 
+/// A Ctrl-C between blocks of a read: nothing was changed by reading.
+fn stop_if_interrupted(what: &str, at: u32) -> Result<(), Failure> {
+    if crate::interrupt::requested() {
+        return Err(Failure::new(
+            Exit::Interrupted,
+            format!("interrupted while {what} at 0x{at:06X}"),
+            NOT_CHANGED,
+            "run the command again",
+        ));
+    }
+    Ok(())
+}
+
 /// Read `len` bytes at `addr`, every block twice; a block read differently is read a
 /// third time and must agree with one of the first two.
 pub fn read_checked(
@@ -95,14 +108,7 @@ pub fn read_checked(
     let mut c = vec![0u8; BLOCK];
     for (i, a) in out.chunks_mut(BLOCK).enumerate() {
         let at = addr + (i * BLOCK) as u32;
-        if crate::interrupt::requested() {
-            return Err(Failure::new(
-                Exit::Interrupted,
-                format!("interrupted while reading at 0x{at:06X}"),
-                NOT_CHANGED,
-                "run the command again",
-            ));
-        }
+        stop_if_interrupted("reading", at)?;
         drv.read(at, a).map_err(read_failure)?;
         let b = &mut b[..a.len()];
         drv.read(at, b).map_err(read_failure)?;
@@ -137,14 +143,7 @@ pub fn read_verify(
 ) -> Result<(), Failure> {
     for (i, (a, w)) in out.chunks_mut(BLOCK).zip(want.chunks(BLOCK)).enumerate() {
         let at = addr + (i * BLOCK) as u32;
-        if crate::interrupt::requested() {
-            return Err(Failure::new(
-                Exit::Interrupted,
-                format!("interrupted while verifying at 0x{at:06X}"),
-                NOT_CHANGED,
-                "run the command again",
-            ));
-        }
+        stop_if_interrupted("verifying", at)?;
         drv.read(at, a).map_err(read_failure)?;
         if a != w {
             read_checked(drv, at, a, &mut super::Recorder::default())?;

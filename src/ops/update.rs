@@ -231,12 +231,7 @@ fn one(
         write_boot: rule.boot,
         force: rule.force,
         backup: Backup::Auto,
-        enter: EnterOptions {
-            attempts: 3,
-            chip: None,
-            force: false,
-        },
-        verify_all: false,
+        ..WriteOptions::default()
     };
     ui.line(&format!(
         "{port}: {vendor} {product} {revision} -> {target_rev}"

@@ -340,12 +340,7 @@ impl Drive {
             0x03 => {
                 let alloc = cdb[4] as usize;
                 let s = std::mem::replace(&mut self.sense, NO_SENSE);
-                let mut d = vec![0u8; 18];
-                d[0] = 0x70;
-                d[2] = s.key;
-                d[7] = 10;
-                d[12] = s.asc;
-                d[13] = s.ascq;
+                let mut d = crate::transport::scsi::fixed_sense(s.key, s.asc, s.ascq);
                 d.truncate(alloc);
                 return PacketResult::good(d);
             }

@@ -62,19 +62,11 @@ impl ScsiTransport for SimPacket {
                 sense: Vec::new(),
                 data,
             },
-            Some(s) => {
-                let mut sense = vec![0u8; 18];
-                sense[0] = 0x70;
-                sense[2] = s.key;
-                sense[7] = 10;
-                sense[12] = s.asc;
-                sense[13] = s.ascq;
-                ScsiResult {
-                    status: 0x02,
-                    sense,
-                    data,
-                }
-            }
+            Some(s) => ScsiResult {
+                status: 0x02,
+                sense: crate::transport::scsi::fixed_sense(s.key, s.asc, s.ascq),
+                data,
+            },
         })
     }
     fn describe(&self) -> String {

@@ -455,12 +455,7 @@ impl<P: PortIo> crate::transport::scsi::ScsiTransport for Ata<P> {
             });
         }
         let (k, asc, ascq) = self.request_sense().map_err(err)?;
-        let mut sense = vec![0u8; 18];
-        sense[0] = 0x70;
-        sense[2] = k;
-        sense[7] = 10;
-        sense[12] = asc;
-        sense[13] = ascq;
+        let sense = crate::transport::scsi::fixed_sense(k, asc, ascq);
         Ok(ScsiResult {
             status: 0x02,
             sense,

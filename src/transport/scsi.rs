@@ -139,6 +139,17 @@ pub fn asc_text(asc: u8, ascq: u8) -> String {
     s.to_string()
 }
 
+/// Fixed-format sense data (response code 0x70, 18 bytes) for key/ASC/ASCQ.
+pub fn fixed_sense(key: u8, asc: u8, ascq: u8) -> Vec<u8> {
+    let mut d = vec![0u8; 18];
+    d[0] = 0x70;
+    d[2] = key;
+    d[7] = 10;
+    d[12] = asc;
+    d[13] = ascq;
+    d
+}
+
 /// Decoded sense data (fixed or descriptor format).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SenseInfo {

@@ -36,6 +36,19 @@ pub fn path() -> Option<PathBuf> {
     TRACE_PATH.lock().expect("trace path").clone()
 }
 
+/// A trace file, gzip-compressed when its name ends in `.gz`.
+fn open_writer(path: &Path) -> std::io::Result<Box<dyn Write>> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    Ok(if path.extension().map(|e| e == "gz").unwrap_or(false) {
+        Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ))
+    } else {
+        Box::new(file)
+    })
+}
+
 /// Where in the flash (or drive memory) the vendor interface points, from the registers.
 #[derive(Default, Clone)]
 struct Regs {
@@ -105,15 +118,7 @@ impl<P: PortIo> Tracer<P> {
         ctl: u16,
         describe: &str,
     ) -> std::io::Result<Self> {
-        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        let mut out: Box<dyn Write> = if path.extension().map(|e| e == "gz").unwrap_or(false) {
-            Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::fast(),
-            ))
-        } else {
-            Box::new(file)
-        };
+        let mut out = open_writer(path)?;
         writeln!(out, "# mtkflash trace 1")?;
         writeln!(out, "# target {describe}")?;
         writeln!(out, "# base {cmd_base:X} {ctl:X}")?;
@@ -460,15 +465,7 @@ impl<'a> TracedScsi<'a> {
         inner: &'a mut dyn super::scsi::ScsiTransport,
         path: &Path,
     ) -> std::io::Result<Self> {
-        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        let mut out: Box<dyn Write> = if path.extension().map(|e| e == "gz").unwrap_or(false) {
-            Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::fast(),
-            ))
-        } else {
-            Box::new(file)
-        };
+        let mut out = open_writer(path)?;
         writeln!(out, "# mtkflash trace 1")?;
         writeln!(out, "# target {}", inner.describe())?;
         Ok(TracedScsi {
