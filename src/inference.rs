@@ -94,3 +94,9 @@ pub const BTC_HEADER: usize = 0x20;
 /// ATTENTION, power on or reset (6/29/00) once. btcflash only documents that it waits
 /// 50 s and then polls TEST UNIT READY.
 pub const UPDATING_SENSE: (u8, u8, u8) = (2, 0x04, 0x07);
+
+/// I16. The SPI staging area keeps what was written to it between vendor commands, so the
+/// next page can be staged while the chip programs the current one (only the bytes a
+/// transaction's opcode and reply overwrite need staging again). Unverified on hardware;
+/// if a drive cleared the area, verification would fail rather than pass.
+pub const STAGING_PERSISTS: bool = true;

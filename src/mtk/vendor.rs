@@ -204,25 +204,45 @@ impl<T: TaskFile> Vendor<T> {
     /// One SPI transaction through the bridge: stage `tx`, run it, collect `rx_len`
     /// reply bytes (inference I3/I4 for the 0x04/0x05 split and the staging size).
     pub fn spi(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
-        if tx.len() + rx_len > inference::SPI_STAGING_LEN {
+        self.spi_stage(0, tx)?;
+        self.spi_run(tx.len(), rx_len)
+    }
+
+    /// Put bytes into the staging area at `offset` without running a transaction.
+    pub fn spi_stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
+        if offset + bytes.len() > inference::SPI_STAGING_LEN {
             return Err(VendorError::Other(format!(
                 "SPI transfer of {} bytes exceeds the {}-byte staging area",
-                tx.len() + rx_len,
+                offset + bytes.len(),
+                inference::SPI_STAGING_LEN
+            )));
+        }
+        let base = inference::SPI_STAGING as usize + offset;
+        for (i, &b) in bytes.iter().enumerate() {
+            self.mem_write((base + i) as u16, b)?;
+        }
+        Ok(())
+    }
+
+    /// Run a transaction of the first `tx_len` staged bytes and read `rx_len` reply
+    /// bytes, which the drive puts right after them (inference I3/I4).
+    pub fn spi_run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        if tx_len + rx_len > inference::SPI_STAGING_LEN {
+            return Err(VendorError::Other(format!(
+                "SPI transfer of {} bytes exceeds the {}-byte staging area",
+                tx_len + rx_len,
                 inference::SPI_STAGING_LEN
             )));
         }
         let base = inference::SPI_STAGING;
-        for (i, &b) in tx.iter().enumerate() {
-            self.mem_write(base + i as u16, b)?;
-        }
-        self.tf.write(Reg::Feature, tx.len() as u8);
-        self.tf.write(Reg::Count, (tx.len() >> 8) as u8);
+        self.tf.write(Reg::Feature, tx_len as u8);
+        self.tf.write(Reg::Count, (tx_len >> 8) as u8);
         self.set(0, Reg::LbaMid, rx_len as u8);
         self.set(1, Reg::LbaHigh, (rx_len >> 8) as u8);
         self.command(inference::SPI_CMD_TRANSFER)?;
         self.command(inference::SPI_CMD_END)?;
         (0..rx_len)
-            .map(|i| self.mem_read(base + (tx.len() + i) as u16))
+            .map(|i| self.mem_read(base + (tx_len + i) as u16))
             .collect()
     }
 

@@ -36,6 +36,15 @@ pub fn path() -> Option<PathBuf> {
     TRACE_PATH.lock().expect("trace path").clone()
 }
 
+/// `W3 <value>` -> `W3 * @addr`: the value replaced by the payload mark.
+fn redact(text: &str, at: Option<u32>) -> String {
+    let head = text.rsplit_once(' ').map(|x| x.0).unwrap_or(text);
+    match at {
+        Some(a) => format!("{head} * @{a:X}"),
+        None => format!("{head} *"),
+    }
+}
+
 /// A trace file, gzip-compressed when its name ends in `.gz`.
 fn open_writer(path: &Path) -> std::io::Result<Box<dyn Write>> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -194,14 +203,21 @@ impl<P: PortIo> Tracer<P> {
         }
     }
 
-    /// Decide the held staging lines now that the transfer is known: opcode, transmit
-    /// length.
-    fn release_held(&mut self, tx: usize) {
-        let bytes: std::collections::HashMap<usize, u8> =
-            self.regs.staged.iter().copied().collect();
-        let op = bytes.get(&0).copied().unwrap_or(0);
-        let a24 = |i: usize| bytes.get(&i).copied().unwrap_or(0) as u32;
-        let addr = a24(1) << 16 | a24(2) << 8 | a24(3);
+    /// A transfer runs with `tx` staged bytes and `rx` reply bytes: decide every held
+    /// staging write it sends (payload or protocol, by the opcode) or overwrites unsent,
+    /// then write out the held lines up to the first one still undecided.
+    fn release_held(&mut self, tx: usize, rx: usize) {
+        let byte = |i: usize| {
+            self.regs
+                .staged
+                .iter()
+                .rev()
+                .find(|(o, _)| *o == i)
+                .map(|x| x.1)
+                .unwrap_or(0)
+        };
+        let op = byte(0);
+        let addr = (byte(1) as u32) << 16 | (byte(2) as u32) << 8 | byte(3) as u32;
         // (first data offset, flash address of that byte) for program transactions.
         let data: Option<(usize, u32)> = match (op, tx) {
             (0x02, _) => Some((4, addr)),
@@ -215,17 +231,32 @@ impl<P: PortIo> Tracer<P> {
             (0x04, _) => self.regs.aai_next = None,
             _ => {}
         }
-        for (t, text, off) in std::mem::take(&mut self.held) {
-            let text = match (off, data) {
-                (Some(o), Some((first, fa))) if o >= first && o < tx => {
-                    let (head, _) = text.rsplit_once(' ').expect("W3 value");
-                    format!("{head} * @{:X}", fa + (o - first) as u32)
+        for h in self.held.iter_mut() {
+            let Some(o) = h.2 else { continue };
+            if o < tx {
+                if let Some((first, fa)) = data.filter(|d| o >= d.0) {
+                    h.1 = redact(&h.1, Some(fa + (o - first) as u32));
                 }
-                _ => text,
-            };
+                h.2 = None;
+            } else if o < tx + rx {
+                h.1 = redact(&h.1, None); // overwritten by the reply before it was sent
+                h.2 = None;
+            }
+        }
+        self.emit_decided();
+    }
+
+    /// Write out held lines up to the first undecided one.
+    fn emit_decided(&mut self) {
+        let n = self
+            .held
+            .iter()
+            .position(|h| h.2.is_some())
+            .unwrap_or(self.held.len());
+        let ready: Vec<(u128, String, Option<usize>)> = self.held.drain(..n).collect();
+        for (t, text, _) in ready {
             self.emit(t, text);
         }
-        self.regs.staged.clear();
     }
 
     fn line(&mut self, kind: char, port: u16, val: Option<u32>, note: Option<u32>) {
@@ -285,7 +316,13 @@ impl<P: PortIo> Tracer<P> {
 impl<P: PortIo> Drop for Tracer<P> {
     fn drop(&mut self) {
         let held = std::mem::take(&mut self.held);
-        for (t, text, _) in held {
+        for (t, text, pending) in held {
+            // Staged but never sent: leave the value out.
+            let text = if pending.is_some() {
+                redact(&text, None)
+            } else {
+                text
+            };
             self.emit(t, text);
         }
         self.flush_sleeps();
@@ -367,6 +404,11 @@ impl<P: PortIo> PortIo for Tracer<P> {
                         if off == 0 {
                             self.regs.spi_op = v;
                         }
+                        for h in self.held.iter_mut().filter(|h| h.2 == Some(off)) {
+                            h.1 = redact(&h.1, None); // overwritten before it was sent
+                            h.2 = None;
+                        }
+                        self.regs.staged.retain(|(o, _)| *o != off);
                         self.regs.staged.push((off, v));
                         self.line_staged('W', self.base + 3, Some(v as u32), None, Some(off));
                     } else {
@@ -398,7 +440,8 @@ impl<P: PortIo> PortIo for Tracer<P> {
                     && !self.held.is_empty()
                 {
                     let tx = self.regs.feat as usize | (self.regs.count as usize) << 8;
-                    self.release_held(tx);
+                    let rx = self.regs.lbam as usize | (self.regs.lbah as usize) << 8;
+                    self.release_held(tx, rx);
                 }
             }
             _ => {}

@@ -13,7 +13,16 @@ pub trait ParallelBus: Timed {
 
 /// One SPI transaction: chip select, send `tx`, receive `rx_len`, deselect.
 pub trait SpiBus: Timed {
-    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError>;
+    /// Put bytes into the transmit buffer at `offset`, without a transaction.
+    fn stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError>;
+    /// One transaction of the first `tx_len` staged bytes; the `rx_len` reply bytes
+    /// land right after them in the buffer (overwriting what was staged there).
+    fn run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError>;
+    /// Stage and run.
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.stage(0, tx)?;
+        self.run(tx.len(), rx_len)
+    }
     /// Largest `tx.len() + rx_len` one transaction can carry.
     fn max_transfer(&self) -> usize;
 }
@@ -28,8 +37,11 @@ impl<T: TaskFile> ParallelBus for Vendor<T> {
 }
 
 impl<T: TaskFile> SpiBus for Vendor<T> {
-    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
-        self.spi(tx, rx_len)
+    fn stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
+        self.spi_stage(offset, bytes)
+    }
+    fn run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.spi_run(tx_len, rx_len)
     }
     fn max_transfer(&self) -> usize {
         crate::inference::SPI_STAGING_LEN
@@ -70,6 +82,12 @@ impl<B: ParallelBus + ?Sized> ParallelBus for &mut B {
 }
 
 impl<B: SpiBus + ?Sized> SpiBus for &mut B {
+    fn stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
+        (**self).stage(offset, bytes)
+    }
+    fn run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        (**self).run(tx_len, rx_len)
+    }
     fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
         (**self).transfer(tx, rx_len)
     }

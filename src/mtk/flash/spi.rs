@@ -162,6 +162,8 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
         let limit = Self::limit(self.info.program.us);
         match self.info.write {
             WriteMode::SpiPage { page } => {
+                // Transactions: 02 + address + the non-FF span of each page piece.
+                let mut txs: Vec<(u32, Vec<u8>)> = Vec::new();
                 let mut off = 0usize;
                 while off < data.len() {
                     let a = addr + off as u32;
@@ -177,9 +179,24 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                         .expect("has a non-FF byte");
                     let mut tx = cmd_addr(0x02, a + first as u32).to_vec();
                     tx.extend_from_slice(&part[first..=last]);
+                    txs.push((a, tx));
+                }
+                // Pipelined: while the chip programs one page, the next is staged
+                // (inference I16: the staging area keeps its content between
+                // commands). WREN and RDSR overwrite only offsets 0 and 1, which are
+                // staged again just before each page program.
+                for (i, (a, tx)) in txs.iter().enumerate() {
                     self.wren()?;
-                    self.bus.transfer(&tx, 0)?;
-                    self.wait_ready(limit, "programming a page", a)?;
+                    if i == 0 {
+                        self.bus.stage(0, tx)?;
+                    } else {
+                        self.bus.stage(0, &tx[..2])?;
+                    }
+                    self.bus.run(tx.len(), 0)?;
+                    if let Some((_, next)) = txs.get(i + 1) {
+                        self.bus.stage(2, &next[2..])?;
+                    }
+                    self.wait_ready(limit, "programming a page", *a)?;
                 }
             }
             WriteMode::SpiByte => {
