@@ -139,6 +139,25 @@ fn cpu() {
         per.as_secs_f64(),
         per.as_secs_f64() / 0.010
     );
+    let t = Instant::now();
+    for _ in 0..n {
+        let fw = mtkflash::firmware::parse(&img).unwrap();
+        let p = mtkflash::plan::plan_owned(
+            chip,
+            chip.erasers,
+            &old,
+            fw.data,
+            false,
+            &mtkflash::plan::Cost::default(),
+        );
+        std::hint::black_box(p);
+    }
+    let per = t.elapsed() / n;
+    println!(
+        "bench cpu parse+plan 2MiB-bin W25X16 wall={:.4} limit=0.010 ratio={:.3}",
+        per.as_secs_f64(),
+        per.as_secs_f64() / 0.010
+    );
 }
 
 #[cfg(unix)]
