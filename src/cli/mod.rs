@@ -639,6 +639,12 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
     }
 }
 
+/// A virtual drive file for the `sim` commands.
+fn load_sim(path: &Path) -> Result<Stored, Failure> {
+    Stored::load(path)
+        .map_err(|e| Failure::file(e.to_string(), "give a file made by `mtkflash sim new`"))
+}
+
 fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
     match cmd {
         SimCommand::New {
@@ -697,9 +703,7 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             Ok(())
         }
         SimCommand::Show { path } => {
-            let s = Stored::load(&path).map_err(|e| {
-                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
-            })?;
+            let s = load_sim(&path)?;
             let a = crate::firmware::Analysis::of(&s.flash);
             let (meta, chip) = (s.meta.clone(), s.chip);
             let powered = s.into_channel();
@@ -753,9 +757,7 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             "run it on Linux",
         )),
         SimCommand::Fault { path, spec, clear } => {
-            let mut st = Stored::load(&path).map_err(|e| {
-                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
-            })?;
+            let mut st = load_sim(&path)?;
             let f = if clear {
                 crate::sim::fault::Faults::default()
             } else {
@@ -781,9 +783,7 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             Ok(())
         }
         SimCommand::PowerCycle { path } => {
-            let st = Stored::load(&path).map_err(|e| {
-                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
-            })?;
+            let st = load_sim(&path)?;
             let meta = st.meta.clone();
             let mut ch = st.into_channel();
             ch.power_cycle(0);
@@ -846,9 +846,7 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             }
         }
         SimCommand::Export { path, out } => {
-            let s = Stored::load(&path).map_err(|e| {
-                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
-            })?;
+            let s = load_sim(&path)?;
             flash::write_new_file(&out, &s.flash)?;
             ui.line(&format!(
                 "Exported {} KiB to {}",

@@ -166,6 +166,13 @@ pub fn read_all(s: &mut Session<'_>, ui: &mut dyn Ui) -> Result<Vec<u8>, Failure
     Ok(out)
 }
 
+/// [`read_all`], leaving vendor mode when it fails.
+fn read_all_or_leave(s: &mut Session<'_>, ui: &mut dyn Ui) -> Result<Vec<u8>, Failure> {
+    read_all(s, ui).inspect_err(|_| {
+        let _ = s.v.leave();
+    })
+}
+
 /// Write `data` to `path` atomically without replacing an existing file.
 pub fn write_new_file(path: &Path, data: &[u8]) -> Result<(), Failure> {
     let dir = match path.parent() {
@@ -731,13 +738,7 @@ pub fn read_to_file(
         ui.event(&super::Event::identity(&identity));
         let mut s = Session::enter(&mut dev, opts, ui)?;
         ui.line("Reading....");
-        let data = match read_all(&mut s, ui) {
-            Ok(d) => d,
-            Err(f) => {
-                let _ = s.v.leave();
-                return Err(f);
-            }
-        };
+        let data = read_all_or_leave(&mut s, ui)?;
         let chip = s.chip.name.to_string();
         s.leave()?;
         write_new_file(out, &data).map_err(|f| f.with_drive(NOT_CHANGED))?;
@@ -796,13 +797,7 @@ pub fn verify(
                 "compare with the firmware made for this drive",
             ));
         }
-        let data = match read_all(&mut s, ui) {
-            Ok(d) => d,
-            Err(f) => {
-                let _ = s.v.leave();
-                return Err(f);
-            }
-        };
+        let data = read_all_or_leave(&mut s, ui)?;
         let chip = s.chip.name.to_string();
         s.leave()?;
         let from = if with_boot { 0 } else { BOOT_LEN };
@@ -851,13 +846,7 @@ pub fn erase(
 
         ui.event(&super::Event::identity(&identity));
         let mut s = Session::enter(&mut dev, opts, ui)?;
-        let current = match read_all(&mut s, ui) {
-            Ok(d) => d,
-            Err(f) => {
-                let _ = s.v.leave();
-                return Err(f);
-            }
-        };
+        let current = read_all_or_leave(&mut s, ui)?;
         let blank = vec![0xFF; current.len()];
         let p = plan::plan(
             s.chip,
@@ -947,13 +936,7 @@ pub fn info(target: &Target, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<Inf
             }
         ));
         let mut s = Session::enter(&mut dev, opts, ui)?;
-        let data = match read_all(&mut s, ui) {
-            Ok(d) => d,
-            Err(f) => {
-                let _ = s.v.leave();
-                return Err(f);
-            }
-        };
+        let data = read_all_or_leave(&mut s, ui)?;
         let a = Analysis::of(&data);
         let info = Info {
             identity: identity.clone(),
