@@ -83,7 +83,7 @@ fn atapi_case() {
     let w = Instant::now();
     mtkflash::mtk::update::btc_update(&mut t, &new, |_, _| true).unwrap();
     let wall = w.elapsed();
-    let modelled = t.clock.now_dur();
+    let modelled = t.ch.clock.now_dur();
     // The drive's own updater rewrites everything: its floor is a full rewrite inside the
     // drive plus the upload (258 commands) and the reboot.
     let units = (new.len() as u64).div_ceil(info.program_unit() as u64);

@@ -34,9 +34,9 @@ fn update_over_the_packet_face() {
     .unwrap();
     assert_eq!(chunks, 256);
     assert_eq!(id.revision, "0758");
-    assert_eq!(t.drive.flash.mem(), &new[..]);
+    assert_eq!(t.ch.drive.flash.mem(), &new[..]);
     // The drive took its time: chip erase + 1 Mi byte programs at 14 us + reboot.
-    assert!(t.clock.ns() > 15_000_000_000, "{}", t.clock.ns());
+    assert!(t.ch.clock.ns() > 15_000_000_000, "{}", t.ch.clock.ns());
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn update_over_pio_packet_on_the_registers() {
 #[test]
 fn a_wrong_checksum_is_refused_and_nothing_changes() {
     let mut t = SimPacket::new(drive());
-    let before = t.drive.flash.mem().to_vec();
+    let before = t.ch.drive.flash.mem().to_vec();
     let new = synth::generate(&synth::Spec::btc("0758"));
     for (i, c) in new.chunks(0x1000).enumerate() {
         let r = t
@@ -87,7 +87,7 @@ fn a_wrong_checksum_is_refused_and_nothing_changes() {
         r.describe(),
         "CHECK CONDITION: ILLEGAL REQUEST, invalid field in parameter list (5/26/00)"
     );
-    assert_eq!(t.drive.flash.mem(), &before[..]);
+    assert_eq!(t.ch.drive.flash.mem(), &before[..]);
 }
 
 #[test]
@@ -163,11 +163,11 @@ fn busy_while_updating_then_unit_attention_once() {
 #[test]
 fn stopping_before_the_commit_changes_nothing() {
     let mut t = SimPacket::new(drive());
-    let before = t.drive.flash.mem().to_vec();
+    let before = t.ch.drive.flash.mem().to_vec();
     let new = synth::generate(&synth::Spec::btc("0758"));
     let e = btc_update(&mut t, &new, |done, _| done < 0x40000).unwrap_err();
     assert_eq!(e, mtkflash::mtk::update::UpdateError::Cancelled);
     t.sleep(Duration::from_secs(100));
-    assert_eq!(t.drive.flash.mem(), &before[..]);
+    assert_eq!(t.ch.drive.flash.mem(), &before[..]);
     assert_eq!(inquiry(&mut t).unwrap().revision, "0055");
 }

@@ -252,3 +252,51 @@ fn a_model_mismatch_is_refused_before_any_upload() {
     let log = std::fs::read_to_string(env.p("refused.log")).unwrap();
     assert!(!log.contains("cdb=3B"), "nothing uploaded:\n{log}");
 }
+
+#[test]
+fn vendor_mode_through_ata_pass_through_over_real_sg_io() {
+    let Some(env) = setup() else { return };
+    // A 128 KiB chip: every vendor command is one SG_IO round trip through the shim.
+    assert!(env
+        .mtk(&[
+            "sim",
+            "new",
+            "v.mtksim",
+            "--chip",
+            "SST39SF010A",
+            "--bricked"
+        ])
+        .status
+        .success());
+    let img = mtkflash::firmware::synth::generate(&mtkflash::firmware::synth::Spec {
+        size: 0x20000,
+        ..mtkflash::firmware::synth::Spec::btc("0758")
+    });
+    std::fs::write(env.p("small.bin"), &img).unwrap();
+    let server = env.serve("v.mtksim", "vendor.log");
+    let out = env
+        .shimmed(BIN)
+        .args(["write", "/dev/mtksim0", "--method", "vendor", "--no-backup"])
+        .arg(env.p("small.bin"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert!(err.contains("experimental"), "{err}");
+    assert!(
+        text.contains("runs boot code only") && text.contains("Drive now: BTC DVDRW IDE1008 0758"),
+        "{text}"
+    );
+    assert!(server.wait_with_output().unwrap().status.success());
+    assert_eq!(
+        env.firmware("v.mtksim"),
+        "0758",
+        "a boot-only drive recovered without task-file ports"
+    );
+    let log = std::fs::read_to_string(env.p("vendor.log")).unwrap();
+    assert!(
+        log.lines().filter(|l| l.starts_with("cdb=85")).count() > 1000,
+        "vendor commands went as ATA PASS-THROUGH(16)"
+    );
+}

@@ -120,9 +120,10 @@ pub enum Command {
         #[arg(long, hide = true)]
         classic_m: bool,
         /// vendor: flash through vendor mode (task-file ports, virtual drives; works on
-        /// dead drives; backup and byte-for-byte verify). atapi: the drive's own BTC
-        /// WRITE BUFFER update (working drives; pass-through devices). Default: atapi
-        /// for /dev/sgN, /dev/srN and drive letters, vendor otherwise.
+        /// dead drives; backup and byte-for-byte verify; on /dev/sgN through ATA
+        /// PASS-THROUGH, experimental). atapi: the drive's own BTC WRITE BUFFER update
+        /// (working drives; pass-through devices). Default: atapi for /dev/sgN, /dev/srN
+        /// and drive letters, vendor otherwise.
         #[arg(long, value_enum)]
         method: Option<Method>,
         #[command(flatten)]

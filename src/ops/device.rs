@@ -20,6 +20,8 @@ pub enum Ports {
     /// Nothing (only while a backend is being moved).
     Closed,
     Sim(Box<SimChannel>),
+    /// A task file emulated over SCSI pass-through (experimental).
+    PassThrough(Box<crate::transport::ptports::PtPorts>),
     /// Any backend, recorded by `--trace`.
     Traced(Box<crate::transport::trace::Tracer<Ports>>),
     #[cfg(target_os = "linux")]
@@ -32,6 +34,7 @@ impl Timed for Ports {
             Ports::Sim(s) => s.clock(),
             Ports::Closed => &*CLOSED_CLOCK,
             Ports::Traced(t) => t.clock(),
+            Ports::PassThrough(p) => p.clock(),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.clock(),
         }
@@ -44,6 +47,7 @@ impl PortIo for Ports {
             Ports::Sim(s) => s.inb(port),
             Ports::Closed => 0xFF,
             Ports::Traced(t) => t.inb(port),
+            Ports::PassThrough(p) => p.inb(port),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.inb(port),
         }
@@ -53,6 +57,7 @@ impl PortIo for Ports {
             Ports::Sim(s) => s.outb(port, val),
             Ports::Closed => {}
             Ports::Traced(t) => t.outb(port, val),
+            Ports::PassThrough(p) => p.outb(port, val),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.outb(port, val),
         }
@@ -62,6 +67,7 @@ impl PortIo for Ports {
             Ports::Sim(s) => s.inw(port),
             Ports::Closed => 0xFFFF,
             Ports::Traced(t) => t.inw(port),
+            Ports::PassThrough(p) => p.inw(port),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.inw(port),
         }
@@ -71,6 +77,7 @@ impl PortIo for Ports {
             Ports::Sim(s) => s.outw(port, val),
             Ports::Closed => {}
             Ports::Traced(t) => t.outw(port, val),
+            Ports::PassThrough(p) => p.outw(port, val),
             #[cfg(target_os = "linux")]
             Ports::Raw(r) => r.outw(port, val),
         }
@@ -80,6 +87,7 @@ impl PortIo for Ports {
             Ports::Sim(s) => s.modelled(),
             Ports::Closed => None,
             Ports::Traced(t) => t.modelled(),
+            Ports::PassThrough(p) => p.modelled(),
             #[cfg(target_os = "linux")]
             Ports::Raw(_) => None,
         }
@@ -89,6 +97,7 @@ impl PortIo for Ports {
             Ports::Sim(s) => PortIo::power_cycle(&mut **s),
             Ports::Closed => false,
             Ports::Traced(t) => t.power_cycle(),
+            Ports::PassThrough(_) => false,
             #[cfg(target_os = "linux")]
             Ports::Raw(_) => false,
         }
@@ -201,11 +210,20 @@ impl Device {
                     sim: Some((path.clone(), meta)),
                 })
             }
+            #[cfg(target_os = "linux")]
+            Target::Scsi(p) => {
+                let t = crate::transport::sgio::SgIo::open(p).map_err(|e| {
+                    Failure::new(Exit::Drive, e.to_string(), UNTOUCHED, "check the device name (`mtkflash scan`) and your permissions")
+                })?;
+                ui.warn("vendor mode through ATA PASS-THROUGH is experimental (unproven on hardware)");
+                Ok(Device::from_transport(Box::new(t), target.clone()))
+            }
+            #[cfg(not(target_os = "linux"))]
             Target::Scsi(p) => Err(Failure::new(
                 Exit::Usage,
-                format!("{} is a pass-through device: vendor mode needs a task-file port", p.display()),
+                format!("{} is a pass-through device: vendor mode needs a task-file port here", p.display()),
                 UNTOUCHED,
-                "use --method atapi for the drive's own update, or a port 1-4 / BASE:POSITION for vendor mode",
+                "use --method atapi for the drive's own update",
             )),
             #[cfg(target_os = "linux")]
             Target::Ports(ch) => {
@@ -222,6 +240,23 @@ impl Device {
                 UNTOUCHED,
                 "on Windows use the drive's own update (a drive letter, --method atapi), or boot Linux for vendor mode",
             )),
+        }
+    }
+
+    /// A drive reached through SCSI pass-through, with its task file emulated over ATA
+    /// PASS-THROUGH (experimental).
+    pub fn from_transport(
+        t: Box<dyn crate::transport::scsi::ScsiTransport>,
+        target: Target,
+    ) -> Device {
+        let pt = crate::transport::ptports::PtPorts::new(t);
+        Device {
+            ata: Ata::new(
+                Ports::PassThrough(Box::new(pt)),
+                crate::transport::ata::Channel::legacy(3).expect("3"),
+            ),
+            target,
+            sim: None,
         }
     }
 
@@ -249,6 +284,7 @@ impl Device {
     pub fn bus_ops(&self) -> Option<u64> {
         match &self.ata.io {
             Ports::Sim(s) => Some(s.ops),
+            Ports::PassThrough(_) => None,
             Ports::Closed => None,
             Ports::Traced(_) => None,
             #[cfg(target_os = "linux")]

@@ -427,6 +427,21 @@ pub fn write(
     Ok(report)
 }
 
+/// [`write`] on a drive that is already open (e.g. through an emulated task file).
+pub fn write_device(
+    dev: &mut Device,
+    input: &Path,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let start = Instant::now();
+    let (fw, analysis) = load_for_write(input, opts.write_boot, ui)?;
+    let mut r = write_on(dev, fw, &analysis, input, opts, ui)?;
+    r.modelled = dev.modelled();
+    r.wall = start.elapsed();
+    Ok(r)
+}
+
 fn write_on(
     dev: &mut Device,
     fw: Firmware,

@@ -80,7 +80,7 @@ pub fn serve(path: &Path, socket: &Path, log: Option<&Path>) -> Result<(), Strin
             }
             b'S' => {
                 let b = read_n(&mut s, 4)?;
-                t.clock.sleep(Duration::from_millis(
+                t.ch.clock.sleep(Duration::from_millis(
                     u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64,
                 ));
                 s.write_all(&[0])
@@ -92,15 +92,15 @@ pub fn serve(path: &Path, socket: &Path, log: Option<&Path>) -> Result<(), Strin
         }
     }
     // Time passes after the client leaves: a committed update completes.
-    if let Some((_, image)) = t.drive.updating.take() {
-        t.drive.finish_update(image);
+    if let Some((_, image)) = t.ch.drive.updating.take() {
+        t.ch.drive.finish_update(image);
     }
     eprintln!(
         "sim serve: {} commands, device time {:.2} s (modelled)",
         t.commands,
-        t.clock.now().as_secs_f64()
+        t.ch.clock.now().as_secs_f64()
     );
-    Stored::from_drive(t.drive, meta)
+    Stored::from_drive(t.ch.drive, meta)
         .save(path)
         .map_err(|e| e.to_string())
 }

@@ -4,6 +4,7 @@ pub mod ata;
 pub mod atapt;
 pub mod discover;
 pub mod port;
+pub mod ptports;
 #[cfg(target_os = "linux")]
 pub mod raw;
 pub mod scsi;

@@ -76,6 +76,10 @@ pub trait ScsiTransport {
     fn modelled(&self) -> Option<Duration> {
         None
     }
+    /// The clock waits run on, when not the wall clock (virtual drives).
+    fn clock(&self) -> Option<&dyn crate::clock::Clock> {
+        None
+    }
 }
 
 pub fn status_name(s: u8) -> &'static str {

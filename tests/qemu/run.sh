@@ -91,6 +91,7 @@ t sg-info-identity 4 "INQUIRY:   \[QEMU\]\[QEMU DVD-ROM\]" \$M info /dev/sg0
 t sg-info-not-mediatek 4 "not a MediaTek drive" \$M info /dev/sg0
 t sg-write-model-refused 6 "drive: not touched" \$M write /dev/sg0 /fw.bin
 t sg-write-forced-refused 4 "does not speak the BTC update protocol" \$M write /dev/sg0 /fw.bin --force
+t sg-vendor-write-refused 4 "not a MediaTek drive" \$M write /dev/sg0 /fw.bin --method vendor
 t sg-nonroot 4 "permission denied" nobody \$M info /dev/sg0
 t sg-scan 0 "/dev/sg0" \$M scan
 sum=\$(md5sum /dev/sr0 | cut -d' ' -f1)
@@ -110,7 +111,7 @@ timeout 300 qemu-system-x86_64 -M pc -accel tcg,thread=single -cpu qemu64 -m 256
 grep -a "QEMU-TEST\|QEMU-SHOW\|    |" "$work/serial.log" | tr -d '\r'
 pass=$(grep -ac "QEMU-TEST PASS" "$work/serial.log")
 fail=$(grep -ac "QEMU-TEST FAIL" "$work/serial.log")
-expected=15
+expected=16
 if ! grep -aq "QEMU-TEST END" "$work/serial.log"; then
     echo "the guest did not finish; last lines:"; tail -20 "$work/serial.log" | tr -d '\r'
     fail=$((fail + expected - pass - fail))
