@@ -56,6 +56,22 @@ pub fn ata16_pio_in(command: u8, device: u8, blocks: u8) -> [u8; 16] {
     ]
 }
 
+/// One non-data ATA command through pass-through: the result registers (error, count,
+/// LBA low, mid, high, device, status), and whether the transport ignored CK_COND (then
+/// GOOD is taken as status 0x50 with the registers as written).
+pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> ([u8; 7], bool) {
+    let cdb = ata16_nondata(regs, command);
+    match t.execute(&cdb, Dir::None, Duration::from_secs(30)) {
+        Ok(r) => match r.sense_info().and_then(|s| s.ata) {
+            Some(a) => (a, false),
+            None if r.good() => ([0, regs[1], regs[2], regs[3], regs[4], regs[5], 0x50], true),
+            // CHECK CONDITION without ATA registers: an aborted command.
+            None => ([0x04, 0, 0, 0, 0, regs[5], 0x51], false),
+        },
+        Err(_) => ([0, 0, 0, 0, 0, 0, 0xFF], false),
+    }
+}
+
 pub struct PassThroughTaskFile<'a> {
     pub t: &'a mut dyn ScsiTransport,
     /// feature, count, lba low, mid, high, device.
@@ -82,29 +98,9 @@ impl<'a> PassThroughTaskFile<'a> {
     }
 
     fn issue(&mut self, command: u8) {
-        let cdb = ata16_nondata(&self.shadow, command);
-        match self.t.execute(&cdb, Dir::None, Duration::from_secs(10)) {
-            Ok(r) => match r.sense_info().and_then(|s| s.ata) {
-                Some(a) => self.result = a,
-                None if r.good() => {
-                    self.blind += 1;
-                    self.result = [
-                        0,
-                        self.shadow[1],
-                        self.shadow[2],
-                        self.shadow[3],
-                        self.shadow[4],
-                        self.shadow[5],
-                        0x50,
-                    ];
-                }
-                None => {
-                    // CHECK CONDITION without ATA registers: an aborted command.
-                    self.result = [0x04, 0, 0, 0, 0, self.dev, 0x51];
-                }
-            },
-            Err(_) => self.result = [0, 0, 0, 0, 0, 0, 0xFF],
-        }
+        let (result, blind) = run_nondata(&mut *self.t, &self.shadow, command);
+        self.result = result;
+        self.blind += blind as u32;
     }
 
     /// IDENTIFY PACKET DEVICE through pass-through: 256 words.

@@ -9,7 +9,7 @@
 //! cannot be passed through and is ignored. Unproven on hardware (transports.md: whether
 //! libata lets vendor status 0x70, DF set, through is unknown).
 
-use super::atapt::{ata16_nondata, ata16_pio_in};
+use super::atapt::ata16_pio_in;
 use super::scsi::{Dir, ScsiTransport};
 use super::PortIo;
 use crate::clock::{Clock, RealClock, Timed};
@@ -71,25 +71,7 @@ impl PtPorts {
     }
 
     fn ata(&mut self, cmd: u8) {
-        let cdb = ata16_nondata(&self.shadow, cmd);
-        match self.t.execute(&cdb, Dir::None, Duration::from_secs(30)) {
-            Ok(r) => match r.sense_info().and_then(|s| s.ata) {
-                Some(a) => self.result = a,
-                None if r.good() => {
-                    self.result = [
-                        0,
-                        self.shadow[1],
-                        self.shadow[2],
-                        self.shadow[3],
-                        self.shadow[4],
-                        self.shadow[5],
-                        0x50,
-                    ]
-                }
-                None => self.result = [0x04, 0, 0, 0, 0, self.shadow[5], 0x51],
-            },
-            Err(_) => self.result = [0, 0, 0, 0, 0, 0, 0xFF],
-        }
+        self.result = super::atapt::run_nondata(&mut *self.t, &self.shadow, cmd).0;
     }
 
     fn identify(&mut self) {
