@@ -668,16 +668,10 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
                     "e.g. --drive \"BTC|DVDRW IDE1008|0055\"",
                 ));
             }
-            let fw = match firmware {
-                Some(f) => Some(
-                    crate::firmware::load(&f)
-                        .map_err(|e| {
-                            Failure::file(format!("{}: {e}", f.display()), "check the file")
-                        })?
-                        .data,
-                ),
-                None => None,
-            };
+            let fw = firmware
+                .map(|f| flash::load_firmware(&f))
+                .transpose()?
+                .map(|f| f.data);
             flash::check_output(&path, None)?;
             let settings = Settings {
                 vendor: parts[0].into(),
@@ -807,19 +801,11 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
                     "check the path",
                 )
             })?;
-            let st = Stored::load(&drive).map_err(|e| {
-                Failure::file(e.to_string(), "give a file made by `mtkflash sim new`")
-            })?;
-            let image = match firmware {
-                Some(f) => Some(
-                    crate::firmware::load(&f)
-                        .map_err(|e| {
-                            Failure::file(format!("{}: {e}", f.display()), "check the file")
-                        })?
-                        .data,
-                ),
-                None => None,
-            };
+            let st = load_sim(&drive)?;
+            let image = firmware
+                .map(|f| flash::load_firmware(&f))
+                .transpose()?
+                .map(|f| f.data);
             let mut ch = st.into_channel();
             let r = crate::sim::replay::replay(&text, &mut ch, image.as_deref()).map_err(|e| {
                 Failure::file(

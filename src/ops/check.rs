@@ -16,9 +16,7 @@ pub struct CheckReport {
 }
 
 pub fn check(path: &Path) -> Result<CheckReport, Failure> {
-    let fw = firmware::load(path).map_err(|e| {
-        Failure::file(format!("{}: {e}", path.display()), "check that this is a firmware file (.bin, Intel HEX or BTC HEX) and that it was copied whole")
-    })?;
+    let fw = super::flash::load_firmware(path)?;
     let a = Analysis::of(&fw.data);
     let mut lines = vec![
         format!("File:      {}", path.display()),

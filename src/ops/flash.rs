@@ -280,15 +280,23 @@ fn auto_backup_path(input: &Path, content: &[u8]) -> (PathBuf, bool) {
     )
 }
 
+/// Read a firmware file, with the user-facing message when it cannot be used.
+pub fn load_firmware(path: &Path) -> Result<Firmware, Failure> {
+    firmware::load(path).map_err(|e| {
+        Failure::file(
+            format!("{}: {e}", path.display()),
+            "check that this is a firmware file (.bin, Intel HEX or BTC HEX) and that it was copied whole",
+        )
+    })
+}
+
 /// Load and sanity-check an image for writing. Pure apart from reading the file.
 pub fn load_for_write(
     input: &Path,
     write_boot: bool,
     ui: &mut dyn Ui,
 ) -> Result<(Firmware, Analysis), Failure> {
-    let fw = firmware::load(input).map_err(|e| {
-        Failure::file(format!("{}: {e}", input.display()), "check that this is a firmware file (.bin, Intel HEX or BTC HEX) and that it was copied whole")
-    })?;
+    let fw = load_firmware(input)?;
     let a = Analysis::of(&fw.data);
     let bad = a.bad_banks();
     if !bad.is_empty() {
@@ -790,8 +798,7 @@ pub fn verify(
     opts: &EnterOptions,
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
-    let fw = firmware::load(input)
-        .map_err(|e| Failure::file(format!("{}: {e}", input.display()), "check the file"))?;
+    let fw = load_firmware(input)?;
     let mut dev = Device::open(target, opts.force, ui)?;
     let r = (|| {
         let identity = dev.identity()?;
