@@ -9,21 +9,27 @@
 /// (0x70) is also the idle status the host polls for (JF polls for 0x70; documented).
 pub const VENDOR_IDLE_PARALLEL: u8 = 0x70;
 
-/// I2. Serial (SPI) vendor mode: idle status is 0x72, the intro's answer. JF polls for
-/// 0x72 after the LiteOn erase; that it is also the per-command idle status is inferred.
+/// I2. Serial (SPI) vendor mode: the drive idles at its intro answer (0x72 or 0x73)
+/// between commands. JF waits for exactly that status again after every command
+/// (`method_231`); that it is the idle status of every byte command is inferred.
 pub const VENDOR_IDLE_SERIAL: u8 = 0x72;
 
 /// I3. SPI bridge split of commands: 0x04 lowers chip select, clocks out the staged
 /// bytes and clocks in the reply; 0x05 raises chip select (which starts a program or
-/// erase inside the chip). protocol.md only says "command 0x05 follows".
+/// erase inside the chip). JF sends 0x05 after every 0x04 (`method_231`); what each does
+/// inside the drive is inferred.
 pub const SPI_CMD_TRANSFER: u8 = 0x04;
 pub const SPI_CMD_END: u8 = 0x05;
 
-/// I4. Staging area for SPI bytes in drive memory (0x8800 on 0x72 drives, documented);
-/// its size is inferred: large enough for an opcode, 3 address bytes and a 256-byte
-/// page (the drive model accepts up to 2 KiB).
-pub const SPI_STAGING: u16 = 0x8800;
-pub const SPI_STAGING_LEN: usize = 0x800;
+/// I4. The SPI bridge variants (facts from JF, protocol.md section 6): 0x72 drives stage
+/// at 0x8800 with lengths low byte first (features/count = transmit length, LBA mid/high
+/// = receive length); 0x73 drives stage at 0x0000 with lengths high byte first. JF never
+/// moves more than 4 + 256 bytes in one transfer. Inferred: the reply lands right after
+/// the sent bytes in the staging area on both variants (JF reads the 0x72 status reply
+/// at 0x0001, not 0x8801, which suggests a mirror; this project reads 0x8801).
+pub const SPI_STAGING_72: u16 = 0x8800;
+pub const SPI_STAGING_73: u16 = 0x0000;
+pub const SPI_MAX_TRANSFER: usize = 4 + 256;
 
 /// I5. How long the drive's 8032 takes to execute one vendor command (byte access or
 /// SPI bridge step), in nanoseconds, excluding the bus cycles. A guess of a few
@@ -95,8 +101,9 @@ pub const BTC_HEADER: usize = 0x20;
 /// 50 s and then polls TEST UNIT READY.
 pub const UPDATING_SENSE: (u8, u8, u8) = (2, 0x04, 0x07);
 
-/// I16. The SPI staging area keeps what was written to it between vendor commands, so the
-/// next page can be staged while the chip programs the current one (only the bytes a
-/// transaction's opcode and reply overwrite need staging again). Unverified on hardware;
-/// if a drive cleared the area, verification would fail rather than pass.
-pub const STAGING_PERSISTS: bool = true;
+/// I16 (withdrawn). Staging the next SPI page while the chip programs the current one
+/// relied on the staging area keeping its content between transfers; no source shows a
+/// drive that does, so the host stages every transfer whole, right before it runs. The
+/// virtual drive leaves the staging area past each transfer's reply undefined (it fills
+/// it with noise), so a host that relied on it would fail verification.
+pub const STAGING_PERSISTS: bool = false;

@@ -58,8 +58,12 @@ fn spec(vendor: &str, product: &str, rev: &str, size: usize) -> Spec {
 
 /// Read, write a new revision, verify, on one chip of a family.
 fn family(chip: &str, size: usize) {
+    family_with(chip, size, &[]);
+}
+
+fn family_with(chip: &str, size: usize, sim_args: &[&str]) {
     let b = Bench::new();
-    b.sim("d.mtksim", chip, "ACME|DVDRW TEST|0001", &[]);
+    b.sim("d.mtksim", chip, "ACME|DVDRW TEST|0001", sim_args);
     let before = b.flash("d.mtksim");
     b.cmd(&["read", "sim:d.mtksim", "before.bin"]).success();
     assert_eq!(
@@ -106,6 +110,44 @@ fn family_w29c020_page_write() {
 #[test]
 fn family_spi_page_program() {
     family("MX25L8005", 0x100000);
+}
+
+#[test]
+fn family_spi_page_program_on_a_0x73_bridge() {
+    family_with("MX25L8005", 0x100000, &["--intro", "73"]);
+}
+
+#[test]
+fn family_sst_aai_on_a_0x73_bridge() {
+    family_with("SST25VF080B", 0x100000, &["--intro", "73"]);
+}
+
+#[test]
+fn intro_answer_0x52_is_refused_even_with_force() {
+    let b = Bench::new();
+    b.sim(
+        "d.mtksim",
+        "MX25L8005",
+        "ACME|DVDRW TEST|0001",
+        &["--intro", "52"],
+    );
+    let before = b.flash("d.mtksim");
+    b.image("new.bin", &spec("ACME", "DVDRW TEST", "0002", 0x100000));
+    for args in [
+        &["write", "sim:d.mtksim", "new.bin", "--no-backup"][..],
+        &["write", "sim:d.mtksim", "new.bin", "--no-backup", "--force"][..],
+        &["read", "sim:d.mtksim", "r.bin"][..],
+        &["info", "sim:d.mtksim"][..],
+    ] {
+        b.cmd(args).code(4).stderr(
+            predicate::str::contains("status 0x52")
+                .and(predicate::str::contains("no known flasher"))
+                .and(predicate::str::contains("--trace"))
+                .and(predicate::str::contains("nothing was written")),
+        );
+    }
+    assert_eq!(b.flash("d.mtksim"), before);
+    assert!(!b.p("r.bin").exists());
 }
 
 #[test]

@@ -4,11 +4,17 @@
 
 use mtkflash::chips::by_name;
 use mtkflash::firmware::synth;
-use mtkflash::mtk::vendor::{FlashKind, Vendor, VendorError};
+use mtkflash::mtk::vendor::{Bridge, FlashKind, Vendor, VendorError};
 use mtkflash::sim::{self, Mode, SimChannel};
 use mtkflash::transport::ata::{ata_string, Ata, AtaError, Channel, DataDir};
 use mtkflash::transport::PortIo;
 use std::time::Duration;
+
+fn drive_73(chip: &str) -> Ata<SimChannel> {
+    let mut a = drive(chip);
+    a.io.drive.serial_intro = 0x73;
+    a
+}
 
 fn drive(chip: &str) -> Ata<SimChannel> {
     let info = by_name(chip).unwrap();
@@ -309,4 +315,93 @@ fn bank_nibble_is_rewritten_after_the_ignored_reselect() {
     ] {
         assert_eq!(v.read_byte(a).unwrap(), flash[a as usize], "byte at {a:#x}");
     }
+}
+
+#[test]
+fn spi_bridge_on_a_0x73_drive_stages_at_zero_with_lengths_high_byte_first() {
+    let ata = drive_73("MX25L8005");
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
+    assert_eq!(v.bridge, Some(Bridge::V73));
+    assert_eq!(v.spi(&[0x9F], 3).unwrap(), [0xC2, 0x20, 0x14]);
+    // The status reply lands at 0x0001, where JF reads it on 0x73 drives.
+    v.spi(&[0x05], 1).unwrap();
+    assert_eq!(v.mem_read(0x0000).unwrap(), 0x05);
+    assert_eq!(v.mem_read(0x0001).unwrap(), 0x00);
+    // A 256-byte read goes as lengths 00 04 / 01 00 (high byte first).
+    let flash = v.tf.io.drive.flash.mem().to_vec();
+    let got = v.spi(&[0x03, 0x00, 0x40, 0x00], 256).unwrap();
+    assert_eq!(got, flash[0x4000..0x4100]);
+    assert_eq!(
+        (v.tf.io.inb(0x171), v.tf.io.inb(0x172)),
+        (0x00, 0x04),
+        "features/count = transmit length, high byte first"
+    );
+}
+
+#[test]
+fn a_host_using_the_wrong_bridge_variant_gets_garbage_not_the_chip() {
+    for (intro, wrong) in [(0x72u8, Bridge::V73), (0x73, Bridge::V72)] {
+        let mut ata = drive("MX25L8005");
+        ata.io.drive.serial_intro = intro;
+        let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+            .map_err(|e| e.1)
+            .unwrap();
+        v.bridge = Some(wrong);
+        let id = v.spi(&[0x9F], 3);
+        assert_ne!(
+            id.ok(),
+            Some(vec![0xC2, 0x20, 0x14]),
+            "a 0x{intro:02X} drive driven as {wrong:?} must not look right"
+        );
+    }
+}
+
+#[test]
+fn a_0x73_bridge_refuses_a_transfer_without_lba_low_zero() {
+    let mut ata = drive_73("MX25L8005");
+    let v = Vendor::enter(&mut ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
+    drop(v);
+    ata.io.outb(0x176, 0xA0);
+    ata.io.outb(0x171, 0x00);
+    ata.io.outb(0x172, 0x01);
+    ata.io.outb(0x173, 0x2A);
+    ata.io.outb(0x174, 0x00);
+    ata.io.outb(0x175, 0x03);
+    ata.io.outb(0x177, 0x04);
+    ata.io.clock.advance_ns(1_000_000);
+    assert_eq!(ata.io.inb(0x177) & 0x01, 0x01, "ERR");
+}
+
+#[test]
+fn spi_transfers_are_never_longer_than_4_plus_256_bytes() {
+    let ata = drive("MX25L8005");
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
+    assert!(v.spi(&[0x03, 0, 0, 0], 256).is_ok());
+    let e = v.spi(&[0x03, 0, 0, 0], 257).unwrap_err();
+    assert!(e.to_string().contains("260 bytes"), "{e}");
+    let mut page = vec![0x02, 0, 0, 0];
+    page.extend([0u8; 257]);
+    assert!(v.spi(&page, 0).is_err());
+}
+
+#[test]
+fn the_staging_area_does_not_keep_bytes_past_a_transfer() {
+    // I16 withdrawn: bytes staged before another transfer are not there afterwards.
+    let ata = drive("MX25L8005");
+    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
+        .map_err(|e| e.1)
+        .unwrap();
+    let staged: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+    v.spi_stage(4, &staged).unwrap();
+    v.spi(&[0x05], 1).unwrap();
+    let after: Vec<u8> = (0..64u16)
+        .map(|i| v.mem_read(0x8804 + i).unwrap())
+        .collect();
+    assert_ne!(after, staged);
 }

@@ -214,6 +214,11 @@ pub enum SimCommand {
         /// Start misflashed: the firmware is damaged, the boot code intact.
         #[arg(long)]
         bricked: bool,
+        /// Serial-flash drives: the vendor intro's answer, 72 (SPI staging at 0x8800,
+        /// lengths low byte first; the default) or 73 (staging at 0x0000, lengths high
+        /// byte first); 52 makes a drive that answers 0x52, which no known tool flashes.
+        #[arg(long, value_parser = ["72", "73", "52"])]
+        intro: Option<String>,
     },
     /// Show a virtual drive's chip, identity, state and checksum.
     Show { path: PathBuf },
@@ -654,6 +659,7 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             drive,
             firmware,
             bricked,
+            intro,
         } => {
             let info = chips::by_name(&chip).ok_or_else(|| {
                 Failure::usage(
@@ -678,13 +684,24 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
                 product: parts[1].into(),
                 revision: parts[2].into(),
             };
-            let s = Stored::create(NewDrive {
+            let intro = match intro {
+                Some(_) if info.bus != chips::Bus::Spi => {
+                    return Err(Failure::usage(
+                        format!("--intro is for serial-flash drives; {} is a parallel chip (its drive answers 0x70)", info.name),
+                        "leave --intro out, or pick an SPI chip from `mtkflash chips`",
+                    ))
+                }
+                Some(i) => Some(u8::from_str_radix(&i, 16).expect("clap checked the value")),
+                None => None,
+            };
+            let mut s = Stored::create(NewDrive {
                 chip: info,
                 settings,
                 firmware: fw,
                 bricked,
             })
             .map_err(|e| Failure::file(e.to_string(), "give a firmware of the chip's size"))?;
+            s.meta.intro = intro;
             s.save(&path)
                 .map_err(|e| Failure::file(e.to_string(), "choose a folder you can write to"))?;
             ui.line(&format!(
@@ -704,10 +721,11 @@ fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             let powered = s.into_channel();
             ui.line(&format!("Virtual drive: {}", path.display()));
             ui.line(&format!(
-                "Chip:      {} ({} KiB, {:?})",
+                "Chip:      {} ({} KiB, {:?}; vendor intro answers 0x{:02X})",
                 chip.label(),
                 chip.size / 1024,
-                chip.bus
+                chip.bus,
+                powered.drive.vendor_status()
             ));
             ui.line(&format!(
                 "Settings:  {} | {} | {}",

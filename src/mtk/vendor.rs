@@ -4,8 +4,11 @@
 //! status: 0x70 parallel flash, 0x72/0x73 (0x52) serial flash. Byte access: address in
 //! LBA mid/high and the device nibble, data in LBA low, command 0x01 write / 0x00 read,
 //! then reselect and poll for the idle status. Serial drives: 0x00/0x01 access drive
-//! memory; SPI bytes are staged at 0x8800 and sent with 0x04 (lengths in features/count
-//! and LBA mid/high), 0x05 follows. Outro: 0x81, then DEVICE RESET 0x08, wait 350 ms.
+//! memory; SPI bytes are staged (0x8800 on 0x72 drives, 0x0000 on 0x73 drives) and sent
+//! with 0x04 (lengths in features/count and LBA mid/high, low byte first on 0x72, high
+//! byte first on 0x73; LBA low 0), 0x05 follows. Outro: 0x81, then DEVICE RESET 0x08,
+//! wait 350 ms. Any other intro answer (0x52 among them) is refused: no source flashes
+//! such a drive.
 
 use crate::clock::{poll_until, Clock, Timed};
 use crate::inference;
@@ -19,10 +22,57 @@ pub enum FlashKind {
     Serial,
 }
 
+/// How a serial drive's SPI bridge is driven (protocol.md section 6, JF `method_231`,
+/// `method_297/298/302`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bridge {
+    /// Where the bytes to send are staged in drive memory; the reply follows them.
+    pub staging: u16,
+    /// Transfer lengths go high byte first (0x73 drives) or low byte first (0x72).
+    pub high_first: bool,
+}
+
+impl Bridge {
+    /// 0x72 drives: staging at 0x8800, lengths low byte first.
+    pub const V72: Bridge = Bridge {
+        staging: inference::SPI_STAGING_72,
+        high_first: false,
+    };
+    /// 0x73 drives: staging at 0x0000, lengths high byte first.
+    pub const V73: Bridge = Bridge {
+        staging: inference::SPI_STAGING_73,
+        high_first: true,
+    };
+    /// The two length registers' values for `len`, in register order.
+    pub fn length_bytes(&self, len: usize) -> (u8, u8) {
+        if self.high_first {
+            ((len >> 8) as u8, len as u8)
+        } else {
+            (len as u8, (len >> 8) as u8)
+        }
+    }
+}
+
+/// What the intro's answer says about the drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntroAnswer {
+    /// 0x70: vendor mode, parallel flash.
+    Parallel,
+    /// 0x72 / 0x73: vendor mode, serial flash behind this bridge variant.
+    Serial(Bridge),
+    /// A status no known tool flashes from (0x52: JF prints "Serial flash with status
+    /// 0x52" and stops).
+    Unsupported,
+    /// Not in vendor mode.
+    Failed,
+}
+
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum VendorError {
     #[error("MTK vendor intro failed on {at} (status 0x{status:02X})")]
     IntroFailed { at: String, status: u8 },
+    #[error("the drive on {at} answered the MTK vendor intro with status 0x{status:02X}, which no known flasher writes to (JungleFlasher stops at 0x52 too)")]
+    Unsupported { at: String, status: u8 },
     #[error(
         "nothing answers on {at}: the status register reads 0xFF (no drive there, or wrong port)"
     )]
@@ -53,6 +103,8 @@ const CMD_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Vendor<T: TaskFile> {
     pub tf: T,
     pub kind: FlashKind,
+    /// The SPI bridge variant (serial drives only).
+    pub bridge: Option<Bridge>,
     idle: u8,
     /// Last value written to each address register, to skip rewriting unchanged ones.
     shadow: [Option<u8>; 3],
@@ -61,11 +113,15 @@ pub struct Vendor<T: TaskFile> {
 }
 
 /// Classify the intro's answer.
-pub fn intro_answer(status: u8) -> Option<FlashKind> {
+pub fn intro_answer(status: u8) -> IntroAnswer {
     match status {
-        0x70 => Some(FlashKind::Parallel),
-        0x72 | 0x73 | 0x52 => Some(FlashKind::Serial),
-        _ => None,
+        0x70 => IntroAnswer::Parallel,
+        0x72 => IntroAnswer::Serial(Bridge::V72),
+        0x73 => IntroAnswer::Serial(Bridge::V73),
+        // Statuses a drive in vendor mode could plausibly post (DRDY with low bits set)
+        // but that no source flashes: refused rather than guessed at.
+        0x52 | 0x71 | 0x74..=0x7F => IntroAnswer::Unsupported,
+        _ => IntroAnswer::Failed,
     }
 }
 
@@ -87,6 +143,20 @@ pub fn send_intro<T: TaskFile>(tf: &mut T) -> u8 {
     .unwrap_or(0x80)
 }
 
+/// The outro: device, 0x81, device, DEVICE RESET (0x08), then the 350 ms the classic
+/// tools wait. The drive reboots from its flash.
+pub fn send_outro<T: TaskFile>(tf: &mut T) {
+    let drv = tf.dev();
+    tf.write(Reg::Device, drv);
+    tf.write(Reg::Command, 0x81);
+    let _ = poll_until(tf, CMD_TIMEOUT, |tf| {
+        (tf.read(Reg::Command) & 0x80 == 0).then_some(())
+    });
+    tf.write(Reg::Device, drv);
+    tf.write(Reg::Command, 0x08);
+    tf.clock().sleep(Duration::from_millis(350));
+}
+
 impl<T: TaskFile> Vendor<T> {
     /// Enter vendor mode, trying the intro up to `attempts` times; `between` runs between
     /// attempts (e.g. to ask the user to power-cycle the drive) and may stop the retries
@@ -103,26 +173,34 @@ impl<T: TaskFile> Vendor<T> {
                 let at = tf.describe();
                 return Err((tf, VendorError::NoDrive { at }));
             }
-            if let Some(kind) = intro_answer(status) {
-                let idle = match kind {
-                    FlashKind::Parallel => inference::VENDOR_IDLE_PARALLEL,
-                    FlashKind::Serial => status,
-                };
-                log::info!(
-                    "vendor mode on {}: status 0x{status:02X} ({kind:?})",
-                    tf.describe()
-                );
-                return Ok(Vendor {
-                    tf,
-                    kind,
-                    idle,
-                    shadow: [None; 3],
-                    commands: 0,
-                });
-            }
-            if i + 1 < attempts && !between(&mut tf, i + 1, status) {
-                break;
-            }
+            let (kind, bridge, idle) = match intro_answer(status) {
+                IntroAnswer::Parallel => {
+                    (FlashKind::Parallel, None, inference::VENDOR_IDLE_PARALLEL)
+                }
+                IntroAnswer::Serial(b) => (FlashKind::Serial, Some(b), status),
+                IntroAnswer::Unsupported => {
+                    let at = tf.describe();
+                    return Err((tf, VendorError::Unsupported { at, status }));
+                }
+                IntroAnswer::Failed => {
+                    if i + 1 < attempts && !between(&mut tf, i + 1, status) {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            log::info!(
+                "vendor mode on {}: status 0x{status:02X} ({kind:?})",
+                tf.describe()
+            );
+            return Ok(Vendor {
+                tf,
+                kind,
+                bridge,
+                idle,
+                shadow: [None; 3],
+                commands: 0,
+            });
         }
         let at = tf.describe();
         Err((tf, VendorError::IntroFailed { at, status }))
@@ -201,8 +279,24 @@ impl<T: TaskFile> Vendor<T> {
         self.write_byte(addr as u32, v)
     }
 
+    fn bridge(&self) -> Result<Bridge, VendorError> {
+        self.bridge.ok_or_else(|| {
+            VendorError::Other("SPI transfer on a drive with parallel flash".to_string())
+        })
+    }
+
+    fn check_len(len: usize) -> Result<(), VendorError> {
+        if len > inference::SPI_MAX_TRANSFER {
+            return Err(VendorError::Other(format!(
+                "an SPI transfer of {len} bytes is longer than the {} bytes any known flasher sends",
+                inference::SPI_MAX_TRANSFER
+            )));
+        }
+        Ok(())
+    }
+
     /// One SPI transaction through the bridge: stage `tx`, run it, collect `rx_len`
-    /// reply bytes (inference I3/I4 for the 0x04/0x05 split and the staging size).
+    /// reply bytes (inference I3/I4 for the 0x04/0x05 split and where the reply lands).
     pub fn spi(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
         self.spi_stage(0, tx)?;
         self.spi_run(tx.len(), rx_len)
@@ -210,14 +304,8 @@ impl<T: TaskFile> Vendor<T> {
 
     /// Put bytes into the staging area at `offset` without running a transaction.
     pub fn spi_stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
-        if offset + bytes.len() > inference::SPI_STAGING_LEN {
-            return Err(VendorError::Other(format!(
-                "SPI transfer of {} bytes exceeds the {}-byte staging area",
-                offset + bytes.len(),
-                inference::SPI_STAGING_LEN
-            )));
-        }
-        let base = inference::SPI_STAGING as usize + offset;
+        Self::check_len(offset + bytes.len())?;
+        let base = self.bridge()?.staging as usize + offset;
         for (i, &b) in bytes.iter().enumerate() {
             self.mem_write((base + i) as u16, b)?;
         }
@@ -225,39 +313,31 @@ impl<T: TaskFile> Vendor<T> {
     }
 
     /// Run a transaction of the first `tx_len` staged bytes and read `rx_len` reply
-    /// bytes, which the drive puts right after them (inference I3/I4).
+    /// bytes, which the drive puts right after them. Register order as JF
+    /// (`method_231`): lengths in features/count and LBA mid/high, LBA low = 0, then
+    /// 0x04; then 0x05.
     pub fn spi_run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
-        if tx_len + rx_len > inference::SPI_STAGING_LEN {
-            return Err(VendorError::Other(format!(
-                "SPI transfer of {} bytes exceeds the {}-byte staging area",
-                tx_len + rx_len,
-                inference::SPI_STAGING_LEN
-            )));
-        }
-        let base = inference::SPI_STAGING;
-        self.tf.write(Reg::Feature, tx_len as u8);
-        self.tf.write(Reg::Count, (tx_len >> 8) as u8);
-        self.set(0, Reg::LbaMid, rx_len as u8);
-        self.set(1, Reg::LbaHigh, (rx_len >> 8) as u8);
+        Self::check_len(tx_len + rx_len)?;
+        let bridge = self.bridge()?;
+        let (t0, t1) = bridge.length_bytes(tx_len);
+        let (r0, r1) = bridge.length_bytes(rx_len);
+        self.tf.write(Reg::Feature, t0);
+        self.tf.write(Reg::Count, t1);
+        self.tf.write(Reg::LbaLow, 0);
+        self.set(0, Reg::LbaMid, r0);
+        self.set(1, Reg::LbaHigh, r1);
         self.command(inference::SPI_CMD_TRANSFER)?;
         self.command(inference::SPI_CMD_END)?;
+        let reply = bridge.staging as usize + tx_len;
         (0..rx_len)
-            .map(|i| self.mem_read(base + (tx_len + i) as u16))
+            .map(|i| self.mem_read((reply + i) as u16))
             .collect()
     }
 
     /// Leave vendor mode: 0x81, DEVICE RESET, wait for the drive to boot. Returns the
     /// status after the reboot.
     pub fn leave(&mut self) -> Result<u8, VendorError> {
-        let drv = self.tf.dev();
-        self.tf.write(Reg::Device, drv);
-        self.tf.write(Reg::Command, 0x81);
-        let _ = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| {
-            (tf.read(Reg::Command) & 0x80 == 0).then_some(())
-        });
-        self.tf.write(Reg::Device, drv);
-        self.tf.write(Reg::Command, 0x08);
-        self.tf.clock().sleep(Duration::from_millis(350));
+        send_outro(&mut self.tf);
         let r = poll_until(&mut self.tf, Duration::from_secs(31), |tf| {
             let s = tf.read(Reg::Command);
             (s & 0x80 == 0).then_some(s)

@@ -216,8 +216,8 @@ pub fn write(
 /// `info` on a pass-through device: INQUIRY, IDENTIFY PACKET DEVICE and the vendor intro
 /// through ATA PASS-THROUGH(16) (experimental). Writes nothing.
 pub fn info(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
-    use crate::mtk::vendor::{intro_answer, send_intro};
-    use crate::transport::ata::{ata_string, Reg, TaskFile};
+    use crate::mtk::vendor::{intro_answer, send_intro, IntroAnswer};
+    use crate::transport::ata::ata_string;
     use crate::transport::atapt::PassThroughTaskFile;
     with_transport(target, force, ui, |t, ui| {
         let inq = inquiry(t).map_err(update_failure)?;
@@ -238,17 +238,19 @@ pub fn info(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<(), Failure
         }
         let status = send_intro(&mut tf);
         match intro_answer(status) {
-            Some(kind) => {
+            IntroAnswer::Parallel | IntroAnswer::Serial(_) | IntroAnswer::Unsupported => {
+                let kind = match intro_answer(status) {
+                    IntroAnswer::Parallel => "parallel flash",
+                    IntroAnswer::Serial(_) => "serial flash",
+                    _ => "a status no known flasher writes to",
+                };
                 ui.line(&format!(
-                    "Vendor:    answers the MTK vendor intro (status 0x{status:02X}, {kind:?} flash) through ATA pass-through (experimental)"
+                    "Vendor:    answers the MTK vendor intro (status 0x{status:02X}, {kind}) through ATA pass-through (experimental)"
                 ));
-                let dev = tf.dev();
-                tf.write(Reg::Device, dev);
-                tf.write(Reg::Command, 0x81);
-                tf.write(Reg::Command, 0x08);
+                crate::mtk::vendor::send_outro(&mut tf);
                 Ok(())
             }
-            None => Err(Failure::new(
+            IntroAnswer::Failed => Err(Failure::new(
                 Exit::Drive,
                 format!("MTK vendor intro failed on {at} (status 0x{status:02X}): this is not a MediaTek drive, or the pass-through path does not carry vendor commands"),
                 UNTOUCHED,

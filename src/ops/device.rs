@@ -413,6 +413,16 @@ impl<'d> Session<'d> {
         };
         let v = match Vendor::enter(&mut dev.ata, attempts + 3, &mut prompt) {
             Ok(v) => v,
+            Err((mut tf, e @ VendorError::Unsupported { .. })) => {
+                // Whatever mode the drive entered, the outro and reset bring it back.
+                crate::mtk::vendor::send_outro(&mut tf);
+                return Err(Failure::new(
+                    Exit::Drive,
+                    format!("{e}; mtkflash does not guess at an unknown bridge (--force does not change this)"),
+                    "not changed (nothing was written; the outro and a reset were sent)",
+                    "record what the drive answers with `mtkflash --trace intro.trace info PORT` and send the trace to the mtkflash developers",
+                ));
+            }
             Err((_, e)) => {
                 let (what, next) = match &e {
                     VendorError::IntroFailed { status, .. } if *status == 0x80 => (

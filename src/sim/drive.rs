@@ -216,6 +216,10 @@ pub struct Drive {
     pub flash: Flash,
     pub settings: Settings,
     pub mode: Mode,
+    /// The answer to the vendor intro on a serial-flash drive: 0x72 (bridge staging at
+    /// 0x8800, lengths low byte first) or 0x73 (staging at 0x0000, lengths high byte
+    /// first); 0x52 stands for a drive no source flashes. Parallel drives answer 0x70.
+    pub serial_intro: u8,
     /// Drive memory (XRAM) seen through the serial-mode byte commands.
     pub xram: Vec<u8>,
     pub sense: Sense,
@@ -242,6 +246,7 @@ impl Drive {
             flash,
             settings,
             mode: Mode::Dead,
+            serial_intro: inference::VENDOR_IDLE_SERIAL,
             xram: vec![0; 0x10000],
             sense: NO_SENSE,
             good_boot_crc,
@@ -280,11 +285,21 @@ impl Drive {
         self.identity = find_identity(mem);
     }
 
-    /// The answer to the vendor intro: 0x70 parallel, 0x72 serial.
+    /// The answer to the vendor intro: 0x70 parallel, 0x72/0x73 serial.
     pub fn vendor_status(&self) -> u8 {
         match self.flash {
             Flash::Parallel(_) => inference::VENDOR_IDLE_PARALLEL,
-            Flash::Spi(_) => inference::VENDOR_IDLE_SERIAL,
+            Flash::Spi(_) => self.serial_intro,
+        }
+    }
+
+    /// Where this drive's SPI bridge stages bytes, and whether it reads lengths high
+    /// byte first (protocol.md section 6).
+    pub fn bridge(&self) -> (usize, bool) {
+        if self.serial_intro == 0x73 {
+            (inference::SPI_STAGING_73 as usize, true)
+        } else {
+            (inference::SPI_STAGING_72 as usize, false)
         }
     }
 
@@ -468,22 +483,27 @@ impl Drive {
     }
 
     /// SPI bridge, command 0x04: chip select low, clock out `tx` staged bytes from the
-    /// staging area, clock in `rx` bytes after them (inference I3/I4). Returns the time
-    /// the transfer took.
-    pub fn spi_transfer(&mut self, tx: usize, rx: usize, now: u64) -> u64 {
+    /// staging area, clock in `rx` bytes after them (inference I3/I4). The bridge does
+    /// what the registers say, whatever the lengths; drive memory wraps at 64 KiB. The
+    /// rest of the staging area, up to the longest transfer, is left undefined (noise
+    /// from `noise`): the drive's firmware owns that memory between transfers (I16).
+    /// Returns the time the transfer took.
+    pub fn spi_transfer(&mut self, tx: usize, rx: usize, now: u64, noise: u64) -> u64 {
+        let (base, _) = self.bridge();
         let Flash::Spi(c) = &mut self.flash else {
             return 0;
         };
-        let base = inference::SPI_STAGING as usize;
-        let room = inference::SPI_STAGING_LEN;
-        let tx = tx.min(room);
-        let rx = rx.min(room - tx);
+        let at = |i: usize| (base + i) & 0xFFFF;
         c.select(now);
         for i in 0..tx {
-            c.transfer(self.xram[base + i], now);
+            c.transfer(self.xram[at(i)], now);
         }
         for i in 0..rx {
-            self.xram[base + tx + i] = c.transfer(0x00, now);
+            self.xram[at(tx + i)] = c.transfer(0x00, now);
+        }
+        let mut n = crate::rng::SplitMix(noise);
+        for i in tx + rx..inference::SPI_MAX_TRANSFER {
+            self.xram[at(i)] = n.next_u64() as u8;
         }
         (tx + rx) as u64 * super::timing::SPI_BYTE_NS
     }

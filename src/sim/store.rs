@@ -34,6 +34,10 @@ pub struct Meta {
     /// Fault specification (see docs), empty for none.
     #[serde(default)]
     pub faults: String,
+    /// Serial-flash drives: the vendor intro's answer, 0x72 or 0x73 (0x52: a drive no
+    /// source flashes). None: 0x72.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intro: Option<u8>,
     /// Record flash events with their bus-operation counts (fault campaigns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<super::taskfile::FlashEvent>>,
@@ -113,6 +117,7 @@ impl Stored {
             good_boot_crc: good,
             mode: "normal".into(),
             faults: String::new(),
+            intro: None,
             events: None,
         };
         Ok(Stored {
@@ -205,6 +210,9 @@ impl Stored {
             settings,
             self.meta.good_boot_crc,
         );
+        if let Some(i) = self.meta.intro {
+            drive.serial_intro = i;
+        }
         match self.meta.mode.as_str() {
             "vendor" if drive.mode != Mode::Dead => drive.mode = Mode::Vendor,
             "outro" if drive.mode != Mode::Dead => drive.mode = Mode::Outro,

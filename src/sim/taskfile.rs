@@ -288,7 +288,7 @@ impl SimChannel {
         let before = self.drive.flash.stats();
         let t = self.now() + inference::VENDOR_CMD_NS;
         let mut extra = 0;
-        let serial = self.drive.vendor_status() == inference::VENDOR_IDLE_SERIAL;
+        let serial = self.drive.vendor_status() != inference::VENDOR_IDLE_PARALLEL;
         let mem_addr = self.lbam as usize | (self.lbah as usize) << 8;
         let flash_addr = mem_addr as u32 | ((self.dev & 0x0F) as u32) << 16;
         match (cmd, serial) {
@@ -303,9 +303,23 @@ impl SimChannel {
             }
             (0x01, true) => self.drive.xram[mem_addr] = self.lbal,
             (0x04, true) => {
-                let tx = self.feat as usize | (self.nsect as usize) << 8;
-                let rx = mem_addr;
-                extra = self.drive.spi_transfer(tx, rx, t);
+                let (_, high_first) = self.drive.bridge();
+                let len = |a: u8, b: u8| {
+                    if high_first {
+                        (a as usize) << 8 | b as usize
+                    } else {
+                        a as usize | (b as usize) << 8
+                    }
+                };
+                if high_first && self.lbal != 0 {
+                    // Model rule S3: a 0x73 bridge is given LBA low = 0 (JF does so);
+                    // anything else is refused so a host that forgets it fails.
+                    return self.abort();
+                }
+                let tx = len(self.feat, self.nsect);
+                let rx = len(self.lbam, self.lbah);
+                let noise = self.ops;
+                extra = self.drive.spi_transfer(tx, rx, t, noise);
             }
             (0x05, true) => self.drive.spi_end(t),
             _ => return self.abort(),
@@ -322,9 +336,9 @@ impl SimChannel {
         }
     }
 
-    /// The address bytes of the SPI command staged at 0x8800 (for the event log).
+    /// The address bytes of the SPI command in the staging area (for the event log).
     fn spi_address(&self) -> u32 {
-        let b = inference::SPI_STAGING as usize;
+        let (b, _) = self.drive.bridge();
         (self.drive.xram[b + 1] as u32) << 16
             | (self.drive.xram[b + 2] as u32) << 8
             | self.drive.xram[b + 3] as u32

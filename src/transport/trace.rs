@@ -70,7 +70,10 @@ struct Regs {
     /// A held LBA-low write, emitted when the command shows whether it is payload.
     pending_lbal: Option<u8>,
     serial: bool,
-    /// SPI: opcode and bytes staged so far (drive memory 0x8800..).
+    /// SPI bridge variant from the intro's answer: staging base, lengths high byte first.
+    staging: u16,
+    high_first: bool,
+    /// SPI: opcode and bytes staged so far (drive memory from `staging`).
     spi_op: u8,
     /// PIO PACKET: words of the CDB seen, its opcode.
     cdb_words: u8,
@@ -299,7 +302,7 @@ impl<P: PortIo> Tracer<P> {
         let a = addr(&self.regs);
         if self.regs.serial {
             // Drive memory: staged SPI bytes past opcode + address are page data.
-            let off = (a & 0xFFFF) as i64 - crate::inference::SPI_STAGING as i64;
+            let off = (a & 0xFFFF) as i64 - self.regs.staging as i64;
             let payload = cmd == 0x01 && off >= 4 && matches!(self.regs.spi_op, 0x02 | 0xAD);
             return (payload, None);
         }
@@ -355,10 +358,10 @@ impl<P: PortIo> PortIo for Tracer<P> {
             let a = self.regs.cmd_addr;
             if self.regs.serial {
                 // SPI replies: a READ's data is payload, ID and status replies are not.
-                let off = (a & 0xFFFF) as i64 - crate::inference::SPI_STAGING as i64;
+                let off = (a & 0xFFFF) as i64 - self.regs.staging as i64;
                 matches!(self.regs.spi_op, 0x03 | 0x0B)
                     && off >= 4
-                    && off < crate::inference::SPI_STAGING_LEN as i64
+                    && off < crate::inference::SPI_MAX_TRANSFER as i64
             } else {
                 a >= 0x200 && !jedec_protocol_addr(a)
             }
@@ -369,6 +372,12 @@ impl<P: PortIo> PortIo for Tracer<P> {
         }
         if port == self.base + 7 && (v == 0x72 || v == 0x73) {
             self.regs.serial = true;
+            self.regs.high_first = v == 0x73;
+            self.regs.staging = if v == 0x73 {
+                crate::inference::SPI_STAGING_73
+            } else {
+                crate::inference::SPI_STAGING_72
+            };
         }
         if port == self.base + 7 && v == 0x70 {
             self.regs.serial = false;
@@ -398,9 +407,9 @@ impl<P: PortIo> PortIo for Tracer<P> {
                 if let Some(v) = self.regs.pending_lbal.take() {
                     let (payload, note) = self.lbal_is_payload(val);
                     let a = addr(&self.regs);
-                    let staging = crate::inference::SPI_STAGING as u32;
+                    let staging = self.regs.staging as u32;
                     let off = (a & 0xFFFF).wrapping_sub(staging) as usize;
-                    if self.regs.serial && val == 0x01 && off < crate::inference::SPI_STAGING_LEN {
+                    if self.regs.serial && val == 0x01 && off < crate::inference::SPI_MAX_TRANSFER {
                         if off == 0 {
                             self.regs.spi_op = v;
                         }
@@ -439,8 +448,15 @@ impl<P: PortIo> PortIo for Tracer<P> {
                     && val == crate::inference::SPI_CMD_TRANSFER
                     && !self.held.is_empty()
                 {
-                    let tx = self.regs.feat as usize | (self.regs.count as usize) << 8;
-                    let rx = self.regs.lbam as usize | (self.regs.lbah as usize) << 8;
+                    let len = |a: u8, b: u8| {
+                        if self.regs.high_first {
+                            (a as usize) << 8 | b as usize
+                        } else {
+                            a as usize | (b as usize) << 8
+                        }
+                    };
+                    let tx = len(self.regs.feat, self.regs.count);
+                    let rx = len(self.regs.lbam, self.regs.lbah);
                     self.release_held(tx, rx);
                 }
             }

@@ -44,7 +44,7 @@ impl<T: TaskFile> SpiBus for Vendor<T> {
         self.spi_run(tx_len, rx_len)
     }
     fn max_transfer(&self) -> usize {
-        crate::inference::SPI_STAGING_LEN
+        crate::inference::SPI_MAX_TRANSFER
     }
 }
 

@@ -99,8 +99,28 @@ impl<B: SpiBus> SpiDriver<B> {
         Duration::from_micros(us * 20).max(Duration::from_millis(5))
     }
 
+    /// WREN, then RDSR until the write-enable latch reads set, as JF does before every
+    /// erase and page program (it waits for the status to read 0x02).
     fn wren(&mut self) -> Result<(), VendorError> {
-        self.bus.transfer(&[0x06], 0).map(|_| ())
+        self.bus.transfer(&[0x06], 0)?;
+        let mut err = None;
+        let r = poll_until(&mut self.bus, Duration::from_millis(50), |bus| {
+            match bus.transfer(&[0x05], 1) {
+                Ok(v) => (v[0] & 0x03 == 0x02).then_some(()),
+                Err(e) => {
+                    err = Some(e);
+                    Some(())
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        r.ok_or_else(|| {
+            VendorError::Other(
+                "the flash chip did not set its write-enable latch after WREN".to_string(),
+            )
+        })
     }
 }
 
@@ -138,7 +158,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
     }
 
     fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), VendorError> {
-        let chunk = (self.bus.max_transfer() - 4).min(1024);
+        let chunk = (self.bus.max_transfer() - 4).min(256);
         for (i, part) in buf.chunks_mut(chunk).enumerate() {
             let a = addr + (i * chunk) as u32;
             let got = self.bus.transfer(&cmd_addr(0x03, a), part.len())?;
@@ -181,21 +201,11 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                     tx.extend_from_slice(&part[first..=last]);
                     txs.push((a, tx));
                 }
-                // Pipelined: while the chip programs one page, the next is staged
-                // (inference I16: the staging area keeps its content between
-                // commands). WREN and RDSR overwrite only offsets 0 and 1, which are
-                // staged again just before each page program.
-                for (i, (a, tx)) in txs.iter().enumerate() {
+                // Each page staged whole right before it runs (I16 withdrawn: nothing
+                // shows that a drive keeps staged bytes while the chip programs).
+                for (a, tx) in &txs {
                     self.wren()?;
-                    if i == 0 {
-                        self.bus.stage(0, tx)?;
-                    } else {
-                        self.bus.stage(0, &tx[..2])?;
-                    }
-                    self.bus.run(tx.len(), 0)?;
-                    if let Some((_, next)) = txs.get(i + 1) {
-                        self.bus.stage(2, &next[2..])?;
-                    }
+                    self.bus.transfer(tx, 0)?;
                     self.wait_ready(limit, "programming a page", *a)?;
                 }
             }
