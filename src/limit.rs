@@ -113,15 +113,16 @@ pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -
     let cost = Cost {
         byte_bus_ns: read_byte_ns(chip) * 4,
     };
-    let p = plan::plan(chip, chip.erasers, current, wanted, write_boot, &cost);
+    let p = plan::plan_unordered(chip, chip.erasers, current, wanted, write_boot, &cost);
     let mut b = Bound {
         fixed: FIXED,
         ..Bound::default()
     };
     b.read = Duration::from_nanos(read_byte_ns(chip) * current.len() as u64);
     if chip.bus == Bus::Spi {
-        // 2 KiB staging: one READ transaction per 2044 bytes, each byte read back.
-        let chunks = (current.len() as u64).div_ceil(2044);
+        // At most 4 + 256 bytes per bridge transfer (JF): one READ transaction per
+        // 256 bytes, each byte read back from drive memory.
+        let chunks = (current.len() as u64).div_ceil(256);
         b.read =
             Duration::from_nanos(chunks * spi_ns(4, 0) + current.len() as u64 * read_byte_ns_spi());
     }

@@ -7,8 +7,19 @@
 //! ones they cover. Without `write_boot` the boot code (0x0000..0x4000) is kept byte for
 //! byte: if an erase unit must cover it (64 KiB-sector chips), the kept boot code is
 //! programmed back first, right after that erase.
+//!
+//! Write order (protocol.md section 6: JungleFlasher writes banks from the top down and
+//! the first page of each bank last), made safe for a differential write, where most
+//! bank starts stay valid throughout: before anything else, the starts of one or two
+//! banks other than 0 (the *sentinels*) are made invalid, so that under the weakest boot
+//! rule the sources allow (byte 0 and every bank start valid) the drive cannot boot while
+//! the image is half written; then the boot-code steps; then the banks from the top
+//! down, each with its erases first, its first page after the rest and its start byte
+//! alone last; the sentinels' banks come last of all, a sentinel's start byte the very
+//! last step (see [`safe_order`]).
 
 use crate::chips::{ChipInfo, Eraser, WriteMode};
+use crate::firmware::BANK;
 use crate::inference::BOOT_LEN;
 use std::time::Duration;
 
@@ -54,32 +65,53 @@ pub struct Plan {
     pub boot_erased: bool,
     /// The boot code changes (only with `write_boot`).
     pub boot_changes: bool,
+    /// Indexes of the steps that touch the boot code (0x0000..0x4000); the boot code is
+    /// verified right after the last of them.
+    pub boot_steps: std::ops::Range<usize>,
+    /// The banks whose starts are made invalid first and written last (module doc).
+    pub sentinels: Vec<u32>,
+    /// The last `commit` steps write the sentinels' starts: the engine runs them only
+    /// after everything before them has been read back correct, so a write that fails
+    /// leaves an image the drive will not start.
+    pub commit: usize,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+    /// The steps before the commit.
+    pub fn body(&self) -> &[Step] {
+        &self.steps[..self.steps.len() - self.commit]
+    }
+    /// The commit steps (see [`Plan::commit`]).
+    pub fn commit_steps(&self) -> &[Step] {
+        &self.steps[self.steps.len() - self.commit..]
+    }
     /// Address ranges to read back after executing: every erased unit and programmed span.
     pub fn touched(&self) -> Vec<(u32, u32)> {
-        let mut v: Vec<(u32, u32)> = self
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::Erase { start, len, .. } => (*start, *len),
-                Step::Program { start, data } => (*start, data.len() as u32),
-            })
-            .collect();
-        v.sort();
-        let mut out: Vec<(u32, u32)> = Vec::new();
-        for (s, l) in v {
-            match out.last_mut() {
-                Some((ps, pl)) if *ps + *pl >= s => *pl = (*pl).max(s + l - *ps),
-                _ => out.push((s, l)),
-            }
-        }
-        out
+        touched_by(&self.steps)
     }
+}
+
+/// The merged address ranges that `steps` erase or program.
+pub fn touched_by(steps: &[Step]) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = steps
+        .iter()
+        .map(|s| match s {
+            Step::Erase { start, len, .. } => (*start, *len),
+            Step::Program { start, data } => (*start, data.len() as u32),
+        })
+        .collect();
+    v.sort();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for (s, l) in v {
+        match out.last_mut() {
+            Some((ps, pl)) if *ps + *pl >= s => *pl = (*pl).max(s + l - *ps),
+            _ => out.push((s, l)),
+        }
+    }
+    out
 }
 
 fn program_unit(chip: &ChipInfo) -> usize {
@@ -155,6 +187,39 @@ pub fn plan_owned(
     write_boot: bool,
     cost: &Cost,
 ) -> Plan {
+    plan_ordered(chip, erasers, current, wanted, write_boot, cost, true)
+}
+
+/// The cheapest plan with no sentinel and no write order beyond boot code first: the
+/// physical bound of `limit`, not a plan to execute.
+pub fn plan_unordered(
+    chip: &ChipInfo,
+    erasers: &[Eraser],
+    current: &[u8],
+    wanted: &[u8],
+    write_boot: bool,
+    cost: &Cost,
+) -> Plan {
+    plan_ordered(
+        chip,
+        erasers,
+        current,
+        wanted.to_vec(),
+        write_boot,
+        cost,
+        false,
+    )
+}
+
+fn plan_ordered(
+    chip: &ChipInfo,
+    erasers: &[Eraser],
+    current: &[u8],
+    wanted: Vec<u8>,
+    write_boot: bool,
+    cost: &Cost,
+    sentinel: bool,
+) -> Plan {
     assert_eq!(current.len(), wanted.len(), "plan: sizes differ");
     let n = current.len();
     let boot = BOOT_LEN.min(n);
@@ -164,19 +229,28 @@ pub fn plan_owned(
     }
     let boot_changes = current[..boot] != target[..boot];
 
-    let (mut steps, erased): (Vec<Step>, Vec<(Eraser, u32, u32)>) = match chip.write {
-        WriteMode::JedecPage { page } => (
-            page_write_steps(&target, current, page as usize),
-            Vec::new(),
-        ),
-        _ => erase_program_steps(chip, erasers, current, &target, cost, !write_boot),
+    let steps = match chip.write {
+        WriteMode::JedecPage { page } => page_write_steps(&target, current, page as usize),
+        _ => erase_program_steps(chip, erasers, current, &target, cost, !write_boot).0,
     };
-    // Order: any unit holding boot code first, so the window without boot code is short.
-    steps.sort_by_key(|s| match s {
-        Step::Erase { start, .. } | Step::Program { start, .. } if (*start as usize) < boot => 0,
-        _ => 1,
-    });
-    let erase_bytes = erased.iter().map(|e| e.2 as u64).sum();
+    let (steps, boot_steps, sentinels, commit) = if sentinel {
+        safe_order(chip, erasers, current, &target, steps)
+    } else {
+        let mut steps = steps;
+        steps.sort_by_key(|s| (step_start(s) as usize) >= boot);
+        let nb = steps
+            .iter()
+            .filter(|s| (step_start(s) as usize) < boot)
+            .count();
+        (steps, 0..nb, Vec::new(), 0)
+    };
+    let erase_bytes = steps
+        .iter()
+        .map(|s| match s {
+            Step::Erase { len, .. } => *len as u64,
+            _ => 0,
+        })
+        .sum();
     let program_bytes = steps
         .iter()
         .map(|s| match s {
@@ -184,32 +258,264 @@ pub fn plan_owned(
             _ => 0,
         })
         .sum();
-    let mut chip_ns: u64 = erased.iter().map(|e| e.0.time.us * 1000).sum();
     let unit = program_unit(chip);
+    let mut chip_ns = 0u64;
     for s in &steps {
-        if let Step::Program { start, data } = s {
-            let first = *start as usize;
-            let mut i = first;
-            while i < first + data.len() {
-                let end = ((i / unit + 1) * unit).min(first + data.len());
-                if data[i - first..end - first].iter().any(|&b| b != 0xFF)
-                    || matches!(chip.write, WriteMode::JedecPage { .. })
-                {
-                    chip_ns += chip.program.us * 1000;
+        match s {
+            Step::Erase { eraser, .. } => chip_ns += eraser.time.us * 1000,
+            Step::Program { start, data } => {
+                let first = *start as usize;
+                let mut i = first;
+                while i < first + data.len() {
+                    let end = ((i / unit + 1) * unit).min(first + data.len());
+                    if data[i - first..end - first].iter().any(|&b| b != 0xFF)
+                        || matches!(chip.write, WriteMode::JedecPage { .. })
+                    {
+                        chip_ns += chip.program.us * 1000;
+                    }
+                    i = end;
                 }
-                i = end;
             }
         }
     }
     Plan {
-        boot_erased: erased.iter().any(|e| (e.1 as usize) < boot),
+        boot_erased: steps
+            .iter()
+            .any(|s| matches!(s, Step::Erase { start, .. } if (*start as usize) < boot)),
         target,
         steps,
         erase_bytes,
         program_bytes,
         chip_time: Duration::from_nanos(chip_ns),
         boot_changes,
+        boot_steps,
+        sentinels,
+        commit,
     }
+}
+
+fn step_start(s: &Step) -> u32 {
+    match s {
+        Step::Erase { start, .. } | Step::Program { start, .. } => *start,
+    }
+}
+
+fn step_end(s: &Step) -> u32 {
+    match s {
+        Step::Erase { start, len, .. } => start + len,
+        Step::Program { start, data } => start + data.len() as u32,
+    }
+}
+
+/// First page of a bank, written after the rest of the bank (JF: 256 bytes).
+const FIRST_PAGE: u32 = 0x100;
+
+/// Split program steps (not on page-write chips) at each bank start + 1 and at the end
+/// of each bank's first page, so a bank's start byte and first page are steps of their
+/// own. FF-only pieces are dropped.
+fn split_at_bank_starts(steps: Vec<Step>, n: usize) -> Vec<Step> {
+    let mut out = Vec::with_capacity(steps.len());
+    for st in steps {
+        let Step::Program { start, data } = st else {
+            out.push(st);
+            continue;
+        };
+        let end = start + data.len() as u32;
+        let mut cuts: Vec<u32> = (1..n / BANK)
+            .flat_map(|k| {
+                let b = (k * BANK) as u32;
+                [b + 1, b + FIRST_PAGE]
+            })
+            .filter(|&c| c > start && c < end)
+            .collect();
+        cuts.push(end);
+        let mut from = start;
+        for c in cuts {
+            push_program(
+                &mut out,
+                from as usize,
+                &data[(from - start) as usize..(c - start) as usize],
+            );
+            from = c;
+        }
+    }
+    out
+}
+
+/// Order the steps as the module doc says, with the sentinels' steps added.
+///
+/// A bank whose start is invalid now and not erased by the plan needs nothing more: it
+/// is programmed last. Otherwise two sentinel banks A and B where the chip has three
+/// banks or more (one where it has two): their start bytes are first programmed to 0x00 (a program only clears bits, so
+/// a cut leaves 0x02 = nothing changed, or 0x00), then their start units are erased, A
+/// while B still reads 0x00, B while A already reads FF: an interrupted erase can leave
+/// a cell at any value, so one erase at a time may be in flight while another start
+/// stays invalid. A's start is programmed back second to last, B's last: a cut in that
+/// last byte leaves it invalid unless it completed. Page-write chips, which have no
+/// erase, write each sentinel's first page with FF at the start, then whole at the end.
+fn safe_order(
+    chip: &ChipInfo,
+    erasers: &[Eraser],
+    current: &[u8],
+    target: &[u8],
+    steps: Vec<Step>,
+) -> (Vec<Step>, std::ops::Range<usize>, Vec<u32>, usize) {
+    let n = target.len();
+    let boot = BOOT_LEN.min(n);
+    let page = match chip.write {
+        WriteMode::JedecPage { page } => Some(page as usize),
+        _ => None,
+    };
+    let mut steps = match page {
+        Some(_) => steps,
+        None => split_at_bank_starts(steps, n),
+    };
+    let banks = (n / BANK) as u32;
+    let start_of = |k: u32| k * BANK as u32;
+    let covers =
+        |s: &Step, a: u32| matches!(s, Step::Erase { .. }) && step_start(s) <= a && a < step_end(s);
+    let mut sentinels: Vec<u32> = Vec::new();
+    let mut invalidate: Vec<Step> = Vec::new();
+    let mut erase_first: Vec<Step> = Vec::new();
+    // A bank start that is invalid now and that nothing erases stays invalid until it
+    // is programmed: one such start is a sentinel that costs nothing.
+    let stable = (1..banks).rev().find(|&k| {
+        !crate::inference::bank_start_ok(current[start_of(k) as usize])
+            && !steps.iter().any(|s| covers(s, start_of(k)))
+    });
+    if let (false, Some(k)) = (steps.is_empty(), stable) {
+        sentinels.push(k);
+    } else if !steps.is_empty() && banks > 1 {
+        let want = if banks > 2 { 2 } else { 1 };
+        // Banks whose start the plan erases anyway cost nothing extra.
+        for k in (1..banks).rev() {
+            if sentinels.len() < want && steps.iter().any(|s| covers(s, start_of(k))) {
+                sentinels.push(k);
+            }
+        }
+        let fine = nested_erasers(erasers)
+            .into_iter()
+            .next()
+            .filter(|e| !e.is_chip_erase(n as u32));
+        while sentinels.len() < want {
+            // The cheapest bank-start unit (or page) to rewrite whole.
+            let unit = |k: u32| -> Option<(u32, u32)> {
+                match (page, &fine) {
+                    (Some(pg), _) => Some((start_of(k), pg as u32)),
+                    (None, Some(e)) => e.unit_at(start_of(k)),
+                    (None, None) => None,
+                }
+            };
+            let Some((k, (us, ul))) = (1..banks)
+                .filter(|k| !sentinels.contains(k))
+                .filter_map(|k| unit(k).map(|u| (k, u)))
+                .min_by_key(|&(_, (s, l))| {
+                    target[s as usize..(s + l) as usize]
+                        .iter()
+                        .filter(|&&x| x != 0xFF)
+                        .count()
+                })
+            else {
+                break;
+            };
+            let (us, ul) = (us as usize, ul as usize);
+            steps.retain(|st| !(step_start(st) as usize >= us && step_end(st) as usize <= us + ul));
+            match (page, &fine) {
+                (Some(_), _) => steps.push(Step::Program {
+                    start: us as u32,
+                    data: target[us..us + ul].to_vec(),
+                }),
+                (None, Some(e)) => {
+                    steps.push(Step::Erase {
+                        eraser: *e,
+                        start: us as u32,
+                        len: ul as u32,
+                    });
+                    let mut rewrite = Vec::new();
+                    push_program(&mut rewrite, us, &target[us..us + ul]);
+                    steps.extend(split_at_bank_starts(rewrite, n));
+                }
+                (None, None) => unreachable!("unit() gave a unit"),
+            }
+            sentinels.push(k);
+        }
+        for &k in &sentinels {
+            let a = start_of(k) as usize;
+            match page {
+                Some(pg) => {
+                    let mut first = target[a..a + pg].to_vec();
+                    first[0] = 0xFF;
+                    invalidate.push(Step::Program {
+                        start: a as u32,
+                        data: first,
+                    });
+                }
+                None => {
+                    if crate::inference::bank_start_ok(current[a]) {
+                        invalidate.push(Step::Program {
+                            start: a as u32,
+                            data: vec![0x00],
+                        });
+                    }
+                    // The erase covering the start (one chip erase may cover both).
+                    if let Some(i) = steps.iter().position(|s| covers(s, a as u32)) {
+                        erase_first.push(steps.remove(i));
+                    }
+                }
+            }
+        }
+    }
+    // Boot steps keep their order; the rest go bank by bank from the top down, the
+    // sentinels' banks last (A, then B), each bank's start byte alone at its end.
+    let (boot_part, rest): (Vec<Step>, Vec<Step>) = steps
+        .into_iter()
+        .partition(|s| (step_start(s) as usize) < boot);
+    let mut rest: Vec<((u64, u64, usize), Step)> = rest
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let a = step_start(&s);
+            let bank = a / BANK as u32;
+            // Ordinary banks rank 2.. (top first); sentinel A ranks 1, B 0.
+            let rank = match sentinels.iter().position(|&k| k == bank) {
+                Some(j) => (sentinels.len() - 1 - j) as u64,
+                None => 2 + bank as u64,
+            };
+            let off = a % BANK as u32;
+            let phase: u64 = match &s {
+                Step::Erase { .. } => 0,
+                _ if off == 0 && bank > 0 => 3,
+                _ if off < FIRST_PAGE => 2,
+                _ => 1,
+            };
+            ((u64::MAX - rank, phase, i), s)
+        })
+        .collect();
+    rest.sort_by_key(|(k, _)| *k);
+    let mut rest: Vec<Step> = rest.into_iter().map(|(_, s)| s).collect();
+    // The commit: each sentinel's start byte (page-write chips: its first page), A's
+    // then B's, after everything else, so it is written only once the rest is verified.
+    let mut commit = Vec::new();
+    for &k in &sentinels {
+        if let Some(i) = rest.iter().rposition(|s| {
+            step_start(s) == start_of(k) && (page.is_some() || step_end(s) == start_of(k) + 1)
+        }) {
+            commit.push(rest.remove(i));
+        }
+    }
+    let mut out = invalidate;
+    out.extend(erase_first);
+    out.extend(boot_part);
+    out.extend(rest);
+    let commit_len = commit.len();
+    out.extend(commit);
+    let first = out.iter().position(|s| (step_start(s) as usize) < boot);
+    let last = out.iter().rposition(|s| (step_start(s) as usize) < boot);
+    let boot_steps = match (first, last) {
+        (Some(f), Some(l)) => f..l + 1,
+        _ => 0..0,
+    };
+    (out, boot_steps, sentinels, commit_len)
 }
 
 fn page_write_steps(target: &[u8], current: &[u8], page: usize) -> Vec<Step> {
@@ -351,7 +657,12 @@ fn erase_program_steps(
 /// Apply a plan to `content` in memory, with the chip's semantics (erase to FF, program
 /// ANDs, page writes replace). Used by tests and the dry run.
 pub fn simulate(chip: &ChipInfo, plan: &Plan, content: &mut [u8]) {
-    for s in &plan.steps {
+    simulate_steps(chip, &plan.steps, content)
+}
+
+/// [`simulate`] for some of a plan's steps.
+pub fn simulate_steps(chip: &ChipInfo, steps: &[Step], content: &mut [u8]) {
+    for s in steps {
         match s {
             Step::Erase { start, len, .. } => {
                 content[*start as usize..(*start + *len) as usize].fill(0xFF)
@@ -392,28 +703,182 @@ mod tests {
     }
 
     #[test]
-    fn one_changed_sector_erases_only_that_sector() {
-        let cur = vec![0x00; 0x100000];
+    fn one_changed_sector_erases_that_sector_and_two_sentinel_starts() {
+        // Every bank starts with a jump, so no bank start is invalid to begin with.
+        let cur: Vec<u8> = (0..0x100000)
+            .map(|i| if i % BANK == 0 { 0x02 } else { 0x00 })
+            .collect();
         let mut want = cur.clone();
         want[0x23456] = 0x01;
         let (p, out) = run("SST39VF080", &cur, &want, true);
         assert_eq!(out, want);
-        let erases: Vec<_> = p
+        let erases: Vec<(u32, u32)> = p
             .steps
             .iter()
-            .filter(|s| matches!(s, Step::Erase { .. }))
+            .filter_map(|s| match s {
+                Step::Erase { start, len, .. } => Some((*start, *len)),
+                _ => None,
+            })
             .collect();
-        assert_eq!(erases.len(), 1);
-        assert!(matches!(
-            erases[0],
-            Step::Erase {
-                start: 0x23000,
-                len: 0x1000,
-                ..
+        assert_eq!(erases.len(), 3, "{erases:X?}");
+        assert!(erases.contains(&(0x23000, 0x1000)));
+        assert_eq!(p.sentinels.len(), 2);
+        for k in &p.sentinels {
+            assert!(erases.contains(&(k * 0x10000, 0x1000)), "sentinel {k}");
+        }
+        // The sentinels' starts programmed to 00, their units erased, before anything
+        // else; the last sentinel's start byte last.
+        for (i, k) in p.sentinels.iter().enumerate() {
+            assert!(matches!(&p.steps[i], Step::Program { start, data }
+                if *start == k * 0x10000 && data[..] == [0x00]));
+            assert!(matches!(p.steps[2 + i], Step::Erase { start, .. } if start == k * 0x10000));
+        }
+        assert!(matches!(p.steps.last(), Some(Step::Program { start, data })
+            if *start == p.sentinels[1] * 0x10000 && data.len() == 1));
+        // Three sectors reprogrammed (4094 zero bytes and a jump each, one changed byte)
+        // and the two 00 bytes that invalidate the sentinels' starts.
+        assert_eq!(p.program_bytes, 3 * 0x1000 + 2);
+    }
+
+    /// Byte 0 and every bank start hold a jump: the weakest boot rule the sources allow.
+    fn weak_bootable(img: &[u8]) -> bool {
+        (0..img.len())
+            .step_by(BANK)
+            .all(|a| crate::inference::bank_start_ok(img[a]))
+    }
+
+    fn images_with_banks(size: usize, seed: u8) -> (Vec<u8>, Vec<u8>) {
+        let cur: Vec<u8> = (0..size)
+            .map(|i| {
+                if i % BANK == 0 {
+                    0x02
+                } else {
+                    (i as u8).wrapping_mul(seed)
+                }
+            })
+            .collect();
+        let want: Vec<u8> = (0..size)
+            .map(|i| {
+                if i % BANK == 0 {
+                    0x02
+                } else {
+                    (i as u8).wrapping_mul(seed ^ 0x5A)
+                }
+            })
+            .collect();
+        (cur, want)
+    }
+
+    /// After every step of a plan the flash is the old image, the new one, or one the
+    /// drive cannot boot; a step that makes a bank start valid writes that byte alone.
+    fn assert_no_half_written_boot(chip: &str, cur: &[u8], want: &[u8], boot: bool) {
+        let c = by_name(chip).unwrap();
+        let p = plan(c, c.erasers, cur, want, boot, &Cost::default());
+        let mut mem = cur.to_vec();
+        for (i, st) in p.steps.iter().enumerate() {
+            let before = mem.clone();
+            simulate(
+                c,
+                &Plan {
+                    steps: vec![st.clone()],
+                    ..p.clone()
+                },
+                &mut mem,
+            );
+            let half = mem != cur && mem != p.target;
+            assert!(
+                !(half && weak_bootable(&mem)),
+                "{chip}: after step {i} of {} ({:?}) the half-written image is bootable",
+                p.steps.len(),
+                step_start(st)
+            );
+            if let (Step::Program { start, data }, None) = (st, c.write.page()) {
+                let newly_valid = (0..cur.len()).step_by(BANK).skip(1).any(|a| {
+                    !crate::inference::bank_start_ok(before[a])
+                        && crate::inference::bank_start_ok(mem[a])
+                });
+                assert!(
+                    !newly_valid || data.len() == 1,
+                    "{chip}: step {i} at {start:X} validates a bank start with {} bytes",
+                    data.len()
+                );
             }
-        ));
-        // Sector erase 18 ms + 4095 zero bytes reprogrammed at 14 us...
-        assert_eq!(p.program_bytes, 0x1000);
+        }
+        assert_eq!(mem, p.target);
+    }
+
+    #[test]
+    fn no_step_of_a_plan_leaves_a_bootable_half_written_image() {
+        for chip in [
+            "SST39VF080",
+            "SST39SF040",
+            "Am29F040B",
+            "Am29LV800BB",
+            "W29C020",
+            "MX25L8005",
+            "SST25VF080B",
+            "PM25LV020",
+        ] {
+            let size = by_name(chip).unwrap().size as usize;
+            let (cur, want) = images_with_banks(size, 3);
+            // A new revision, one changed byte in a bank, one in bank 0, the boot too.
+            assert_no_half_written_boot(chip, &cur, &want, false);
+            assert_no_half_written_boot(chip, &cur, &want, true);
+            for at in [0x23456 % size, 0x8123, size - 0x10 - BANK / 2] {
+                let mut one = cur.clone();
+                one[at] ^= 0x81;
+                assert_no_half_written_boot(chip, &cur, &one, false);
+            }
+        }
+    }
+
+    #[test]
+    fn banks_are_written_from_the_top_down_with_each_start_byte_last() {
+        let (cur, want) = images_with_banks(0x100000, 7);
+        let c = by_name("SST39VF080").unwrap();
+        let p = plan(c, c.erasers, &cur, &want, false, &Cost::default());
+        // Programs outside the sentinels' banks, in order of appearance.
+        let banks: Vec<u32> = p
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Program { .. }))
+            .map(|s| step_start(s) / BANK as u32)
+            .filter(|b| !p.sentinels.contains(b))
+            .collect();
+        let mut sorted = banks.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(banks, sorted, "top down");
+        // Within each bank the start byte is programmed after everything else.
+        for b in 1..16u32 {
+            let idx: Vec<usize> = p
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    step_start(s) / BANK as u32 == b && matches!(s, Step::Program { .. })
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let last = *idx.last().unwrap();
+            assert!(
+                matches!(&p.steps[last], Step::Program { start, data } if *start == b * BANK as u32 && data.len() == 1),
+                "bank {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bank_start_that_is_invalid_now_is_a_free_sentinel() {
+        // Blank chip: no erase at all; one bank's start byte is programmed last.
+        let cur = vec![0xFF; 0x100000];
+        let (want, _) = images_with_banks(0x100000, 3);
+        let (p, out) = run("SST39VF080", &cur, &want, false);
+        assert_eq!(out[BOOT_LEN..], want[BOOT_LEN..]);
+        assert_eq!(p.erase_bytes, 0);
+        assert_eq!(p.sentinels, [15]);
+        assert!(
+            matches!(p.steps.last(), Some(Step::Program { start: 0xF0000, data }) if data.len() == 1)
+        );
     }
 
     #[test]
@@ -473,9 +938,23 @@ mod tests {
             w[..BOOT_LEN].copy_from_slice(&cur[..BOOT_LEN]);
             w
         });
-        // Erase of sector 0, then the program step covering 0x0000 comes before others.
+        // Erase of sector 0, then the program step covering 0x0000 comes before others
+        // (bank starts hold no jump here: no sentinel needs erasing).
         assert!(matches!(p.steps[0], Step::Erase { start: 0, .. }));
         assert!(matches!(&p.steps[1], Step::Program { start: 0, .. }));
+        assert_eq!(p.boot_steps.start, 0);
+        // With jumps at every bank start, two sentinels are erased first.
+        let (cur, _) = images_with_banks(0x80000, 3);
+        let mut want = cur.clone();
+        want[0x8000] ^= 0x33;
+        let (p, _) = run("Am29LV040B", &cur, &want, false);
+        assert!(matches!(&p.steps[0], Step::Program { data, .. } if data[..] == [0]));
+        assert!(matches!(&p.steps[1], Step::Program { data, .. } if data[..] == [0]));
+        assert!(matches!(p.steps[2], Step::Erase { start, .. } if start >= 0x10000));
+        assert!(matches!(p.steps[3], Step::Erase { start, .. } if start >= 0x10000));
+        assert!(matches!(p.steps[4], Step::Erase { start: 0, .. }));
+        assert!(matches!(&p.steps[5], Step::Program { start: 0, .. }));
+        assert_eq!(p.boot_steps.start, 4);
     }
 
     #[test]
@@ -486,8 +965,23 @@ mod tests {
         want[0x2005] = 0x00;
         let (p, out) = run("W29C020", &cur, &want, true);
         assert_eq!(out, want);
+        // Bank starts hold no jump (0x11): bank 3's start is a free sentinel, so only
+        // the two changed pages are written.
         assert_eq!(p.steps.len(), 2);
         assert_eq!(p.chip_time, Duration::from_millis(20));
+        let (cur, mut want) = images_with_banks(0x40000, 3);
+        want[..0x8000].copy_from_slice(&cur[..0x8000]);
+        let (p, out) = run("W29C020", &cur, &want, true);
+        assert_eq!(out, want);
+        // Valid bank starts: each of the two sentinels' first pages is written with FF
+        // at its start first, and whole at the end.
+        let first_pages = p
+            .steps
+            .iter()
+            .filter(|s| p.sentinels.iter().any(|k| step_start(s) == k * BANK as u32))
+            .count();
+        assert_eq!(first_pages, 4);
+        assert!(matches!(&p.steps[0], Step::Program { data, .. } if data[0] == 0xFF));
     }
 
     #[test]

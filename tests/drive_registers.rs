@@ -361,10 +361,9 @@ fn a_host_using_the_wrong_bridge_variant_gets_garbage_not_the_chip() {
 #[test]
 fn a_0x73_bridge_refuses_a_transfer_without_lba_low_zero() {
     let mut ata = drive_73("MX25L8005");
-    let v = Vendor::enter(&mut ata, 1, |_, _, _| true)
+    Vendor::enter(&mut ata, 1, |_, _, _| true)
         .map_err(|e| e.1)
         .unwrap();
-    drop(v);
     ata.io.outb(0x176, 0xA0);
     ata.io.outb(0x171, 0x00);
     ata.io.outb(0x172, 0x01);

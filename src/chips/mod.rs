@@ -117,6 +117,16 @@ pub enum WriteMode {
     SpiAaiWord,
 }
 
+impl WriteMode {
+    /// Page-write chips (W29C020): the page size.
+    pub fn page(&self) -> Option<u32> {
+        match self {
+            WriteMode::JedecPage { page } => Some(*page),
+            _ => None,
+        }
+    }
+}
+
 /// The chip's identity as the host can read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChipId {

@@ -557,55 +557,46 @@ fn write_on(
             ));
         }
         ui.line("Updating....");
-        if let Err(f) = execute(&mut s, &p, &current, report.backup.clone(), ui) {
+        let body = 0..p.steps.len() - p.commit;
+        if let Err(f) = execute(
+            &mut s,
+            &p,
+            body.clone(),
+            &current,
+            report.backup.clone(),
+            ui,
+        ) {
             return Err(leave_with(s, f));
         }
-        // Verify every byte that was planned, and the checksum of the whole flash.
+        // Verify every byte written so far; only then write the commit (the sentinels'
+        // bank starts), so a failed write leaves an image the drive will not start.
         ui.line("Verifying....");
-        let old_boot = current[..BOOT_LEN].to_vec();
-        let mut flash = current;
+        let mut expected = current.clone();
+        plan::simulate_steps(s.chip, p.body(), &mut expected);
         let ranges = if opts.verify_all {
             vec![(0u32, s.chip.size)]
         } else {
-            p.touched()
+            plan::touched_by(p.body())
         };
-        let total: u64 = ranges.iter().map(|r| r.1 as u64).sum();
-        ui.begin("Verifying", total);
-        let verified = {
-            let mut drv = s.driver();
-            ranges.iter().try_for_each(|&(a, l)| {
-                let r = a as usize..(a + l) as usize;
-                read_verify(drv.as_mut(), a, &mut flash[r.clone()], &p.target[r], ui)
-            })
-        };
-        ui.end();
-        if let Err(f) = verified {
-            let interrupted = f.exit == Exit::Interrupted;
-            let st = if interrupted {
-                "written completely, but the read-back was interrupted before it finished"
-                    .to_string()
-            } else {
-                partial_state(None, true, &report.backup)
-            };
-            let exit = if interrupted {
-                Exit::Interrupted
-            } else {
-                Exit::Write
-            };
-            let next = "run the same command again: it verifies, and writes only what differs";
-            return Err(leave_with(s, Failure::new(exit, f.what, st, next)));
-        }
-        if let Some(bad) = flash.iter().zip(&p.target).position(|(a, b)| a != b) {
-            let n = flash.iter().zip(&p.target).filter(|(a, b)| a != b).count();
-            let boot_ok =
-                flash[..BOOT_LEN] == p.target[..BOOT_LEN] || flash[..BOOT_LEN] == old_boot[..];
-            let f = Failure::new(
-                Exit::Write,
-                format!("verification failed: {n} byte(s) differ from the image, the first at 0x{bad:06X} (0x{:02X}, should be 0x{:02X})", flash[bad], p.target[bad]),
-                partial_state(Some(bad as u32 & !0xFFF), boot_ok, &report.backup),
-                "run the same command again; if the same bytes fail again the flash chip may be worn out",
-            );
+        let committed = p.commit == 0;
+        let mut flash = current.clone();
+        let r = verify_ranges(
+            &mut s, &ranges, &mut flash, &expected, &current, committed, &report, ui,
+        );
+        if let Err(f) = r {
             return Err(leave_with(s, f));
+        }
+        if !committed {
+            let all = body.end..p.steps.len();
+            let r = execute(&mut s, &p, all, &current, report.backup.clone(), ui).and_then(|()| {
+                let ranges = plan::touched_by(p.commit_steps());
+                verify_ranges(
+                    &mut s, &ranges, &mut flash, &p.target, &current, true, &report, ui,
+                )
+            });
+            if let Err(f) = r {
+                return Err(leave_with(s, f));
+            }
         }
         if sum16(&flash) != report.sum16 {
             let f = Failure::new(
@@ -638,17 +629,78 @@ fn write_on(
     Ok(report)
 }
 
-/// Run a plan's steps, one `BankN` line per 64 KiB bank reached, verifying the boot code
-/// as soon as the steps that rewrite it are done.
+/// Read back `ranges` into `flash` and compare them with `want`. `committed`: the
+/// sentinels' starts are written, so a mismatch may leave a drive that starts a bad
+/// image (said in the message); before the commit the drive will run boot code only.
+#[allow(clippy::too_many_arguments)]
+fn verify_ranges(
+    s: &mut Session<'_>,
+    ranges: &[(u32, u32)],
+    flash: &mut [u8],
+    want: &[u8],
+    current: &[u8],
+    committed: bool,
+    report: &Report,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let total: u64 = ranges.iter().map(|r| r.1 as u64).sum();
+    ui.begin("Verifying", total);
+    let verified = {
+        let mut drv = s.driver();
+        ranges.iter().try_for_each(|&(a, l)| {
+            let r = a as usize..(a + l) as usize;
+            read_verify(drv.as_mut(), a, &mut flash[r.clone()], &want[r], ui)
+        })
+    };
+    ui.end();
+    let not_committed = if committed {
+        ""
+    } else {
+        "; the image is not committed yet (a bank start is left blank), so the drive will run its boot code only until the same command finishes"
+    };
+    if let Err(f) = verified {
+        let interrupted = f.exit == Exit::Interrupted;
+        let st = if interrupted {
+            format!("written, but the read-back was interrupted before it finished{not_committed}")
+        } else {
+            format!(
+                "{}{not_committed}",
+                partial_state(None, true, &report.backup)
+            )
+        };
+        let exit = if interrupted {
+            Exit::Interrupted
+        } else {
+            Exit::Write
+        };
+        let next = "run the same command again: it verifies, and writes only what differs";
+        return Err(Failure::new(exit, f.what, st, next));
+    }
+    if let Some(bad) = flash.iter().zip(want).position(|(a, b)| a != b) {
+        let n = flash.iter().zip(want).filter(|(a, b)| a != b).count();
+        let boot_ok =
+            flash[..BOOT_LEN] == want[..BOOT_LEN] || flash[..BOOT_LEN] == current[..BOOT_LEN];
+        return Err(Failure::new(
+            Exit::Write,
+            format!("verification failed: {n} byte(s) differ from the image, the first at 0x{bad:06X} (0x{:02X}, should be 0x{:02X})", flash[bad], want[bad]),
+            format!("{}{not_committed}", partial_state(Some(bad as u32 & !0xFFF), boot_ok, &report.backup)),
+            "run the same command again; if the same bytes fail again the flash chip may be worn out",
+        ));
+    }
+    Ok(())
+}
+
+/// Run the plan's steps in `range`, one `BankN` line per 64 KiB bank reached, verifying
+/// the boot code as soon as the steps that rewrite it are done.
 fn execute(
     s: &mut Session<'_>,
     p: &plan::Plan,
+    range: std::ops::Range<usize>,
     current: &[u8],
     backup: Option<PathBuf>,
     ui: &mut dyn Ui,
 ) -> Result<(), Failure> {
-    let total: u64 = p
-        .steps
+    let total: u64 = p.steps[range.clone()]
         .iter()
         .map(|st| match st {
             Step::Erase { len, .. } => *len as u64 / 16,
@@ -666,8 +718,14 @@ fn execute(
     })?;
     ui.begin("Writing", total);
     let mut bank_shown: Option<u32> = None;
-    let boot_steps = p.steps.iter().take_while(|st| matches!(st, Step::Erase { start, .. } | Step::Program { start, .. } if (*start as usize) < BOOT_LEN)).count();
-    for (i, st) in p.steps.iter().enumerate() {
+    let boot_steps = p.boot_steps.clone();
+    for (i, st) in p
+        .steps
+        .iter()
+        .enumerate()
+        .skip(range.start)
+        .take(range.len())
+    {
         if crate::interrupt::requested() {
             ui.end();
             let _ = drv.restore();
@@ -681,7 +739,11 @@ fn execute(
                     "{} of {} steps done; {}",
                     i,
                     p.steps.len(),
-                    partial_state(Some(at), i >= boot_steps, &backup)
+                    partial_state(
+                        Some(at),
+                        !(boot_steps.start < i && i < boot_steps.end),
+                        &backup
+                    )
                 )
             };
             return Err(Failure::new(
@@ -704,7 +766,7 @@ fn execute(
         }
         if let Err(e) = r {
             ui.end();
-            let boot_ok = i >= boot_steps || boot_steps == 0;
+            let boot_ok = !boot_steps.contains(&i);
             return Err(Failure::new(
                 Exit::Write,
                 format!("writing failed at 0x{addr:06X}: {e}"),
@@ -713,7 +775,7 @@ fn execute(
             ));
         }
         ui.advance(cost);
-        if boot_steps > 0 && i + 1 == boot_steps {
+        if !boot_steps.is_empty() && i + 1 == boot_steps.end {
             // The boot code was rewritten: check it before going on.
             let mut got = vec![0u8; BOOT_LEN];
             read_checked(drv.as_mut(), 0, &mut got, &mut super::Recorder::default())?;
@@ -878,7 +940,7 @@ pub fn erase(
             with_boot,
             &Cost::default(),
         );
-        if let Err(f) = execute(&mut s, &p, &current, None, ui) {
+        if let Err(f) = execute(&mut s, &p, 0..p.steps.len(), &current, None, ui) {
             let _ = s.v.leave();
             return Err(f);
         }
