@@ -171,3 +171,132 @@ fn stopping_before_the_commit_changes_nothing() {
     assert_eq!(t.ch.drive.flash.mem(), &before[..]);
     assert_eq!(inquiry(&mut t).unwrap().revision, "0055");
 }
+
+/// A transport that records when each command was sent (virtual seconds) and can hold a
+/// drive NOT READY for longer than the model does.
+struct Watch {
+    inner: SimPacket,
+    log: Vec<(u8, f64)>,
+    not_ready_until: f64,
+}
+
+impl Watch {
+    fn new(d: Drive) -> Watch {
+        Watch {
+            inner: SimPacket::new(d),
+            log: Vec::new(),
+            not_ready_until: 0.0,
+        }
+    }
+    fn now(&self) -> f64 {
+        self.inner.ch.clock.ns() as f64 / 1e9
+    }
+}
+
+impl ScsiTransport for Watch {
+    fn execute(
+        &mut self,
+        cdb: &[u8],
+        dir: Dir<'_>,
+        timeout: Duration,
+    ) -> Result<mtkflash::transport::scsi::ScsiResult, mtkflash::transport::scsi::TransportError>
+    {
+        let now = self.now();
+        self.log.push((cdb[0], now));
+        if cdb[0] == 0x00 && now < self.not_ready_until {
+            // NOT READY, becoming ready: what a slow drive answers while it rewrites.
+            return Ok(mtkflash::transport::scsi::ScsiResult {
+                status: 0x02,
+                sense: mtkflash::transport::scsi::fixed_sense(2, 0x04, 0x01),
+                data: Vec::new(),
+            });
+        }
+        self.inner.execute(cdb, dir, timeout)
+    }
+    fn describe(&self) -> String {
+        "watch".into()
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.inner.sleep(d)
+    }
+}
+
+#[test]
+fn after_the_commit_the_drive_is_left_alone_50_s_as_btcflash_does() {
+    let mut t = Watch::new(drive());
+    let new = synth::generate(&synth::Spec::btc("0758"));
+    let id = btc_update(&mut t, &new, |_, _| true).unwrap();
+    assert_eq!(id.revision, "0758");
+    let commit = t
+        .log
+        .iter()
+        .position(|&(op, _)| op == 0x3B)
+        .map(|_| t.log.iter().rposition(|&(op, _)| op == 0x3B).unwrap())
+        .unwrap();
+    let (_, at) = t.log[commit];
+    let (op, next) = t.log[commit + 1];
+    assert_eq!(op, 0x00, "TEST UNIT READY follows the commit");
+    assert!(
+        next - at >= 50.0,
+        "first poll {:.1} s after the commit",
+        next - at
+    );
+}
+
+#[test]
+fn a_drive_busy_for_over_five_minutes_is_waited_for() {
+    let mut t = Watch::new(drive());
+    t.not_ready_until = 8.0 * 60.0;
+    let new = synth::generate(&synth::Spec::btc("0758"));
+    let mut seen = Vec::new();
+    let id = mtkflash::mtk::update::btc_update_with(
+        &mut t,
+        &new,
+        |_, _| true,
+        |waited, limit| seen.push((waited, limit)),
+    )
+    .unwrap();
+    assert_eq!(id.revision, "0758");
+    assert!(
+        seen.len() > 300,
+        "a progress call a second ({})",
+        seen.len()
+    );
+    assert!(seen.iter().all(|&(_, l)| l >= Duration::from_secs(300)));
+}
+
+#[test]
+fn only_exactly_one_mib_is_uploaded() {
+    let mut t = Watch::new(drive());
+    let before = t.inner.ch.drive.flash.mem().to_vec();
+    for len in [0x80000, 0x100000 - 1, 0x200000] {
+        let img = vec![0x02; len];
+        let e = btc_update(&mut t, &img, |_, _| true).unwrap_err();
+        assert_eq!(e, mtkflash::mtk::update::UpdateError::Size { len });
+    }
+    assert!(t.log.is_empty(), "nothing sent: {:?}", t.log);
+    assert_eq!(t.inner.ch.drive.flash.mem(), &before[..]);
+}
+
+#[test]
+fn the_drives_updater_refuses_an_upload_on_a_flash_that_is_not_1_mib() {
+    let img = synth::generate(&synth::Spec {
+        size: 0x80000,
+        ..synth::Spec::btc("0055")
+    });
+    let crc = boot_crc(&img);
+    let d = Drive::new(
+        Flash::new(by_name("SST39SF040").unwrap(), img),
+        sim::btc_settings("0055"),
+        crc,
+    );
+    let mut t = SimPacket::new(d);
+    let r = t
+        .execute(
+            &write_buffer_cdb(6, 0x20, 0x1000),
+            Dir::Out(&[0u8; 0x1000]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(r.sense_info().map(|s| (s.key, s.asc)), Some((5, 0x24)));
+}

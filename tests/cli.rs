@@ -151,6 +151,34 @@ fn intro_answer_0x52_is_refused_even_with_force() {
 }
 
 #[test]
+fn the_btc_update_takes_exactly_1_mib_and_refuses_anything_else_untouched() {
+    let b = Bench::new();
+    b.sim("d.mtksim", "SST39VF080", "BTC|DVDRW IDE1008|0055", &[]);
+    let before = b.flash("d.mtksim");
+    let half = synth::generate(&spec("BTC", "DVDRW IDE1008", "0758", 0x80000));
+    std::fs::write(b.p("half.bin"), &half).unwrap();
+    std::fs::write(b.p("half.hex"), mtkflash::firmware::to_btc_hex(&half)).unwrap();
+    for (f, says) in [
+        ("half.bin", "exactly 1 MiB"),
+        ("half.hex", "describes 8 of the 16 banks"),
+    ] {
+        b.cmd(&["write", "sim:d.mtksim", f, "--method", "atapi", "--force"])
+            .code(3)
+            .stderr(
+                predicate::str::contains(says).and(predicate::str::contains("drive: not touched")),
+            );
+    }
+    assert_eq!(b.flash("d.mtksim"), before);
+    // A whole BTC HEX goes through, and the wait after the commit is announced.
+    let full = b.image("new.bin", &spec("BTC", "DVDRW IDE1008", "0758", 0x100000));
+    std::fs::write(b.p("new.hex"), mtkflash::firmware::to_btc_hex(&full)).unwrap();
+    b.cmd(&["write", "sim:d.mtksim", "new.hex", "--method", "atapi"])
+        .success()
+        .stdout(predicate::str::contains("leaving it alone for 50 s"));
+    assert_eq!(b.flash("d.mtksim"), full);
+}
+
+#[test]
 fn family_sst_aai_protected_at_power_up() {
     family("SST25VF080B", 0x100000);
 }

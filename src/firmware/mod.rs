@@ -12,6 +12,10 @@ use std::path::Path;
 use thiserror::Error;
 
 pub const BANK: usize = 0x10000;
+/// The BTC update takes exactly this much: btcflash uploads and sums 1 MiB, whatever
+/// the file (protocol.md section 6).
+pub const BTC_IMAGE_LEN: usize = 0x100000;
+
 /// Image sizes a MediaTek drive's flash can have.
 pub const SIZES: [usize; 5] = [0x20000, 0x40000, 0x80000, 0x100000, 0x200000];
 

@@ -3,8 +3,10 @@
 //!
 //! INQUIRY; WRITE BUFFER mode 6 in 4 KiB chunks at buffer offset image+0x20; a 32-byte
 //! block at offset 0 carrying the 16-bit sum in bytes 30..31; WRITE BUFFER mode 7 with
-//! no data to commit; wait while the drive rewrites itself; poll TEST UNIT READY until
-//! it is ready or reports no medium; INQUIRY again.
+//! no data to commit; leave the drive alone for 50 s while it rewrites itself (as
+//! btcflash does); poll TEST UNIT READY until it is ready or reports no medium (btcflash
+//! sets no limit; this waits 10 minutes); INQUIRY again. Exactly 1 MiB is uploaded and
+//! summed, as btcflash does (protocol.md section 6).
 
 use crate::firmware::sum16;
 use crate::inference::BTC_HEADER;
@@ -13,6 +15,11 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub const CHUNK: usize = 0x1000;
+pub use crate::firmware::BTC_IMAGE_LEN;
+/// btcflash sleeps this long after the commit before it polls.
+pub const SETTLE: Duration = Duration::from_secs(50);
+/// How long to keep polling after the settle time (btcflash: no limit).
+pub const READY_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum UpdateError {
@@ -28,6 +35,8 @@ pub enum UpdateError {
     NotReady { secs: u64 },
     #[error("interrupted before the commit")]
     Cancelled,
+    #[error("the BTC update takes exactly 1 MiB (btcflash uploads and sums 1 MiB); this image is {len} bytes")]
+    Size { len: usize },
 }
 
 /// INQUIRY vendor (8), product (16), revision (4), as sent.
@@ -96,8 +105,22 @@ fn check(step: impl Into<String>, r: ScsiResult, sent_any: bool) -> Result<(), U
 pub fn btc_update<T: ScsiTransport + ?Sized>(
     t: &mut T,
     image: &[u8],
-    mut progress: impl FnMut(usize, usize) -> bool,
+    progress: impl FnMut(usize, usize) -> bool,
 ) -> Result<Inquiry, UpdateError> {
+    btc_update_with(t, image, progress, |_, _| {})
+}
+
+/// [`btc_update`], telling `waiting(waited, limit)` once a second while the drive
+/// rewrites itself after the commit.
+pub fn btc_update_with<T: ScsiTransport + ?Sized>(
+    t: &mut T,
+    image: &[u8],
+    mut progress: impl FnMut(usize, usize) -> bool,
+    mut waiting: impl FnMut(Duration, Duration),
+) -> Result<Inquiry, UpdateError> {
+    if image.len() != BTC_IMAGE_LEN {
+        return Err(UpdateError::Size { len: image.len() });
+    }
     let timeout = Duration::from_secs(60);
     for (i, chunk) in image.chunks(CHUNK).enumerate() {
         let off = i * CHUNK;
@@ -124,30 +147,46 @@ pub fn btc_update<T: ScsiTransport + ?Sized>(
     )?;
     check("WRITE BUFFER (commit)", r, true)?;
     // The drive rewrites its flash and reboots; btcflash leaves it alone for 50 s.
-    // Polling from 5 s on is safe: a busy drive answers NOT READY.
-    t.sleep(Duration::from_secs(5));
-    let limit = 240u64;
-    for _ in 0..limit {
+    let limit = SETTLE + READY_LIMIT;
+    let second = Duration::from_secs(1);
+    let mut waited = Duration::ZERO;
+    while waited < SETTLE {
+        waiting(waited, limit);
+        t.sleep(second);
+        waited += second;
+    }
+    let mut ready = false;
+    while waited < limit {
+        waiting(waited, limit);
         match t.execute(&[0, 0, 0, 0, 0, 0], Dir::None, Duration::from_secs(10)) {
-            Ok(r) if r.good() => break,
+            Ok(r) if r.good() => ready = true,
             Ok(r) => {
                 if let Some(s) = r.sense_info() {
-                    if s.key == 2 && s.asc == 0x3A {
-                        break; // ready, no disc
-                    }
+                    ready = s.key == 2 && s.asc == 0x3A; // ready, no disc
                 }
             }
             Err(_) => {} // the drive may drop off the bus while it reboots
         }
-        t.sleep(Duration::from_secs(1));
+        if ready {
+            break;
+        }
+        t.sleep(second);
+        waited += second;
     }
-    let mut last = Err(UpdateError::NotReady { secs: limit });
+    if !ready {
+        return Err(UpdateError::NotReady {
+            secs: limit.as_secs(),
+        });
+    }
+    let mut last = Err(UpdateError::NotReady {
+        secs: limit.as_secs(),
+    });
     for _ in 0..3 {
         last = inquiry(t);
         if last.is_ok() {
             break;
         }
-        t.sleep(Duration::from_secs(1));
+        t.sleep(second);
     }
     last
 }

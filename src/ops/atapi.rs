@@ -6,8 +6,8 @@ use super::flash::{load_for_write, Backup, Report, WriteOptions};
 use super::target::Target;
 use super::Ui;
 use crate::error::{Exit, Failure, UNTOUCHED};
-use crate::firmware::sum16;
-use crate::mtk::update::{btc_update, inquiry, Inquiry, UpdateError};
+use crate::firmware::{sum16, Format};
+use crate::mtk::update::{btc_update_with, inquiry, Inquiry, UpdateError, BTC_IMAGE_LEN, SETTLE};
 use crate::transport::scsi::ScsiTransport;
 use std::path::Path;
 use std::time::Instant;
@@ -107,6 +107,10 @@ fn update_failure(e: UpdateError) -> Failure {
             "flash not changed: the upload was not committed (the drive discards it when it resets)",
             "run the same command again",
         ),
+        UpdateError::Size { len } => Failure::file(
+            format!("the drive's own update takes exactly 1 MiB; the image is {len} bytes"),
+            "use the whole 1 MiB firmware, or vendor mode",
+        ),
         UpdateError::NotReady { secs } => Failure::new(
             Exit::Write,
             format!("the drive did not come back within {secs} s after the commit"),
@@ -132,6 +136,24 @@ pub fn write(
         ));
     }
     let (fw, analysis) = load_for_write(input, true, ui)?;
+    if fw.data.len() != BTC_IMAGE_LEN {
+        let what = match fw.format {
+            Format::BtcHex => format!(
+                "{}: the BTC HEX file describes {} of the 16 banks; the drive's updater takes all 1 MiB (btcflash refuses it too: \"Firmware file too small\")",
+                input.display(),
+                fw.data.len() / crate::firmware::BANK
+            ),
+            _ => format!(
+                "{}: the drive's own update takes exactly 1 MiB (btcflash uploads and sums 1 MiB); this image is {} KiB",
+                input.display(),
+                fw.data.len() / 1024
+            ),
+        };
+        return Err(Failure::file(
+            what,
+            "use the whole 1 MiB firmware of this drive, or write through vendor mode (--method vendor on a task-file port), which takes any flash size",
+        ));
+    }
     with_transport(target, opts.enter.force, ui, |t, ui| {
         ui.line(&format!("Device: {}", t.describe()));
         let before = inquiry(t).map_err(update_failure)?;
@@ -169,11 +191,33 @@ pub fn write(
         ));
         ui.begin("Uploading", fw.data.len() as u64);
         let mut last = 0usize;
-        let r = btc_update(t, &fw.data, |done, _| {
-            ui.advance((done - last) as u64);
-            last = done;
-            !crate::interrupt::requested()
-        });
+        let mut waiting = false;
+        let shared = std::cell::RefCell::new(&mut *ui);
+        let r = btc_update_with(
+            t,
+            &fw.data,
+            |done, _| {
+                shared.borrow_mut().advance((done - last) as u64);
+                last = done;
+                !crate::interrupt::requested()
+            },
+            |waited, limit| {
+                let mut ui = shared.borrow_mut();
+                if !waiting {
+                    waiting = true;
+                    ui.end();
+                    ui.line(&format!(
+                        "Committed. The drive rewrites its flash now: leaving it alone for {} s as btcflash does, then waiting up to {} min for it to answer; do not power it off",
+                        SETTLE.as_secs(),
+                        limit.as_secs() / 60
+                    ));
+                    ui.begin("Drive updating (s)", limit.as_secs());
+                }
+                if waited.as_secs() > 0 {
+                    ui.advance(1);
+                }
+            },
+        );
         ui.end();
         let after: Inquiry = r.map_err(update_failure)?;
         ui.line(&format!(

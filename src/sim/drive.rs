@@ -390,6 +390,9 @@ impl Drive {
         let size = self.flash.mem().len();
         let hdr = inference::BTC_HEADER;
         match mode {
+            // The BTC updater takes exactly 1 MiB (btcflash); a drive with another flash
+            // size has no such updater.
+            6 | 7 if size != crate::firmware::BTC_IMAGE_LEN => PacketResult::check(INVALID_FIELD),
             6 => {
                 if offset + data.len() > hdr + size {
                     return PacketResult::check(INVALID_FIELD);
