@@ -88,6 +88,28 @@ impl Plan {
     pub fn commit_steps(&self) -> &[Step] {
         &self.steps[self.steps.len() - self.commit..]
     }
+    /// Self-check: every erase is one unit of an eraser the chip has, at that unit's
+    /// start and of its size (an erase that covers less than planned would leave old
+    /// bytes under new ones).
+    pub fn check_units(&self, chip: &ChipInfo) -> Result<(), String> {
+        for st in &self.steps {
+            if let Step::Erase { eraser, start, len } = st {
+                if !chip.erasers.contains(eraser) {
+                    return Err(format!(
+                        "{}: the plan erases with opcode {:02X} over a layout the chip does not have",
+                        chip.name, eraser.cmd
+                    ));
+                }
+                if eraser.unit_at(*start) != Some((*start, *len)) {
+                    return Err(format!(
+                        "{}: the plan erases 0x{len:X} bytes at 0x{start:06X}, which is not one unit of opcode {:02X}",
+                        chip.name, eraser.cmd
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
     /// Address ranges to read back after executing: every erased unit and programmed span.
     pub fn touched(&self) -> Vec<(u32, u32)> {
         touched_by(&self.steps)
@@ -998,6 +1020,33 @@ mod tests {
     }
 
     #[test]
+    fn the_unit_check_catches_an_erase_the_layout_does_not_have() {
+        let pt = by_name("A25L20PT").unwrap();
+        let (cur, want) = images_with_banks(0x40000, 3);
+        let p = plan(pt, pt.erasers, &cur, &want, false, &Cost::default());
+        assert_eq!(p.check_units(pt), Ok(()));
+        // A plan made for the uniform 64 KiB layout erases 0x30000..0x40000 in one go;
+        // on the A25L20PT that D8 would erase only the 32 KiB unit.
+        let uniform = by_name("PM25LV020").unwrap();
+        let mut bad = p.clone();
+        bad.steps.push(Step::Erase {
+            eraser: pt.erasers[0],
+            start: 0x30000,
+            len: 0x10000,
+        });
+        assert!(bad.check_units(pt).unwrap_err().contains("not one unit"));
+        let other = plan(
+            uniform,
+            uniform.erasers,
+            &cur,
+            &want,
+            false,
+            &Cost::default(),
+        );
+        assert!(other.check_units(pt).is_err());
+    }
+
+    #[test]
     fn touched_ranges_merge() {
         let cur = vec![0x00; 0x80000];
         let mut want = cur.clone();
@@ -1035,7 +1084,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
         fn any_plan_yields_the_target(
-            chip in prop::sample::select(vec!["SST39SF010A", "Am29F040B", "W29C020", "MX25L2005", "SST25VF040B", "Pm39LV010", "PM25LV020"]),
+            chip in prop::sample::select(vec!["SST39SF010A", "Am29F040B", "W29C020", "MX25L2005", "SST25VF040B", "Pm39LV010", "PM25LV020", "A25L20PT", "A25L20PU"]),
             seed_pair in arb_pair(0x20000),
             write_boot in any::<bool>(),
         ) {
@@ -1045,6 +1094,7 @@ mod tests {
             cur.resize(size, 0xA5);
             want.resize(size, 0xA5);
             let p = plan(c, c.erasers, &cur, &want, write_boot, &Cost::default());
+            prop_assert_eq!(p.check_units(c), Ok(()));
             let mut out = cur.clone();
             simulate(c, &p, &mut out);
             prop_assert_eq!(&out, &p.target);

@@ -123,6 +123,12 @@ fn family_sst_aai_on_a_0x73_bridge() {
 }
 
 #[test]
+fn family_spi_boot_sector_layouts_top_and_bottom() {
+    family("A25L20PT", 0x40000);
+    family_with("A25L20PU", 0x40000, &["--intro", "73"]);
+}
+
+#[test]
 fn intro_answer_0x52_is_refused_even_with_force() {
     let b = Bench::new();
     b.sim(

@@ -135,7 +135,9 @@ pub enum ChipId {
     Jedec { mfr: u16, dev: u8 },
     /// SPI: RDID (9F) bytes if the chip has RDID, REMS (90) manufacturer/device, RES (AB).
     Spi {
-        rdid: Option<[u8; 3]>,
+        /// RDID (9F) answer: 3 bytes, or 4 where it starts with the 7F continuation
+        /// code and the fourth tells variants apart (AMIC).
+        rdid: Option<&'static [u8]>,
         rems: (u8, u8),
         res: u8,
     },
@@ -245,20 +247,30 @@ pub fn by_jedec(mfr: u16, dev: u8) -> Vec<&'static ChipInfo> {
         .collect()
 }
 
-/// Chips answering RDID with `rdid`.
-pub fn by_rdid(rdid: [u8; 3]) -> Vec<&'static ChipInfo> {
+/// Chips whose RDID answer is a prefix of `rdid` (the host reads 4 bytes).
+pub fn by_rdid(rdid: &[u8]) -> Vec<&'static ChipInfo> {
     CHIPS
         .iter()
-        .filter(|c| matches!(c.id, ChipId::Spi { rdid: Some(r), .. } if r == rdid))
+        .filter(|c| matches!(c.id, ChipId::Spi { rdid: Some(r), .. } if rdid.starts_with(r)))
         .collect()
 }
 
-/// Chips without RDID answering REMS with `rems`.
+/// The REMS (90) fallback when RDID gave nothing: chips without RDID answering `rems`,
+/// or, when there is none, every SPI chip answering `rems` (a chip whose RDID did not
+/// answer; several of different geometry are then refused by the caller).
 pub fn by_rems(rems: (u8, u8)) -> Vec<&'static ChipInfo> {
-    CHIPS
-        .iter()
-        .filter(|c| matches!(c.id, ChipId::Spi { rdid: None, rems: r, .. } if r == rems))
-        .collect()
+    let of = |no_rdid_only: bool| -> Vec<&'static ChipInfo> {
+        CHIPS
+            .iter()
+            .filter(|c| matches!(c.id, ChipId::Spi { rdid, rems: r, .. } if r == rems && (rdid.is_none() || !no_rdid_only)))
+            .collect()
+    };
+    let first = of(true);
+    if first.is_empty() {
+        of(false)
+    } else {
+        first
+    }
 }
 
 #[cfg(test)]
@@ -434,7 +446,8 @@ mod tests {
             "EN25F80",
             "PM25LV020",
             "PM25LV040",
-            "A25L20P",
+            "A25L20PT",
+            "A25L20PU",
             "S25FL002D",
         ] {
             assert!(by_name(n).is_some(), "{n} missing");
@@ -447,9 +460,23 @@ mod tests {
         let lv040: Vec<_> = by_jedec(0x01, 0x4F).iter().map(|c| c.name).collect();
         assert_eq!(lv040, ["Am29LV040B"]);
         assert_eq!(by_jedec(0x7F1C, 0x4F)[0].name, "EN29LV040");
-        assert_eq!(by_rdid([0xC2, 0x20, 0x14])[0].name, "MX25L8005");
-        assert_eq!(by_rdid([0xC2, 0x20, 0x15]).len(), 3);
-        assert_eq!(by_rems((0xEF, 0x13))[0].name, "W25P80");
+        assert_eq!(by_rdid(&[0xC2, 0x20, 0x14, 0x00])[0].name, "MX25L8005");
+        assert_eq!(by_rdid(&[0xC2, 0x20, 0x15, 0x00]).len(), 3);
+        // flashrom: these answer RDID, with REMS kept as the fallback.
+        assert_eq!(by_rdid(&[0xEF, 0x20, 0x14, 0x00])[0].name, "W25P80");
+        assert_eq!(by_rdid(&[0xEF, 0x20, 0x15, 0x00])[0].name, "W25P16");
+        assert_eq!(by_rdid(&[0x1C, 0x20, 0x14, 0x00])[0].name, "EN25P80");
+        assert_eq!(by_rdid(&[0x1C, 0x20, 0x15, 0x00])[0].name, "EN25P16");
+        assert_eq!(by_rdid(&[0x7F, 0x9D, 0x7D, 0x00])[0].name, "PM25LV020");
+        assert_eq!(by_rdid(&[0x7F, 0x37, 0x20, 0x22])[0].name, "A25L20PT");
+        assert_eq!(by_rdid(&[0x7F, 0x37, 0x20, 0x12])[0].name, "A25L20PU");
+        assert_eq!(by_rems((0x1C, 0x14))[0].name, "EN25P16");
+        let amic: Vec<_> = by_rems((0x37, 0x11)).iter().map(|c| c.name).collect();
+        assert_eq!(
+            amic,
+            ["A25L20PT", "A25L20PU"],
+            "REMS cannot tell them apart"
+        );
         assert!(by_name("sst39vf080").is_some());
     }
 

@@ -557,12 +557,15 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
                     .iter()
                     .filter(|e| !e.is_chip_erase(c.size))
                     .map(|e| {
-                        format!(
-                            "{}K@{:02X}({})",
-                            e.regions.iter().map(|r| r.size).min().unwrap_or(0) / 1024,
-                            e.cmd,
-                            e.time.src.letter()
-                        )
+                        let min = e.regions.iter().map(|r| r.size).min().unwrap_or(0) / 1024;
+                        let max = e.regions.iter().map(|r| r.size).max().unwrap_or(0) / 1024;
+                        // Boot-sector layouts: the range of unit sizes one opcode erases.
+                        let size = if min == max {
+                            format!("{min}K")
+                        } else {
+                            format!("{min}-{max}K")
+                        };
+                        format!("{size}@{:02X}({})", e.cmd, e.time.src.letter())
                     })
                     .collect();
                 let bus = if c.bus == Bus::Spi { "SPI" } else { "par" };

@@ -535,6 +535,15 @@ fn write_on(
         opts.write_boot,
         &Cost::default(),
     );
+    if let Err(e) = p.check_units(s.chip) {
+        let f = Failure::new(
+            Exit::Refused,
+            format!("refusing a plan that fails its self-check: {e}"),
+            NOT_CHANGED,
+            "this is a bug in mtkflash's chip table or planner: please report it with `mtkflash chips` output",
+        );
+        return Err(leave_with(s, f));
+    }
     report.erase_bytes = p.erase_bytes;
     report.program_bytes = p.program_bytes;
     report.chip_time = p.chip_time;

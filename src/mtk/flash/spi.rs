@@ -9,33 +9,36 @@ use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpiProbe {
-    pub rdid: [u8; 3],
+    /// RDID (9F), four bytes: 7F-continued IDs (AMIC) need the fourth.
+    pub rdid: [u8; 4],
     pub rems: (u8, u8),
     pub candidates: Vec<&'static ChipInfo>,
 }
 
 impl SpiProbe {
     pub fn ids(&self) -> String {
+        let n = if self.rdid[0] == 0x7F { 4 } else { 3 };
         format!(
             "RDID {} REMS {:02X} {:02X}",
-            hex::encode_upper(self.rdid),
+            hex::encode_upper(&self.rdid[..n]),
             self.rems.0,
             self.rems.1
         )
     }
 }
 
-/// Identify: RDID first; chips without RDID (all FF or 00) by REMS.
+/// Identify: RDID (4 bytes) first, as flashrom; REMS when RDID finds nothing.
 pub fn probe<B: SpiBus>(bus: &mut B) -> Result<SpiProbe, VendorError> {
-    let r = bus.transfer(&[0x9F], 3)?;
-    let rdid = [r[0], r[1], r[2]];
+    let r = bus.transfer(&[0x9F], 4)?;
+    let rdid = [r[0], r[1], r[2], r[3]];
     let m = bus.transfer(&[0x90, 0, 0, 0], 2)?;
     let rems = (m[0], m[1]);
     let mut candidates = Vec::new();
-    if rdid != [0xFF; 3] && rdid != [0; 3] {
-        candidates = chips::by_rdid(rdid);
+    if rdid[..3] != [0xFF; 3] && rdid[..3] != [0; 3] {
+        candidates = chips::by_rdid(&rdid);
     }
     if candidates.is_empty() && rems != (0xFF, 0xFF) && rems != (0, 0) {
+        // The 0x90 fallback for chips whose RDID did not answer.
         candidates = chips::by_rems(rems);
     }
     Ok(SpiProbe {

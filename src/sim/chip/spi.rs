@@ -407,9 +407,13 @@ mod tests {
         assert_eq!(b.xfer(&[0x90, 0, 0, 0], 2), [0xC2, 0x13]);
         assert_eq!(b.xfer(&[0x90, 0, 0, 1], 2), [0x13, 0xC2]);
         assert_eq!(b.xfer(&[0xAB, 0, 0, 0], 1), [0x13]);
-        let mut p = Bus::new("W25P80");
-        assert_eq!(p.xfer(&[0x9F], 3), [0xFF, 0xFF, 0xFF], "no RDID on W25P");
-        assert_eq!(p.xfer(&[0x90, 0, 0, 0], 2), [0xEF, 0x13]);
+        let mut p = Bus::new("W25P20");
+        assert_eq!(p.xfer(&[0x9F], 3), [0xFF, 0xFF, 0xFF], "no RDID on W25P20");
+        assert_eq!(p.xfer(&[0x90, 0, 0, 0], 2), [0xEF, 0x11]);
+        let mut w = Bus::new("W25P80");
+        assert_eq!(w.xfer(&[0x9F], 3), [0xEF, 0x20, 0x14], "RDID, as flashrom");
+        let mut a = Bus::new("A25L20PU");
+        assert_eq!(a.xfer(&[0x9F], 4), [0x7F, 0x37, 0x20, 0x12]);
     }
 
     #[test]
