@@ -68,7 +68,8 @@ pub struct Plan {
     /// Indexes of the steps that touch the boot code (0x0000..0x4000); the boot code is
     /// verified right after the last of them.
     pub boot_steps: std::ops::Range<usize>,
-    /// The banks whose starts are made invalid first and written last (module doc).
+    /// The boot marks (bank starts, or the LiteOn marks) made invalid first and written
+    /// last (module doc).
     pub sentinels: Vec<u32>,
     /// The last `commit` steps write the sentinels' starts: the engine runs them only
     /// after everything before them has been read back correct, so a write that fails
@@ -332,10 +333,19 @@ fn step_end(s: &Step) -> u32 {
 /// First page of a bank, written after the rest of the bank (JF: 256 bytes).
 const FIRST_PAGE: u32 = 0x100;
 
-/// Split program steps (not on page-write chips) at each bank start + 1 and at the end
-/// of each bank's first page, so a bank's start byte and first page are steps of their
-/// own. FF-only pieces are dropped.
-fn split_at_bank_starts(steps: Vec<Step>, n: usize) -> Vec<Step> {
+/// Split program steps (not on page-write chips) around each boot mark and each bank
+/// start, and at the end of each bank's first page, so those bytes and pages are steps
+/// of their own. FF-only pieces are dropped.
+fn split_at_marks(steps: Vec<Step>, n: usize, marks: &[u32]) -> Vec<Step> {
+    let mut points: Vec<u32> = (1..n / BANK)
+        .flat_map(|k| {
+            let b = (k * BANK) as u32;
+            [b, b + 1, b + FIRST_PAGE]
+        })
+        .chain(marks.iter().flat_map(|&m| [m, m + 1]))
+        .collect();
+    points.sort_unstable();
+    points.dedup();
     let mut out = Vec::with_capacity(steps.len());
     for st in steps {
         let Step::Program { start, data } = st else {
@@ -343,11 +353,9 @@ fn split_at_bank_starts(steps: Vec<Step>, n: usize) -> Vec<Step> {
             continue;
         };
         let end = start + data.len() as u32;
-        let mut cuts: Vec<u32> = (1..n / BANK)
-            .flat_map(|k| {
-                let b = (k * BANK) as u32;
-                [b + 1, b + FIRST_PAGE]
-            })
+        let mut cuts: Vec<u32> = points
+            .iter()
+            .copied()
             .filter(|&c| c > start && c < end)
             .collect();
         cuts.push(end);
@@ -366,15 +374,17 @@ fn split_at_bank_starts(steps: Vec<Step>, n: usize) -> Vec<Step> {
 
 /// Order the steps as the module doc says, with the sentinels' steps added.
 ///
-/// A bank whose start is invalid now and not erased by the plan needs nothing more: it
-/// is programmed last. Otherwise two sentinel banks A and B where the chip has three
-/// banks or more (one where it has two): their start bytes are first programmed to 0x00 (a program only clears bits, so
-/// a cut leaves 0x02 = nothing changed, or 0x00), then their start units are erased, A
-/// while B still reads 0x00, B while A already reads FF: an interrupted erase can leave
-/// a cell at any value, so one erase at a time may be in flight while another start
-/// stays invalid. A's start is programmed back second to last, B's last: a cut in that
-/// last byte leaves it invalid unless it completed. Page-write chips, which have no
-/// erase, write each sentinel's first page with FF at the start, then whole at the end.
+/// The sentinels are boot marks ([`crate::firmware::boot_marks`]: the bank starts, or
+/// on a LiteOn-layout image the jump at 0x4000 and the signature at 0xFFF8). A mark that
+/// is invalid now and that the plan does not erase needs nothing more: it is written
+/// last. Otherwise two marks A and B (one where the image has only one besides byte 0):
+/// they are first programmed to 0x00 (a program only clears bits, so a cut leaves the
+/// old value, with nothing else changed, or 0x00), then their units are erased, A while
+/// B still reads 0x00, B while A already reads FF: an interrupted erase can leave a cell
+/// at any value, so only one erase may be in flight while another mark stays invalid.
+/// A is written back second to last, B last: a cut in that last byte leaves it invalid
+/// unless it completed. Page-write chips, which have no erase, write each sentinel's
+/// page with FF at the mark first, then whole at the end.
 fn safe_order(
     chip: &ChipInfo,
     erasers: &[Eraser],
@@ -382,37 +392,36 @@ fn safe_order(
     target: &[u8],
     steps: Vec<Step>,
 ) -> (Vec<Step>, std::ops::Range<usize>, Vec<u32>, usize) {
+    use crate::firmware::{boot_marks, layout_of, mark_ok};
     let n = target.len();
     let boot = BOOT_LEN.min(n);
-    let page = match chip.write {
-        WriteMode::JedecPage { page } => Some(page as usize),
-        _ => None,
-    };
+    let page = chip.write.page().map(|p| p as usize);
+    let marks: Vec<u32> = boot_marks(layout_of(target), n)
+        .into_iter()
+        .map(|m| m as u32)
+        .collect();
     let mut steps = match page {
         Some(_) => steps,
-        None => split_at_bank_starts(steps, n),
+        None => split_at_marks(steps, n, &marks),
     };
-    let banks = (n / BANK) as u32;
-    let start_of = |k: u32| k * BANK as u32;
     let covers =
         |s: &Step, a: u32| matches!(s, Step::Erase { .. }) && step_start(s) <= a && a < step_end(s);
     let mut sentinels: Vec<u32> = Vec::new();
     let mut invalidate: Vec<Step> = Vec::new();
     let mut erase_first: Vec<Step> = Vec::new();
-    // A bank start that is invalid now and that nothing erases stays invalid until it
-    // is programmed: one such start is a sentinel that costs nothing.
-    let stable = (1..banks).rev().find(|&k| {
-        !crate::inference::bank_start_ok(current[start_of(k) as usize])
-            && !steps.iter().any(|s| covers(s, start_of(k)))
+    // A mark that is invalid now and that nothing erases stays invalid until it is
+    // written: one such mark is a sentinel that costs nothing.
+    let stable = marks.iter().rev().copied().find(|&m| {
+        !mark_ok(m as usize, current[m as usize]) && !steps.iter().any(|s| covers(s, m))
     });
-    if let (false, Some(k)) = (steps.is_empty(), stable) {
-        sentinels.push(k);
-    } else if !steps.is_empty() && banks > 1 {
-        let want = if banks > 2 { 2 } else { 1 };
-        // Banks whose start the plan erases anyway cost nothing extra.
-        for k in (1..banks).rev() {
-            if sentinels.len() < want && steps.iter().any(|s| covers(s, start_of(k))) {
-                sentinels.push(k);
+    if let (false, Some(m)) = (steps.is_empty(), stable) {
+        sentinels.push(m);
+    } else if !steps.is_empty() && !marks.is_empty() {
+        let want = marks.len().min(2);
+        // Marks whose unit the plan erases anyway cost nothing extra.
+        for &m in marks.iter().rev() {
+            if sentinels.len() < want && steps.iter().any(|s| covers(s, m)) {
+                sentinels.push(m);
             }
         }
         let fine = nested_erasers(erasers)
@@ -420,17 +429,21 @@ fn safe_order(
             .next()
             .filter(|e| !e.is_chip_erase(n as u32));
         while sentinels.len() < want {
-            // The cheapest bank-start unit (or page) to rewrite whole.
-            let unit = |k: u32| -> Option<(u32, u32)> {
+            // The cheapest mark unit (or page) to rewrite whole, never one holding boot
+            // code (that would open the boot-code window for a sentinel).
+            let unit = |m: u32| -> Option<(u32, u32)> {
                 match (page, &fine) {
-                    (Some(pg), _) => Some((start_of(k), pg as u32)),
-                    (None, Some(e)) => e.unit_at(start_of(k)),
+                    (Some(pg), _) => Some((m & !(pg as u32 - 1), pg as u32)),
+                    (None, Some(e)) => e.unit_at(m),
                     (None, None) => None,
                 }
             };
-            let Some((k, (us, ul))) = (1..banks)
-                .filter(|k| !sentinels.contains(k))
-                .filter_map(|k| unit(k).map(|u| (k, u)))
+            let Some((m, (us, ul))) = marks
+                .iter()
+                .copied()
+                .filter(|m| !sentinels.contains(m))
+                .filter_map(|m| unit(m).map(|u| (m, u)))
+                .filter(|&(_, (us, _))| us as usize >= boot)
                 .min_by_key(|&(_, (s, l))| {
                     target[s as usize..(s + l) as usize]
                         .iter()
@@ -455,32 +468,33 @@ fn safe_order(
                     });
                     let mut rewrite = Vec::new();
                     push_program(&mut rewrite, us, &target[us..us + ul]);
-                    steps.extend(split_at_bank_starts(rewrite, n));
+                    steps.extend(split_at_marks(rewrite, n, &marks));
                 }
                 (None, None) => unreachable!("unit() gave a unit"),
             }
-            sentinels.push(k);
+            sentinels.push(m);
         }
-        for &k in &sentinels {
-            let a = start_of(k) as usize;
+        for &m in &sentinels {
+            let a = m as usize;
             match page {
                 Some(pg) => {
-                    let mut first = target[a..a + pg].to_vec();
-                    first[0] = 0xFF;
+                    let ps = a & !(pg - 1);
+                    let mut first = target[ps..ps + pg].to_vec();
+                    first[a - ps] = 0xFF;
                     invalidate.push(Step::Program {
-                        start: a as u32,
+                        start: ps as u32,
                         data: first,
                     });
                 }
                 None => {
-                    if crate::inference::bank_start_ok(current[a]) {
+                    if mark_ok(a, current[a]) {
                         invalidate.push(Step::Program {
-                            start: a as u32,
+                            start: m,
                             data: vec![0x00],
                         });
                     }
-                    // The erase covering the start (one chip erase may cover both).
-                    if let Some(i) = steps.iter().position(|s| covers(s, a as u32)) {
+                    // The erase covering the mark (one chip erase may cover both).
+                    if let Some(i) = steps.iter().position(|s| covers(s, m)) {
                         erase_first.push(steps.remove(i));
                     }
                 }
@@ -498,15 +512,16 @@ fn safe_order(
         .map(|(i, s)| {
             let a = step_start(&s);
             let bank = a / BANK as u32;
-            // Ordinary banks rank 2.. (top first); sentinel A ranks 1, B 0.
-            let rank = match sentinels.iter().position(|&k| k == bank) {
+            // Ordinary banks rank 2.. (top first); sentinel A's bank ranks 1, B's 0.
+            let rank = match sentinels.iter().position(|&m| m / BANK as u32 == bank) {
                 Some(j) => (sentinels.len() - 1 - j) as u64,
                 None => 2 + bank as u64,
             };
             let off = a % BANK as u32;
+            let single = step_end(&s) == a + 1;
             let phase: u64 = match &s {
                 Step::Erase { .. } => 0,
-                _ if off == 0 && bank > 0 => 3,
+                _ if single && (marks.contains(&a) || (off == 0 && bank > 0)) => 3,
                 _ if off < FIRST_PAGE => 2,
                 _ => 1,
             };
@@ -515,13 +530,15 @@ fn safe_order(
         .collect();
     rest.sort_by_key(|(k, _)| *k);
     let mut rest: Vec<Step> = rest.into_iter().map(|(_, s)| s).collect();
-    // The commit: each sentinel's start byte (page-write chips: its first page), A's
-    // then B's, after everything else, so it is written only once the rest is verified.
+    // The commit: each sentinel mark's byte (page-write chips: its page), A's then B's,
+    // after everything else, so it is written only once the rest is verified.
     let mut commit = Vec::new();
-    for &k in &sentinels {
-        if let Some(i) = rest.iter().rposition(|s| {
-            step_start(s) == start_of(k) && (page.is_some() || step_end(s) == start_of(k) + 1)
-        }) {
+    for &m in &sentinels {
+        let at = |s: &Step| match page {
+            Some(pg) => step_start(s) == m & !(pg as u32 - 1),
+            None => step_start(s) == m && step_end(s) == m + 1,
+        };
+        if let Some(i) = rest.iter().rposition(at) {
             commit.push(rest.remove(i));
         }
     }
@@ -745,28 +762,25 @@ mod tests {
         assert_eq!(erases.len(), 3, "{erases:X?}");
         assert!(erases.contains(&(0x23000, 0x1000)));
         assert_eq!(p.sentinels.len(), 2);
-        for k in &p.sentinels {
-            assert!(erases.contains(&(k * 0x10000, 0x1000)), "sentinel {k}");
+        for m in &p.sentinels {
+            assert!(erases.contains(&(*m, 0x1000)), "sentinel {m:X}");
         }
         // The sentinels' starts programmed to 00, their units erased, before anything
         // else; the last sentinel's start byte last.
-        for (i, k) in p.sentinels.iter().enumerate() {
+        for (i, m) in p.sentinels.iter().enumerate() {
             assert!(matches!(&p.steps[i], Step::Program { start, data }
-                if *start == k * 0x10000 && data[..] == [0x00]));
-            assert!(matches!(p.steps[2 + i], Step::Erase { start, .. } if start == k * 0x10000));
+                if start == m && data[..] == [0x00]));
+            assert!(matches!(p.steps[2 + i], Step::Erase { start, .. } if start == *m));
         }
         assert!(matches!(p.steps.last(), Some(Step::Program { start, data })
-            if *start == p.sentinels[1] * 0x10000 && data.len() == 1));
+            if *start == p.sentinels[1] && data.len() == 1));
         // Three sectors reprogrammed (4094 zero bytes and a jump each, one changed byte)
         // and the two 00 bytes that invalidate the sentinels' starts.
         assert_eq!(p.program_bytes, 3 * 0x1000 + 2);
     }
 
-    /// Byte 0 and every bank start hold a jump: the weakest boot rule the sources allow.
     fn weak_bootable(img: &[u8]) -> bool {
-        (0..img.len())
-            .step_by(BANK)
-            .all(|a| crate::inference::bank_start_ok(img[a]))
+        crate::firmware::weakly_bootable(img)
     }
 
     fn images_with_banks(size: usize, seed: u8) -> (Vec<u8>, Vec<u8>) {
@@ -855,6 +869,47 @@ mod tests {
     }
 
     #[test]
+    fn liteon_layout_images_use_the_liteon_marks_as_sentinels() {
+        use crate::firmware::synth;
+        for chip in [
+            "SST39VF080",
+            "Am29F040B",
+            "W29C020",
+            "MX25L8005",
+            "SST25VF080B",
+        ] {
+            let size = by_name(chip).unwrap().size as usize;
+            let spec = |rev: &str| synth::Spec {
+                vendor: "LITE-ON".into(),
+                product: "DVDRW SOHW-1673S".into(),
+                revision: rev.into(),
+                size,
+            };
+            let (cur, want) = (synth::liteon(&spec("JS01")), synth::liteon(&spec("JS0C")));
+            let c = by_name(chip).unwrap();
+            let p = plan(c, c.erasers, &cur, &want, false, &Cost::default());
+            assert!(!p.sentinels.is_empty(), "{chip}");
+            assert!(
+                p.sentinels.iter().all(|m| [0x4000, 0xFFF8].contains(m)),
+                "{chip}: {:X?}",
+                p.sentinels
+            );
+            assert_no_half_written_boot(chip, &cur, &want, false);
+            let mut one = cur.clone();
+            one[size - 0x9000] ^= 0x41;
+            if c.write.page().is_none() && c.erasers[0].unit_at(0).unwrap().1 as usize > BOOT_LEN {
+                // Both LiteOn marks share the boot-code sector: guarding them would open
+                // the boot-code window for a change elsewhere. No sentinel; the engine
+                // warns (docs/inferences.md).
+                let p = plan(c, c.erasers, &cur, &one, false, &Cost::default());
+                assert!(p.sentinels.is_empty() && !p.is_empty(), "{chip}");
+            } else {
+                assert_no_half_written_boot(chip, &cur, &one, false);
+            }
+        }
+    }
+
+    #[test]
     fn banks_are_written_from_the_top_down_with_each_start_byte_last() {
         let (cur, want) = images_with_banks(0x100000, 7);
         let c = by_name("SST39VF080").unwrap();
@@ -865,7 +920,7 @@ mod tests {
             .iter()
             .filter(|s| matches!(s, Step::Program { .. }))
             .map(|s| step_start(s) / BANK as u32)
-            .filter(|b| !p.sentinels.contains(b))
+            .filter(|b| !p.sentinels.contains(&(b * BANK as u32)))
             .collect();
         let mut sorted = banks.clone();
         sorted.sort_by(|a, b| b.cmp(a));
@@ -897,7 +952,7 @@ mod tests {
         let (p, out) = run("SST39VF080", &cur, &want, false);
         assert_eq!(out[BOOT_LEN..], want[BOOT_LEN..]);
         assert_eq!(p.erase_bytes, 0);
-        assert_eq!(p.sentinels, [15]);
+        assert_eq!(p.sentinels, [0xF0000]);
         assert!(
             matches!(p.steps.last(), Some(Step::Program { start: 0xF0000, data }) if data.len() == 1)
         );
@@ -1000,7 +1055,7 @@ mod tests {
         let first_pages = p
             .steps
             .iter()
-            .filter(|s| p.sentinels.iter().any(|k| step_start(s) == k * BANK as u32))
+            .filter(|s| p.sentinels.contains(&step_start(s)))
             .count();
         assert_eq!(first_pages, 4);
         assert!(matches!(&p.steps[0], Step::Program { data, .. } if data[0] == 0xFF));

@@ -129,6 +129,29 @@ fn family_spi_boot_sector_layouts_top_and_bottom() {
 }
 
 #[test]
+fn a_liteon_layout_image_is_checked_and_written() {
+    let b = Bench::new();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/liteon-sohw1673s-js0c-liteon-layout.bin");
+    let fx = fx.to_str().unwrap();
+    b.cmd(&["check", fx])
+        .success()
+        .stdout(predicate::str::contains("Layout:    LiteOn"));
+    b.sim(
+        "d.mtksim",
+        "SST39VF080",
+        "LITE-ON|DVDRW SOHW-1673S|JS01",
+        &[],
+    );
+    b.cmd(&["write", "sim:d.mtksim", fx, "--backup", "b.bin"])
+        .success()
+        .stdout(predicate::str::contains(
+            "Drive now: LITE-ON DVDRW SOHW-1673S JS0C",
+        ));
+    assert_eq!(b.flash("d.mtksim"), std::fs::read(fx).unwrap());
+}
+
+#[test]
 fn intro_answer_0x52_is_refused_even_with_force() {
     let b = Bench::new();
     b.sim(

@@ -54,17 +54,19 @@ fn settings() -> Settings {
     }
 }
 
-fn images(chip: &ChipInfo) -> (Vec<u8>, Vec<u8>) {
+fn images(chip: &ChipInfo, liteon: bool) -> (Vec<u8>, Vec<u8>) {
     let spec = |rev: &str| Spec {
         vendor: "ACME".into(),
         product: "DVDRW TEST".into(),
         revision: rev.into(),
         size: chip.size as usize,
     };
-    (
-        synth::generate(&spec("0001")),
-        synth::generate(&spec("0002")),
-    )
+    let make = if liteon {
+        synth::liteon
+    } else {
+        synth::generate
+    };
+    (make(&spec("0001")), make(&spec("0002")))
 }
 
 fn make_drive(
@@ -122,11 +124,10 @@ fn power_cycle(drive: &Path) {
     Stored::from_channel(ch, meta).save(drive).unwrap();
 }
 
-/// Byte 0 and every 64 KiB bank start hold a jump (0x02 or 0x80).
+/// Byte 0 and every 64 KiB bank start hold a jump (0x02 or 0x80), or the LiteOn marks
+/// are all there.
 fn weak_bootable(img: &[u8]) -> bool {
-    (0..img.len())
-        .step_by(0x10000)
-        .all(|a| mtkflash::inference::bank_start_ok(img[a]))
+    mtkflash::firmware::weakly_bootable(img)
 }
 
 fn run_one(
@@ -231,9 +232,9 @@ fn cut_points(events: &[FlashEvent], total_hint: u64) -> Vec<u64> {
     pts
 }
 
-fn campaign_for(chip_name: &str, intro: u8, tally: &Mutex<Tally>) -> String {
+fn campaign_for(chip_name: &str, intro: u8, liteon: bool, tally: &Mutex<Tally>) -> String {
     let chip = by_name(chip_name).unwrap();
-    let (old, new) = images(chip);
+    let (old, new) = images(chip, liteon);
     // A clean run with the event log on.
     let dir = tempfile::tempdir().unwrap();
     let fw = dir.path().join("new.bin");
@@ -293,7 +294,7 @@ fn campaign_for(chip_name: &str, intro: u8, tally: &Mutex<Tally>) -> String {
 
 #[test]
 fn fault_campaign() {
-    let chips: Vec<(&str, u8)> = [
+    let mut chips: Vec<(&str, u8, bool)> = [
         "SST39SF010A",
         "Pm39LV010",
         "Am29F040B",
@@ -307,9 +308,12 @@ fn fault_campaign() {
     .flat_map(|c| {
         let spi = by_name(c).unwrap().bus == mtkflash::chips::Bus::Spi;
         let intros: &[u8] = if spi { &[0x72, 0x73] } else { &[0x70] };
-        intros.iter().map(move |&i| (c, i))
+        intros.iter().map(move |&i| (c, i, false))
     })
     .collect();
+    // LiteOn-layout images, whose boot marks are the jump at 0x4000 and LITEONIT.
+    chips.push(("SST39SF040", 0x70, true));
+    chips.push(("MX25L4005", 0x73, true));
     let tally = Mutex::new(Tally::default());
     let notes = Mutex::new(Vec::new());
     let next = Mutex::new(0usize);
@@ -326,10 +330,10 @@ fn fault_campaign() {
                     *n += 1;
                     i
                 };
-                let Some(&(c, intro)) = chips.get(i) else {
+                let Some(&(c, intro, liteon)) = chips.get(i) else {
                     break;
                 };
-                let note = campaign_for(c, intro, &tally);
+                let note = campaign_for(c, intro, liteon, &tally);
                 if !note.is_empty() {
                     notes.lock().unwrap().push(note);
                 }

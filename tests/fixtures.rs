@@ -54,3 +54,26 @@ fn broken_fixtures_are_refused_for_their_reason() {
     let e = firmware::load(&path("broken-truncated.hex")).unwrap_err();
     assert!(e.to_string().contains("truncated"), "{e}");
 }
+
+#[test]
+fn liteon_layout_and_older_inquiry_templates_are_recognised() {
+    let lo = firmware::load(&path("liteon-sohw1673s-js0c-liteon-layout.bin")).unwrap();
+    let a = Analysis::of(&lo.data);
+    assert_eq!(a.layout, firmware::Layout::LiteOn);
+    assert!(
+        a.bad_banks().is_empty(),
+        "64 KiB boundaries fall inside code"
+    );
+    assert!(a.bootable());
+    assert_eq!(a.identity.as_ref().unwrap().revision, "JS0C");
+    assert_eq!(&lo.data[0x40B4..0x40B9], &[0x05, 0x80, 0x00, 0x31, 0x1F]);
+    let old = firmware::load(&path("liteon-ldw811s-hs0r-template-32-1f.bin")).unwrap();
+    let b = Analysis::of(&old.data);
+    assert_eq!(b.layout, firmware::Layout::Banked);
+    assert_eq!(b.identity.unwrap().product, "DVDRW LDW-811S");
+    // Without the marks the same image is neither layout, and is refused.
+    let mut broken = lo.data.clone();
+    broken[0xFFF8..0x10000].copy_from_slice(b"LITEONXX");
+    assert_eq!(firmware::layout_of(&broken), firmware::Layout::Unknown);
+    assert!(!Analysis::of(&broken).bad_banks().is_empty());
+}

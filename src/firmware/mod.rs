@@ -6,7 +6,10 @@ mod layout;
 pub mod synth;
 
 pub use self::hex::{parse_btc_hex, parse_intel_hex, to_btc_hex, to_intel_hex};
-pub use layout::{find_identity, Analysis, BankInfo, Identity, INQUIRY_TEMPLATE};
+pub use layout::{
+    boot_marks, find_identity, is_inquiry_template, layout_of, mark_ok, weakly_bootable, Analysis,
+    BankInfo, Identity, Layout, INQUIRY_TEMPLATE,
+};
 
 use std::path::Path;
 use thiserror::Error;

@@ -27,14 +27,15 @@ pub fn check(path: &Path) -> Result<CheckReport, Failure> {
             a.banks.len()
         ),
     ];
+    lines.push(format!("Layout:    {}", a.layout));
     match &a.identity {
         Some(id) => lines.push(format!(
             "Identity:  vendor '{}' product '{}' revision '{}' (INQUIRY template at 0x{:05X})",
             id.vendor, id.product, id.revision, id.offset
         )),
-        None => {
-            lines.push("Identity:  none found (no INQUIRY template 05 80 00 32 5B 00 00 00)".into())
-        }
+        None => lines.push(
+            "Identity:  none found (no INQUIRY template 05 80 00 31|32 1F|5B 00 00 00)".into(),
+        ),
     }
     lines.push(format!(
         "Check Sum: {:04X} (16-bit sum of all bytes)",
@@ -66,6 +67,11 @@ pub fn check(path: &Path) -> Result<CheckReport, Failure> {
             "empty".to_string()
         } else if b.ok {
             format!("starts with {:02X}", b.first)
+        } else if a.layout == firmware::Layout::LiteOn {
+            format!(
+                "starts with {:02X} (inside code in the LiteOn layout)",
+                b.first
+            )
         } else {
             format!("BAD START {:02X}", b.first)
         };

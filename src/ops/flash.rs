@@ -565,6 +565,12 @@ fn write_on(
                 s.erasers[0].regions[0].size / 1024
             ));
         }
+        if p.sentinels.is_empty() && p.target.len() > firmware::BANK {
+            ui.warn(&format!(
+                "this image's boot marks all share the boot-code sector of {}: if this write is cut short, the drive may start a half-written image (power-cycle it and run the same command right away)",
+                s.chip.name
+            ));
+        }
         ui.line("Updating....");
         let body = 0..p.steps.len() - p.commit;
         if let Err(f) = execute(
