@@ -152,6 +152,32 @@ fn a_liteon_layout_image_is_checked_and_written() {
 }
 
 #[test]
+fn a_dry_run_shows_the_plan_and_changes_nothing() {
+    let b = Bench::new();
+    b.sim(
+        "d.mtksim",
+        "MX25L8005",
+        "ACME|DVDRW TEST|0001",
+        &["--intro", "73"],
+    );
+    let before = b.flash("d.mtksim");
+    b.image("new.bin", &spec("ACME", "DVDRW TEST", "0002", 0x100000));
+    b.cmd(&["sim:d.mtksim", "w", "/m", "new.bin", "--dry-run"])
+        .success()
+        .stdout(
+            predicate::str::contains("Plan: ")
+                .and(predicate::str::contains("[commit]"))
+                .and(predicate::str::contains("erase 0x"))
+                .and(predicate::str::contains("nothing was written")),
+        );
+    assert_eq!(b.flash("d.mtksim"), before);
+    assert!(!b.p("new.backup.bin").exists(), "a dry run makes no backup");
+    // The same drive is still fine for the real write.
+    b.cmd(&["sim:d.mtksim", "w", "/m", "new.bin", "--no-backup"])
+        .success();
+}
+
+#[test]
 fn intro_answer_0x52_is_refused_even_with_force() {
     let b = Bench::new();
     b.sim(

@@ -136,3 +136,69 @@ fn a_write_reports_identity_chip_progress_and_result() {
         "{stages:?}"
     );
 }
+
+#[test]
+fn a_dry_run_emits_the_plan_in_order_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(d)
+        .args(["sim", "new", "d.mtksim", "--chip", "SST39VF080"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let before = std::fs::read(d.join("d.mtksim")).unwrap();
+    let fw = fixture("btc-ide1008-0758.bin");
+    let (exit, ev) = run(d, &["sim:d.mtksim", "w", "/m", &fw, "--dry-run"]);
+    assert_eq!(exit, 0);
+    let steps: Vec<&Value> = ev.iter().filter(|e| e["event"] == "plan-step").collect();
+    assert!(steps.len() > 16, "{} steps", steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["index"], i);
+    }
+    // Banks from the top down (the sentinels' banks, and the commit, at the end).
+    let commits: Vec<&&Value> = steps.iter().filter(|s| s["commit"] == true).collect();
+    assert!(!commits.is_empty());
+    assert!(steps
+        .iter()
+        .rev()
+        .take(commits.len())
+        .all(|s| s["commit"] == true));
+    let r = ev.last().unwrap();
+    assert_eq!(
+        (r["dry_run"].as_bool(), r["method"].as_str()),
+        (Some(true), Some("vendor"))
+    );
+    // Nothing written: the drive file's flash is the same (its state line may differ).
+    let after = std::fs::read(d.join("d.mtksim")).unwrap();
+    assert_eq!(
+        after[after.len() - 0x100000..],
+        before[before.len() - 0x100000..]
+    );
+    // The ATAPI method lists its commands and sends none after INQUIRY.
+    let (exit, ev) = run(
+        d,
+        &[
+            "write",
+            "sim:d.mtksim",
+            &fw,
+            "--method",
+            "atapi",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(exit, 0);
+    let cmds: Vec<&Value> = ev.iter().filter(|e| e["event"] == "plan-step").collect();
+    assert_eq!(cmds.len(), 256 + 3);
+    assert!(cmds[0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("WRITE BUFFER 3B0600000020"));
+    let after2 = std::fs::read(d.join("d.mtksim")).unwrap();
+    assert_eq!(
+        after2[after2.len() - 0x100000..],
+        before[before.len() - 0x100000..]
+    );
+}

@@ -116,6 +116,12 @@ pub enum Command {
         /// Read back the whole flash after writing, not only what changed.
         #[arg(long)]
         verify_all: bool,
+        /// Enter vendor mode, identify the chip, read the flash and check the model, then
+        /// print the plan in the order it would run (erase units, program ranges, per
+        /// bank, chip time) and leave: nothing is erased or programmed. With the ATAPI
+        /// method: the command sequence, nothing sent after INQUIRY.
+        #[arg(long)]
+        dry_run: bool,
         /// The classic /m switch: accepted, no effect.
         #[arg(long, hide = true)]
         classic_m: bool,
@@ -281,7 +287,13 @@ fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
 }
 
 fn summary(ui: &mut dyn Ui, r: &Report) {
-    let mut s = if r.atapi {
+    let mut s = if r.dry_run {
+        format!(
+            "Dry run done: the plan would erase {} KiB and program {} bytes; nothing was written",
+            r.erase_bytes / 1024,
+            r.program_bytes
+        )
+    } else if r.atapi {
         format!(
             "Done: {} KiB uploaded to the drive's own updater",
             r.program_bytes / 1024
@@ -415,6 +427,7 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
             backup,
             no_backup,
             verify_all,
+            dry_run,
             classic_m,
             method,
             drive,
@@ -433,6 +446,7 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
                 },
                 enter: enter_opts(&drive)?,
                 verify_all,
+                dry_run,
             };
             let atapi = match method {
                 Some(m) => m == Method::Atapi,
@@ -447,7 +461,7 @@ fn run_command(cli: Cli, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failur
             put(
                 out,
                 serde_json::json!({
-                    "method": if r.atapi { "atapi" } else { "vendor" },
+                    "method": if r.atapi { "atapi" } else { "vendor" }, "dry_run": r.dry_run,
                     "chip": r.chip, "changed_bytes": r.changed_bytes, "erased_bytes": r.erase_bytes,
                     "programmed_bytes": r.program_bytes, "checksum": format!("{:04X}", r.sum16),
                     "backup": r.backup.as_ref().map(|b| b.display().to_string()),

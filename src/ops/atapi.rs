@@ -120,6 +120,75 @@ fn update_failure(e: UpdateError) -> Failure {
     }
 }
 
+/// `--dry-run` of the BTC update: the exact command sequence, nothing sent.
+fn show_commands(image: &[u8], ui: &mut dyn Ui) {
+    use crate::mtk::update::{write_buffer_cdb, CHUNK, READY_LIMIT};
+    let mut steps: Vec<(String, u32, u32)> = image
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, c)| {
+            let off = i * CHUNK + crate::inference::BTC_HEADER;
+            (
+                format!(
+                    "WRITE BUFFER {} (mode 6, {} bytes at buffer offset 0x{off:06X})",
+                    hex::encode_upper(write_buffer_cdb(6, off, c.len())),
+                    c.len()
+                ),
+                (i * CHUNK) as u32,
+                c.len() as u32,
+            )
+        })
+        .collect();
+    steps.push((
+        format!(
+            "WRITE BUFFER {} (mode 6, 32-byte block at 0 with the sum {:04X} in bytes 30-31)",
+            hex::encode_upper(write_buffer_cdb(6, 0, crate::inference::BTC_HEADER)),
+            sum16(image)
+        ),
+        0,
+        crate::inference::BTC_HEADER as u32,
+    ));
+    steps.push((
+        format!(
+            "WRITE BUFFER {} (mode 7: commit; the drive rewrites its flash)",
+            hex::encode_upper(write_buffer_cdb(7, 0, 0))
+        ),
+        0,
+        0,
+    ));
+    steps.push((
+        format!(
+            "wait {} s, then TEST UNIT READY once a second for up to {} min, then INQUIRY",
+            SETTLE.as_secs(),
+            READY_LIMIT.as_secs() / 60
+        ),
+        0,
+        0,
+    ));
+    ui.line(&format!(
+        "Plan: {} commands to the drive's own updater (nothing is sent in a dry run):",
+        steps.len()
+    ));
+    let n = steps.len();
+    for (i, (detail, start, len)) in steps.into_iter().enumerate() {
+        if i < 3 || i + 4 > n {
+            ui.line(&format!("  {i:>4}  {detail}"));
+        } else if i == 3 {
+            ui.line(&format!("        ... {} more 4 KiB chunks ...", n - 7));
+        }
+        ui.event(&super::Event::PlanStep {
+            index: i,
+            bank: start / crate::firmware::BANK as u32,
+            op: "command".into(),
+            start,
+            len,
+            detail,
+            chip_ms: 0.0,
+            commit: i + 2 == n,
+        });
+    }
+}
+
 /// The drive's own update: refuses another model's firmware unless forced; cannot back
 /// up (the protocol has no read), says so.
 pub fn write(
@@ -181,6 +250,20 @@ pub fn write(
                 }
                 ui.warn(&format!("{what}; writing anyway (--force)"));
             }
+        }
+        if opts.dry_run {
+            show_commands(&fw.data, ui);
+            return Ok(Report {
+                identity_before: Some(format!(
+                    "{} {} {}",
+                    before.vendor, before.product, before.revision
+                )),
+                sum16: sum16(&fw.data),
+                atapi: true,
+                dry_run: true,
+                wall: start.elapsed(),
+                ..Report::default()
+            });
         }
         if opts.backup == Backup::Auto {
             ui.warn("no backup: the drive's own update protocol cannot read the flash (vendor mode can)");

@@ -37,6 +37,18 @@ pub enum Event {
         done: u64,
         total: u64,
     },
+    /// One step of a write plan in the order it would run (`write --dry-run`): an erase
+    /// unit, a program range, or (ATAPI update) a command.
+    PlanStep {
+        index: usize,
+        bank: u32,
+        op: String,
+        start: u32,
+        len: u32,
+        detail: String,
+        chip_ms: f64,
+        commit: bool,
+    },
     /// A human line ("info") or a warning.
     Message { level: String, text: String },
     /// A drive found by `scan` (or by `update`).

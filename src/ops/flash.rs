@@ -34,6 +34,9 @@ pub struct WriteOptions {
     pub enter: EnterOptions,
     /// Read the whole flash back after writing, not only what was written.
     pub verify_all: bool,
+    /// Everything up to the plan (intro, chip ID, read, model check), then show the
+    /// plan and leave vendor mode: nothing is erased or programmed.
+    pub dry_run: bool,
 }
 
 impl Default for WriteOptions {
@@ -48,6 +51,7 @@ impl Default for WriteOptions {
                 force: false,
             },
             verify_all: false,
+            dry_run: false,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Report {
     pub drive_not_booting: bool,
     /// Written by the drive's own ATAPI updater (no read-back possible).
     pub atapi: bool,
+    /// A dry run: the plan was shown, nothing was written.
+    pub dry_run: bool,
 }
 
 fn read_failure(e: crate::mtk::vendor::VendorError) -> Failure {
@@ -404,10 +410,10 @@ pub fn write(
 ) -> Result<Report, Failure> {
     let start = Instant::now();
     let (fw, analysis) = load_for_write(input, opts.write_boot, ui)?;
-    if let Backup::To(p) = &opts.backup {
+    if let (Backup::To(p), false) = (&opts.backup, opts.dry_run) {
         check_output(p, Some(input))?;
     }
-    if opts.backup == Backup::Auto {
+    if opts.backup == Backup::Auto && !opts.dry_run {
         check_output(&input.with_file_name(".mtkflash-probe-name"), None).map_err(|f| {
             Failure::file(
                 format!(
@@ -505,8 +511,13 @@ fn write_on(
     if let Err(f) = check_model(&identity, &current, analysis, opts.force, ui) {
         return Err(leave_with(s, f));
     }
-    // Back up before anything is changed.
-    match &opts.backup {
+    // Back up before anything is changed (a dry run changes nothing).
+    let backup = if opts.dry_run {
+        &Backup::Skip
+    } else {
+        &opts.backup
+    };
+    match backup {
         Backup::Skip => {}
         Backup::To(p) => {
             if let Err(f) = write_new_file(p, &current) {
@@ -554,6 +565,17 @@ fn write_on(
         .count() as u64;
     report.sum16 = sum16(&p.target);
     report.boot_rewritten = p.boot_erased || p.boot_changes;
+    if opts.dry_run {
+        show_plan(&p, s.chip, ui);
+        report.dry_run = true;
+        report.nothing_to_do = p.is_empty();
+        let _ = s.driver().restore();
+        s.leave()?;
+        ui.line(
+            "Dry run: nothing was erased or programmed; vendor mode was left and the drive reset",
+        );
+        return Ok(report);
+    }
     if p.is_empty() {
         report.nothing_to_do = true;
         ui.line("The flash already holds this image: nothing to write.");
@@ -642,6 +664,100 @@ fn write_on(
         }
     }
     Ok(report)
+}
+
+/// Chip time of one step (datasheet timings from the chip table).
+fn step_chip_time(chip: &crate::chips::ChipInfo, st: &Step) -> Duration {
+    match st {
+        Step::Erase { eraser, .. } => Duration::from_micros(eraser.time.us),
+        Step::Program { start, data } => {
+            let unit = chip.program_unit() as usize;
+            let first = *start as usize;
+            let units = (first / unit..(first + data.len()).div_ceil(unit))
+                .filter(|u| {
+                    chip.write.page().is_some()
+                        || (u * unit..(u + 1) * unit)
+                            .filter(|a| (first..first + data.len()).contains(a))
+                            .any(|a| data[a - first] != 0xFF)
+                })
+                .count() as u64;
+            Duration::from_micros(units * chip.program.us)
+        }
+    }
+}
+
+/// Print a plan in the order it would run (`--dry-run`), one line and one `plan-step`
+/// event per step.
+fn show_plan(p: &plan::Plan, chip: &crate::chips::ChipInfo, ui: &mut dyn Ui) {
+    if p.is_empty() {
+        ui.line("Plan: nothing to write (the flash already holds this image)");
+        return;
+    }
+    ui.line(&format!(
+        "Plan: {} steps, in the order they would run (banks from the top down, each bank's first page and start byte last; the commit only after everything before it reads back correct):",
+        p.steps.len()
+    ));
+    let commit_from = p.steps.len() - p.commit;
+    for (i, st) in p.steps.iter().enumerate() {
+        let t = step_chip_time(chip, st);
+        let (op, start, len, detail) = match st {
+            Step::Erase { eraser, start, len } => (
+                "erase",
+                *start,
+                *len,
+                format!(
+                    "erase 0x{start:06X}-0x{:06X} ({} KiB, opcode {:02X})",
+                    start + len - 1,
+                    len / 1024,
+                    eraser.cmd
+                ),
+            ),
+            Step::Program { start, data } => ("program", *start, data.len() as u32, {
+                let n = data.iter().filter(|&&b| b != 0xFF).count();
+                let end = *start as usize + data.len() - 1;
+                let s = if n == 1 { "" } else { "s" };
+                format!("program 0x{start:06X}-0x{end:06X} ({n} byte{s})")
+            }),
+        };
+        let commit = i >= commit_from;
+        let bank = start / firmware::BANK as u32;
+        let boot = if p.boot_steps.contains(&i) {
+            " [boot code]"
+        } else {
+            ""
+        };
+        let tag = if commit {
+            " [commit]"
+        } else if p.sentinels.contains(&start) && op == "program" && len == 1 {
+            " [sentinel made invalid]"
+        } else {
+            ""
+        };
+        let time = if t < Duration::from_millis(1) {
+            format!("{} us", t.as_micros())
+        } else {
+            format!("{:.1} ms", t.as_secs_f64() * 1000.0)
+        };
+        ui.line(&format!(
+            "  {i:>4}  Bank{bank:<2} {detail}, {time}{boot}{tag}"
+        ));
+        ui.event(&super::Event::PlanStep {
+            index: i,
+            bank,
+            op: op.into(),
+            start,
+            len,
+            detail,
+            chip_ms: t.as_secs_f64() * 1000.0,
+            commit,
+        });
+    }
+    ui.line(&format!(
+        "Total: erase {} KiB, program {} bytes, chip time {:.2} s (datasheet timings; bus time comes on top)",
+        p.erase_bytes / 1024,
+        p.program_bytes,
+        p.chip_time.as_secs_f64()
+    ));
 }
 
 /// Read back `ranges` into `flash` and compare them with `want`. `committed`: the
