@@ -92,6 +92,8 @@ pub enum VendorError {
         addr: u32,
         ms: u64,
     },
+    #[error("stopped: {0}. Vendor mode through ATA pass-through is not safe on this path; use a task-file port (1-4, BASE:POSITION) for vendor mode")]
+    PathFault(String),
     #[error("{0}")]
     Other(String),
 }
@@ -189,6 +191,9 @@ impl<T: TaskFile> Vendor<T> {
                     continue;
                 }
             };
+            if let Some(f) = tf.fault() {
+                return Err((tf, VendorError::PathFault(f)));
+            }
             log::info!(
                 "vendor mode on {}: status 0x{status:02X} ({kind:?})",
                 tf.describe()
@@ -230,6 +235,9 @@ impl<T: TaskFile> Vendor<T> {
             last = s;
             (s & 0x80 == 0 || s == 0xFF).then_some(s)
         });
+        if let Some(f) = self.tf.fault() {
+            return Err(VendorError::PathFault(f));
+        }
         let at = || self.tf.describe();
         match r {
             Some(s) if s == idle => Ok(()),

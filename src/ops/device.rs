@@ -82,6 +82,13 @@ impl PortIo for Ports {
             Ports::Raw(r) => r.outw(port, val),
         }
     }
+    fn fault(&self) -> Option<String> {
+        match self {
+            Ports::Traced(t) => t.fault(),
+            Ports::PassThrough(p) => p.fault(),
+            _ => None,
+        }
+    }
     fn modelled(&self) -> Option<Duration> {
         match self {
             Ports::Sim(s) => s.modelled(),
@@ -216,6 +223,16 @@ impl Device {
                     Failure::new(Exit::Drive, e.to_string(), UNTOUCHED, "check the device name (`mtkflash scan`) and your permissions")
                 })?;
                 ui.warn("vendor mode through ATA PASS-THROUGH is experimental (unproven on hardware)");
+                let driver = crate::transport::sgio::host_driver(Path::new("/sys"), p);
+                match driver.as_deref().map(|d| (d, crate::transport::sgio::libata_request_sense_on_df(d))) {
+                    Some((d, Some(true))) => ui.warn(&format!(
+                        "{d} runs libata's error handler after every vendor-mode status (DF set): the kernel sends the drive a REQUEST SENSE packet after each vendor command, which no source shows a MediaTek drive in vendor mode tolerating; a task-file port (unbind {d}) is the proven path"
+                    )),
+                    Some((d, None)) => ui.warn(&format!(
+                        "the drive hangs off {d}, not libata: whether it passes ATA PASS-THROUGH with a vendor status back is unknown"
+                    )),
+                    _ => {}
+                }
                 Ok(Device::from_transport(Box::new(t), target.clone()))
             }
             #[cfg(not(target_os = "linux"))]
@@ -432,6 +449,10 @@ impl<'d> Session<'d> {
                     VendorError::IntroFailed { .. } => (
                         format!("{e}: this is not a MediaTek drive, or it does not accept the vendor intro"),
                         "check the port (`mtkflash scan`); if this is a MediaTek drive, power-cycle it and run the command right after power-on",
+                    ),
+                    VendorError::PathFault(_) => (
+                        e.to_string(),
+                        "connect the drive to a task-file port (an IDE channel, or a SATA controller in IDE mode) and use port 1-4; send a --trace of this run to the mtkflash developers",
                     ),
                     _ => (e.to_string(), "check the cable, power and jumper, and the port number"),
                 };

@@ -103,6 +103,12 @@ pub trait TaskFile: Timed {
     fn dev(&self) -> u8;
     /// `port 0x170 master`, for messages.
     fn describe(&self) -> String;
+    /// Something the path to the drive did on its own that makes the registers
+    /// untrustworthy from here on (e.g. the kernel's error handler reset the drive behind
+    /// an ATA pass-through). Real ports: never.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<T: TaskFile + ?Sized> TaskFile for &mut T {
@@ -117,6 +123,9 @@ impl<T: TaskFile + ?Sized> TaskFile for &mut T {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn fault(&self) -> Option<String> {
+        (**self).fault()
     }
 }
 
@@ -419,6 +428,9 @@ impl<P: PortIo> TaskFile for Ata<P> {
     }
     fn describe(&self) -> String {
         self.ch.describe()
+    }
+    fn fault(&self) -> Option<String> {
+        self.io.fault()
     }
 }
 

@@ -1,12 +1,16 @@
 //! EXPERIMENTAL: the ATA task file through SCSI ATA PASS-THROUGH(16) (opcode 0x85), so
 //! vendor mode can reach drives behind AHCI/libata without legacy ports. Register writes
 //! are shadowed; writing the command register issues one non-data ATA command with
-//! CK_COND set, and the result registers come back in the ATA status return descriptor
-//! (sense descriptor 0x09). Unproven on hardware: whether libata's error handling lets
-//! vendor status 0x70 (DF set) through is not known (transports.md).
+//! CK_COND set. The result registers come back in the ATA status return descriptor
+//! (sense descriptor 0x09) for a clean status, and, from libata, in fixed-format sense
+//! when the status has DF or ERR, as every vendor-mode status does (0x70/0x72 DF, 0x73
+//! DF|ERR). What libata's error handler does then (a REQUEST SENSE packet to the drive,
+//! sometimes a reset) is in docs/inferences.md; what of it can be seen from here is
+//! turned into a [`TaskFile::fault`] that stops the session. Unproven on MediaTek
+//! hardware.
 
 use super::ata::{Reg, TaskFile};
-use super::scsi::{Dir, ScsiTransport};
+use super::scsi::{Dir, ScsiTransport, SenseInfo};
 use crate::clock::{Clock, RealClock, Timed};
 use std::time::Duration;
 
@@ -56,20 +60,104 @@ pub fn ata16_pio_in(command: u8, device: u8, blocks: u8) -> [u8; 16] {
     ]
 }
 
-/// One non-data ATA command through pass-through: the result registers (error, count,
-/// LBA low, mid, high, device, status), and whether the transport ignored CK_COND (then
-/// GOOD is taken as status 0x50 with the registers as written).
-pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> ([u8; 7], bool) {
+/// What one non-data ATA command through pass-through gave back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Error, count, LBA low, mid, high, device, status.
+    pub regs: [u8; 7],
+    /// The transport ignored CK_COND: GOOD is taken as status 0x50 with the registers
+    /// as written.
+    pub blind: bool,
+    /// Something seen that means the path did more than pass the command on.
+    pub alarm: Option<String>,
+}
+
+/// One libata error-handler run costs at least a REQUEST SENSE with a 5 s timeout when
+/// the drive does not answer; a vendor command is microseconds.
+const EH_SUSPECT: Duration = Duration::from_secs(5);
+
+/// One non-data ATA command through pass-through, read the way libata answers it
+/// (docs/inferences.md, "libata and ATA PASS-THROUGH").
+pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> Outcome {
     let cdb = ata16_nondata(regs, command);
-    match t.execute(&cdb, Dir::None, Duration::from_secs(30)) {
-        Ok(r) => match r.sense_info().and_then(|s| s.ata) {
-            Some(a) => (a, false),
-            None if r.good() => ([0, regs[1], regs[2], regs[3], regs[4], regs[5], 0x50], true),
-            // CHECK CONDITION without ATA registers: an aborted command.
-            None => ([0x04, 0, 0, 0, 0, regs[5], 0x51], false),
+    let now = |t: &dyn ScsiTransport| t.clock().map(|c| c.now());
+    let (t0, w0) = (now(t), std::time::Instant::now());
+    let r = t.execute(&cdb, Dir::None, Duration::from_secs(30));
+    let took = match (t0, now(t)) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => w0.elapsed(),
+    };
+    let written = |status| [0, regs[1], regs[2], regs[3], regs[4], regs[5], status];
+    let mut out = match r {
+        Err(_) => Outcome {
+            regs: [0, 0, 0, 0, 0, 0, 0xFF],
+            blind: false,
+            alarm: None,
         },
-        Err(_) => ([0, 0, 0, 0, 0, 0, 0xFF], false),
+        Ok(r) => {
+            let fixed = crate::transport::scsi::ata_fixed_registers(&r.sense);
+            match (r.sense_info(), fixed) {
+                (Some(SenseInfo { ata: Some(a), .. }), _) => Outcome {
+                    regs: a,
+                    blind: false,
+                    alarm: None,
+                },
+                (Some(si), Some((mut a, complete))) => {
+                    if !complete {
+                        // LBA mid/high did not fit the 18 bytes (6.1): they are as written.
+                        a[3] = regs[3];
+                        a[4] = regs[4];
+                    }
+                    let (df, err) = (a[6] & 0x20 != 0, a[6] & 0x01 != 0);
+                    // libata synthesises 4/44/00 for DF with no error bits; anything else
+                    // there on a 6.11+ kernel is the drive's own answer to a REQUEST SENSE
+                    // the kernel sent.
+                    let alarm = (df && !err && a[0] == 0 && (si.key, si.asc) != (4, 0x44)).then(|| {
+                        format!(
+                            "after vendor command 0x{command:02X} the kernel asked the drive for sense on its own (sense {:X}/{:02X}/{:02X} came back, not the 4/44/00 libata makes up): its error handler sends the drive a REQUEST SENSE packet after every vendor command on this controller",
+                            si.key, si.asc, si.ascq
+                        )
+                    });
+                    Outcome {
+                        regs: a,
+                        blind: false,
+                        alarm,
+                    }
+                }
+                (_, _) if r.good() => Outcome {
+                    regs: written(0x50),
+                    blind: true,
+                    alarm: None,
+                },
+                (None, _) => Outcome {
+                    regs: written(0x51),
+                    blind: false,
+                    alarm: Some(format!(
+                        "vendor command 0x{command:02X} ended in CHECK CONDITION with no sense data: libata's error handler may have reset the drive"
+                    )),
+                },
+                // Sense without registers: an aborted command as far as can be told.
+                (Some(_), None) => Outcome {
+                    regs: [0x04, 0, 0, 0, 0, regs[5], 0x51],
+                    blind: false,
+                    alarm: None,
+                },
+            }
+        }
+    };
+    let st = out.regs[6];
+    if out.alarm.is_none() && st != 0xFF && !out.blind && (st & 0x40 == 0 || st & 0x88 != 0) {
+        out.alarm = Some(format!(
+            "vendor command 0x{command:02X} ended with status 0x{st:02X} (DRDY clear, or BSY/DRQ set): libata's error handler resets the link after such a status"
+        ));
     }
+    if out.alarm.is_none() && took >= EH_SUSPECT {
+        out.alarm = Some(format!(
+            "vendor command 0x{command:02X} took {:.1} s through the kernel: its error handler ran (a REQUEST SENSE that timed out, or a reset)",
+            took.as_secs_f64()
+        ));
+    }
+    out
 }
 
 pub struct PassThroughTaskFile<'a> {
@@ -82,6 +170,8 @@ pub struct PassThroughTaskFile<'a> {
     clock: RealClock,
     /// Commands whose result registers did not come back (CK_COND ignored).
     pub blind: u32,
+    /// The first thing seen that makes the registers untrustworthy (see [`Outcome`]).
+    pub alarm: Option<String>,
 }
 
 impl<'a> PassThroughTaskFile<'a> {
@@ -94,13 +184,17 @@ impl<'a> PassThroughTaskFile<'a> {
             dev,
             clock: RealClock::new(),
             blind: 0,
+            alarm: None,
         }
     }
 
     fn issue(&mut self, command: u8) {
-        let (result, blind) = run_nondata(&mut *self.t, &self.shadow, command);
-        self.result = result;
-        self.blind += blind as u32;
+        let o = run_nondata(&mut *self.t, &self.shadow, command);
+        self.result = o.regs;
+        self.blind += o.blind as u32;
+        if self.alarm.is_none() {
+            self.alarm = o.alarm;
+        }
     }
 
     /// IDENTIFY PACKET DEVICE through pass-through: 256 words.
@@ -160,6 +254,9 @@ impl TaskFile for PassThroughTaskFile<'_> {
     }
     fn describe(&self) -> String {
         format!("{} (ATA pass-through)", self.t.describe())
+    }
+    fn fault(&self) -> Option<String> {
+        self.alarm.clone()
     }
 }
 
@@ -265,5 +362,80 @@ mod tests {
         tf.write(Reg::Command, 0x80);
         assert_eq!(tf.read(Reg::Command), 0x50);
         assert_eq!(tf.blind, 1);
+    }
+
+    /// Answers with a fixed sense in the given layout, as libata does for DF/ERR.
+    struct Fixed {
+        sense: Vec<u8>,
+    }
+    impl ScsiTransport for Fixed {
+        fn execute(
+            &mut self,
+            _c: &[u8],
+            _d: Dir<'_>,
+            _t: Duration,
+        ) -> Result<ScsiResult, TransportError> {
+            Ok(ScsiResult {
+                status: 2,
+                sense: self.sense.clone(),
+                data: vec![],
+            })
+        }
+        fn describe(&self) -> String {
+            "fixed".into()
+        }
+        fn sleep(&mut self, _d: Duration) {}
+    }
+
+    #[test]
+    fn registers_come_from_fixed_sense_in_both_kernel_layouts() {
+        // 6.11+: 0xF0, error/status/device/count at 3-6, LBA at 9-11; sense 4/44/00.
+        let mut k612 = crate::transport::scsi::fixed_sense(4, 0x44, 0);
+        k612[0] = 0xF0;
+        k612[3] = 0x00;
+        k612[4] = 0x70;
+        k612[5] = 0xA3;
+        k612[6] = 0x01;
+        k612[9] = 0x5A;
+        k612[10] = 0x34;
+        k612[11] = 0x12;
+        let o = run_nondata(
+            &mut Fixed {
+                sense: k612.clone(),
+            },
+            &[0, 1, 0, 0x34, 0x12, 0xA3],
+            0x00,
+        );
+        assert_eq!(o.regs, [0x00, 0x01, 0x5A, 0x34, 0x12, 0xA3, 0x70]);
+        assert_eq!(o.alarm, None);
+        // 6.1: 0x70, registers at 8-11, LBA low at 17, mid/high lost (taken as written).
+        let mut k61 = crate::transport::scsi::fixed_sense(4, 0x44, 0);
+        k61[8] = 0x00;
+        k61[9] = 0x72;
+        k61[10] = 0xA0;
+        k61[11] = 0x00;
+        k61[17] = 0xC2;
+        let o = run_nondata(
+            &mut Fixed { sense: k61 },
+            &[0, 0, 0, 0x04, 0x88, 0xA0],
+            0x00,
+        );
+        assert_eq!(o.regs, [0x00, 0x00, 0xC2, 0x04, 0x88, 0xA0, 0x72]);
+        assert_eq!(o.alarm, None);
+        // The drive's own sense where libata would have made up 4/44/00: the kernel
+        // asked the drive (REQUEST SENSE) on its own.
+        let mut asked = k612;
+        asked[2] = 0x06;
+        asked[12] = 0x29;
+        let o = run_nondata(&mut Fixed { sense: asked }, &[0; 6], 0x01);
+        assert!(o.alarm.unwrap().contains("asked the drive for sense"));
+        // No sense at all, and a status without DRDY: alarms too.
+        let o = run_nondata(&mut Fixed { sense: vec![] }, &[0; 6], 0x01);
+        assert!(o.alarm.unwrap().contains("no sense data"));
+        let mut busy = crate::transport::scsi::fixed_sense(4, 0x44, 0);
+        busy[0] = 0xF0;
+        busy[4] = 0x40 | 0x08 | 0x20;
+        let o = run_nondata(&mut Fixed { sense: busy }, &[0; 6], 0x01);
+        assert!(o.alarm.unwrap().contains("BSY/DRQ"));
     }
 }

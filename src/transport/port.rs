@@ -18,6 +18,10 @@ pub trait PortIo: Timed {
     fn power_cycle(&mut self) -> bool {
         false
     }
+    /// Something the path to the drive did on its own (see `TaskFile::fault`).
+    fn fault(&self) -> Option<String> {
+        None
+    }
 
     /// Read words from a data port (rep insw).
     fn ins_w(&mut self, port: u16, buf: &mut [u16]) {
@@ -51,6 +55,9 @@ impl<P: PortIo + ?Sized> PortIo for Box<P> {
     }
     fn power_cycle(&mut self) -> bool {
         (**self).power_cycle()
+    }
+    fn fault(&self) -> Option<String> {
+        (**self).fault()
     }
 }
 

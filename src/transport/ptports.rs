@@ -48,6 +48,8 @@ pub struct PtPorts {
     /// Sense of the last packet command, for REQUEST SENSE.
     last_sense: Vec<u8>,
     real: RealClock,
+    /// The first thing seen that makes the registers untrustworthy (atapt::Outcome).
+    alarm: Option<String>,
 }
 
 impl PtPorts {
@@ -59,6 +61,7 @@ impl PtPorts {
             phase: Phase::Idle,
             last_sense: Vec::new(),
             real: RealClock::new(),
+            alarm: None,
         }
     }
 
@@ -71,7 +74,11 @@ impl PtPorts {
     }
 
     fn ata(&mut self, cmd: u8) {
-        self.result = super::atapt::run_nondata(&mut *self.t, &self.shadow, cmd).0;
+        let o = super::atapt::run_nondata(&mut *self.t, &self.shadow, cmd);
+        self.result = o.regs;
+        if self.alarm.is_none() {
+            self.alarm = o.alarm;
+        }
     }
 
     fn identify(&mut self) {
@@ -243,6 +250,9 @@ impl PortIo for PtPorts {
         }
     }
 
+    fn fault(&self) -> Option<String> {
+        self.alarm.clone()
+    }
     fn modelled(&self) -> Option<Duration> {
         self.t.modelled()
     }

@@ -166,6 +166,27 @@ pub struct SenseInfo {
     pub ata: Option<[u8; 7]>,
 }
 
+/// The task-file registers libata puts into FIXED-format sense for an ATA
+/// PASS-THROUGH with CK_COND when the status has DF or ERR (it never uses descriptor
+/// format for an ATAPI device then). 6.11 and later set the VALID bit (0xF0) and put
+/// error, status, device, count in bytes 3-6 and LBA low/mid/high in 9-11; earlier
+/// kernels (6.1) put them in bytes 8-11 and LBA low in 17, with LBA mid/high cut off.
+/// Returns error, count, LBA low, mid, high, device, status, and whether LBA mid/high
+/// are real. (drivers/ata/libata-scsi.c; docs/inferences.md.)
+pub fn ata_fixed_registers(b: &[u8]) -> Option<([u8; 7], bool)> {
+    if b.len() < 12 || b[0] & 0x7F != 0x70 {
+        return None;
+    }
+    let drdy = |s: u8| s & 0x40 != 0;
+    if b[0] & 0x80 != 0 && drdy(b[4]) {
+        return Some(([b[3], b[6], b[9], b[10], b[11], b[5], b[4]], true));
+    }
+    if b[0] & 0x80 == 0 && b.len() >= 18 && drdy(b[9]) {
+        return Some(([b[8], b[11], b[17], 0, 0, b[10], b[9]], false));
+    }
+    None
+}
+
 impl SenseInfo {
     pub fn parse(b: &[u8]) -> Option<SenseInfo> {
         let code = *b.first()? & 0x7F;

@@ -59,6 +59,41 @@ pub fn sg_twin(path: &Path) -> Option<PathBuf> {
     Some(Path::new("/dev").join(e.file_name()))
 }
 
+/// The kernel driver of the SCSI host an sg device hangs off (`ahci`, `ata_piix`,
+/// `pata_*`, `usb-storage`, ...), from sysfs: /sys/class/scsi_generic/sgN/device
+/// resolves into .../hostH/..., whose /sys/class/scsi_host/hostH/proc_name names it.
+pub fn host_driver(sys: &Path, path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let dev =
+        std::fs::canonicalize(sys.join("class/scsi_generic").join(name).join("device")).ok()?;
+    let host = dev
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .find(|c| c.starts_with("host") && c[4..].chars().all(|d| d.is_ascii_digit()))?
+        .to_string();
+    let n =
+        std::fs::read_to_string(sys.join("class/scsi_host").join(host).join("proc_name")).ok()?;
+    Some(n.trim().to_string())
+}
+
+/// What libata's error handler does after a vendor-mode status (DF set) on a host with
+/// this driver (docs/inferences.md, "libata and ATA PASS-THROUGH"): SFF drivers run it
+/// for DF alone and send the drive a REQUEST SENSE packet; AHCI does only for ERR
+/// (0x73). None: not a libata host, or not known.
+pub fn libata_request_sense_on_df(driver: &str) -> Option<bool> {
+    match driver {
+        "ahci" => Some(false),
+        d if d == "ata_piix"
+            || d.starts_with("pata_")
+            || d.starts_with("sata_")
+            || d == "ata_generic" =>
+        {
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
 fn os_err(path: &str, e: &std::io::Error) -> TransportError {
     let errno = e.raw_os_error().unwrap_or(0);
     let what = match errno {
@@ -232,5 +267,28 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("mtkflash scan"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn the_host_driver_is_read_from_sysfs() {
+        let d = tempfile::tempdir().unwrap();
+        let sys = d.path();
+        let dev = sys.join("devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::create_dir_all(sys.join("class/scsi_generic/sg0")).unwrap();
+        std::os::unix::fs::symlink(&dev, sys.join("class/scsi_generic/sg0/device")).unwrap();
+        std::fs::create_dir_all(sys.join("class/scsi_host/host0")).unwrap();
+        std::fs::write(sys.join("class/scsi_host/host0/proc_name"), "ata_piix\n").unwrap();
+        let drv = host_driver(sys, Path::new("/dev/sg0")).unwrap();
+        assert_eq!(drv, "ata_piix");
+        assert_eq!(libata_request_sense_on_df(&drv), Some(true));
+        assert_eq!(libata_request_sense_on_df("ahci"), Some(false));
+        assert_eq!(libata_request_sense_on_df("usb-storage"), None);
+        assert_eq!(host_driver(sys, Path::new("/dev/sg1")), None);
     }
 }

@@ -492,6 +492,10 @@ impl<P: PortIo> PortIo for Tracer<P> {
         self.io_ref().modelled()
     }
 
+    fn fault(&self) -> Option<String> {
+        self.io_ref().fault()
+    }
+
     fn power_cycle(&mut self) -> bool {
         self.io().power_cycle()
     }
