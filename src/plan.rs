@@ -699,6 +699,26 @@ pub fn simulate(chip: &ChipInfo, plan: &Plan, content: &mut [u8]) {
     simulate_steps(chip, &plan.steps, content)
 }
 
+/// The byte at `addr` after `steps`, starting from `before` (chip semantics as in
+/// [`simulate`]), without building a whole image.
+pub fn value_after(chip: &ChipInfo, steps: &[Step], addr: usize, before: u8) -> u8 {
+    let mut v = before;
+    for s in steps {
+        let (start, end) = (step_start(s) as usize, step_end(s) as usize);
+        if !(start..end).contains(&addr) {
+            continue;
+        }
+        v = match s {
+            Step::Erase { .. } => 0xFF,
+            Step::Program { data, .. } => match chip.write {
+                WriteMode::JedecPage { .. } => data[addr - start],
+                _ => v & data[addr - start],
+            },
+        };
+    }
+    v
+}
+
 /// [`simulate`] for some of a plan's steps.
 pub fn simulate_steps(chip: &ChipInfo, steps: &[Step], content: &mut [u8]) {
     for s in steps {

@@ -599,7 +599,7 @@ fn write_on(
             &mut s,
             &p,
             body.clone(),
-            &current,
+            &current[..BOOT_LEN.min(current.len())],
             report.backup.clone(),
             ui,
         ) {
@@ -608,27 +608,39 @@ fn write_on(
         // Verify every byte written so far; only then write the commit (the sentinels'
         // bank starts), so a failed write leaves an image the drive will not start.
         ui.line("Verifying....");
-        let mut expected = current.clone();
-        plan::simulate_steps(s.chip, p.body(), &mut expected);
+        // The commit's bytes are not written yet: until then they must read as the body
+        // left them (FF after a sentinel's erase). Everything else must be the target.
+        let pending: Vec<(usize, u8)> = plan::touched_by(p.commit_steps())
+            .into_iter()
+            .flat_map(|(a, l)| a as usize..(a + l) as usize)
+            .map(|a| (a, plan::value_after(s.chip, p.body(), a, current[a])))
+            .collect();
         let ranges = if opts.verify_all {
             vec![(0u32, s.chip.size)]
         } else {
             plan::touched_by(p.body())
         };
-        let committed = p.commit == 0;
-        let mut flash = current.clone();
+        let old_boot = current[..BOOT_LEN.min(current.len())].to_vec();
+        let mut flash = current;
         let r = verify_ranges(
-            &mut s, &ranges, &mut flash, &expected, &current, committed, &report, ui,
+            &mut s, &ranges, &mut flash, &p.target, &pending, &old_boot, &report, ui,
         );
         if let Err(f) = r {
             return Err(leave_with(s, f));
         }
-        if !committed {
+        if !pending.is_empty() {
             let all = body.end..p.steps.len();
-            let r = execute(&mut s, &p, all, &current, report.backup.clone(), ui).and_then(|()| {
+            let r = execute(&mut s, &p, all, &old_boot, report.backup.clone(), ui).and_then(|()| {
                 let ranges = plan::touched_by(p.commit_steps());
                 verify_ranges(
-                    &mut s, &ranges, &mut flash, &p.target, &current, true, &report, ui,
+                    &mut s,
+                    &ranges,
+                    &mut flash,
+                    &p.target,
+                    &[],
+                    &old_boot,
+                    &report,
+                    ui,
                 )
             });
             if let Err(f) = r {
@@ -760,17 +772,17 @@ fn show_plan(p: &plan::Plan, chip: &crate::chips::ChipInfo, ui: &mut dyn Ui) {
     ));
 }
 
-/// Read back `ranges` into `flash` and compare them with `want`. `committed`: the
-/// sentinels' starts are written, so a mismatch may leave a drive that starts a bad
-/// image (said in the message); before the commit the drive will run boot code only.
+/// Read back `ranges` into `flash` and compare the whole of it with `want`, except the
+/// `pending` bytes (the commit, not written yet), which must hold their given values.
+/// While anything is pending the drive will not start the image (said in the message).
 #[allow(clippy::too_many_arguments)]
 fn verify_ranges(
     s: &mut Session<'_>,
     ranges: &[(u32, u32)],
     flash: &mut [u8],
     want: &[u8],
-    current: &[u8],
-    committed: bool,
+    pending: &[(usize, u8)],
+    old_boot: &[u8],
     report: &Report,
     ui: &mut dyn Ui,
 ) -> Result<(), Failure> {
@@ -784,7 +796,7 @@ fn verify_ranges(
         })
     };
     ui.end();
-    let not_committed = if committed {
+    let not_committed = if pending.is_empty() {
         ""
     } else {
         "; the image is not committed yet (a bank start is left blank), so the drive will run its boot code only until the same command finishes"
@@ -807,13 +819,20 @@ fn verify_ranges(
         let next = "run the same command again: it verifies, and writes only what differs";
         return Err(Failure::new(exit, f.what, st, next));
     }
-    if let Some(bad) = flash.iter().zip(want).position(|(a, b)| a != b) {
-        let n = flash.iter().zip(want).filter(|(a, b)| a != b).count();
-        let boot_ok =
-            flash[..BOOT_LEN] == want[..BOOT_LEN] || flash[..BOOT_LEN] == current[..BOOT_LEN];
+    let want_at = |i: usize| {
+        pending
+            .iter()
+            .find(|(a, _)| *a == i)
+            .map_or(want[i], |&(_, v)| v)
+    };
+    let differs = |i: &usize| flash[*i] != want_at(*i);
+    if let Some(bad) = (0..flash.len()).find(differs) {
+        let n = (0..flash.len()).filter(differs).count();
+        let boot = old_boot.len();
+        let boot_ok = flash[..boot] == want[..boot] || flash[..boot] == old_boot[..];
         return Err(Failure::new(
             Exit::Write,
-            format!("verification failed: {n} byte(s) differ from the image, the first at 0x{bad:06X} (0x{:02X}, should be 0x{:02X})", flash[bad], want[bad]),
+            format!("verification failed: {n} byte(s) differ from the image, the first at 0x{bad:06X} (0x{:02X}, should be 0x{:02X})", flash[bad], want_at(bad)),
             format!("{}{not_committed}", partial_state(Some(bad as u32 & !0xFFF), boot_ok, &report.backup)),
             "run the same command again; if the same bytes fail again the flash chip may be worn out",
         ));

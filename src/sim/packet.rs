@@ -128,47 +128,40 @@ impl SimPacket {
             self.kernel_request_senses += 1;
             drive_sense = self.kernel_request_sense();
         }
-        let sense = match (self.libata.new_layout, drive_sense) {
-            (true, Some(d)) => {
-                let mut sb = d;
-                sb.resize(18, 0);
-                sb[0] |= 0x80;
-                sb[3] = regs[0];
-                sb[4] = status;
-                sb[5] = regs[5];
-                sb[6] = regs[1];
-                sb[9] = regs[2];
-                sb[10] = regs[3];
-                sb[11] = regs[4];
+        // The drive's answer, or libata's own from the registers: DF -> 4/44/00,
+        // ERR/ABRT -> B/00/00.
+        let made_up = drive_sense.is_none();
+        let mut sb = drive_sense.unwrap_or_else(|| {
+            let (k, asc) = if df { (4, 0x44) } else { (0x0B, 0) };
+            crate::transport::scsi::fixed_sense(k, asc, 0)
+        });
+        sb.resize(18, 0);
+        let sense = if self.libata.new_layout {
+            sb[0] |= 0x80;
+            sb[3] = regs[0];
+            sb[4] = status;
+            sb[5] = regs[5];
+            sb[6] = regs[1];
+            sb[9] = regs[2];
+            sb[10] = regs[3];
+            sb[11] = regs[4];
+            sb
+        } else {
+            // 6.1: always made up (the drive's answer is discarded); the registers at
+            // 8-11 and LBA low at 17, LBA mid/high past the 18 bytes the caller gets.
+            let mut sb = if made_up {
                 sb
-            }
-            (true, None) => {
-                // Synthesised from the registers: DF -> 4/44/00, ERR/ABRT -> B/00/00.
+            } else {
                 let (k, asc) = if df { (4, 0x44) } else { (0x0B, 0) };
-                let mut sb = crate::transport::scsi::fixed_sense(k, asc, 0);
-                sb[0] = 0xF0;
-                sb[3] = regs[0];
-                sb[4] = status;
-                sb[5] = regs[5];
-                sb[6] = regs[1];
-                sb[9] = regs[2];
-                sb[10] = regs[3];
-                sb[11] = regs[4];
-                sb
-            }
-            (false, _) => {
-                // 6.1: always synthesised; the registers at 8-11 and LBA low at 17, LBA
-                // mid/high past the 18 bytes the caller gets.
-                let (k, asc) = if df { (4, 0x44) } else { (0x0B, 0) };
-                let mut sb = crate::transport::scsi::fixed_sense(k, asc, 0);
-                sb[8] = regs[0];
-                sb[9] = status;
-                sb[10] = regs[5];
-                sb[11] = regs[1];
-                sb[17] = regs[2];
-                sb.truncate(18);
-                sb
-            }
+                crate::transport::scsi::fixed_sense(k, asc, 0)
+            };
+            sb[8] = regs[0];
+            sb[9] = status;
+            sb[10] = regs[5];
+            sb[11] = regs[1];
+            sb[17] = regs[2];
+            sb.truncate(18);
+            sb
         };
         ScsiResult {
             status: 0x02,

@@ -67,28 +67,41 @@ impl<B: SpiBus> SpiDriver<B> {
         Ok(self.bus.transfer(&[0x05], 1)?[0])
     }
 
+    /// Poll RDSR until `done(status)`; `Ok(false)` when `limit` ran out.
+    fn poll_status(
+        &mut self,
+        limit: Duration,
+        done: impl Fn(u8) -> bool,
+    ) -> Result<bool, VendorError> {
+        let mut err = None;
+        let r = poll_until(&mut self.bus, limit, |bus| match bus.transfer(&[0x05], 1) {
+            Ok(v) => done(v[0]).then_some(()),
+            Err(e) => {
+                err = Some(e);
+                Some(())
+            }
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(r.is_some()),
+        }
+    }
+
     fn wait_ready(
         &mut self,
         limit: Duration,
         what: &'static str,
         addr: u32,
     ) -> Result<(), VendorError> {
-        let mut err = None;
-        let r = poll_until(&mut self.bus, limit, |bus| match bus.transfer(&[0x05], 1) {
-            Ok(v) => (v[0] & 0x01 == 0).then_some(()),
-            Err(e) => {
-                err = Some(e);
-                Some(())
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
+        if self.poll_status(limit, |s| s & 0x01 == 0)? {
+            Ok(())
+        } else {
+            Err(VendorError::ChipTimeout {
+                what,
+                addr,
+                ms: limit.as_millis() as u64,
+            })
         }
-        r.ok_or(VendorError::ChipTimeout {
-            what,
-            addr,
-            ms: limit.as_millis() as u64,
-        })
     }
 
     fn write_status(&mut self, v: u8) -> Result<(), VendorError> {
@@ -106,24 +119,13 @@ impl<B: SpiBus> SpiDriver<B> {
     /// erase and page program (it waits for the status to read 0x02).
     fn wren(&mut self) -> Result<(), VendorError> {
         self.bus.transfer(&[0x06], 0)?;
-        let mut err = None;
-        let r = poll_until(&mut self.bus, Duration::from_millis(50), |bus| {
-            match bus.transfer(&[0x05], 1) {
-                Ok(v) => (v[0] & 0x03 == 0x02).then_some(()),
-                Err(e) => {
-                    err = Some(e);
-                    Some(())
-                }
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
-        r.ok_or_else(|| {
-            VendorError::Other(
+        if self.poll_status(Duration::from_millis(50), |s| s & 0x03 == 0x02)? {
+            Ok(())
+        } else {
+            Err(VendorError::Other(
                 "the flash chip did not set its write-enable latch after WREN".to_string(),
-            )
-        })
+            ))
+        }
     }
 }
 
