@@ -75,6 +75,8 @@ pub struct Plan {
     /// after everything before them has been read back correct, so a write that fails
     /// leaves an image the drive will not start.
     pub commit: usize,
+    /// The first `lead` steps make the sentinels invalid (programs to 00, erases).
+    pub lead: usize,
 }
 
 impl Plan {
@@ -256,7 +258,7 @@ fn plan_ordered(
         WriteMode::JedecPage { page } => page_write_steps(&target, current, page as usize),
         _ => erase_program_steps(chip, erasers, current, &target, cost, !write_boot).0,
     };
-    let (steps, boot_steps, sentinels, commit) = if sentinel {
+    let (steps, boot_steps, sentinels, commit, lead) = if sentinel {
         safe_order(chip, erasers, current, &target, steps)
     } else {
         let mut steps = steps;
@@ -265,7 +267,7 @@ fn plan_ordered(
             .iter()
             .filter(|s| (step_start(s) as usize) < boot)
             .count();
-        (steps, 0..nb, Vec::new(), 0)
+        (steps, 0..nb, Vec::new(), 0, 0)
     };
     let erase_bytes = steps
         .iter()
@@ -314,6 +316,7 @@ fn plan_ordered(
         boot_steps,
         sentinels,
         commit,
+        lead,
     }
 }
 
@@ -391,7 +394,7 @@ fn safe_order(
     current: &[u8],
     target: &[u8],
     steps: Vec<Step>,
-) -> (Vec<Step>, std::ops::Range<usize>, Vec<u32>, usize) {
+) -> (Vec<Step>, std::ops::Range<usize>, Vec<u32>, usize, usize) {
     use crate::firmware::{boot_marks, layout_of, mark_ok};
     let n = target.len();
     let boot = BOOT_LEN.min(n);
@@ -542,6 +545,7 @@ fn safe_order(
             commit.push(rest.remove(i));
         }
     }
+    let lead = invalidate.len() + erase_first.len();
     let mut out = invalidate;
     out.extend(erase_first);
     out.extend(boot_part);
@@ -554,7 +558,7 @@ fn safe_order(
         (Some(f), Some(l)) => f..l + 1,
         _ => 0..0,
     };
-    (out, boot_steps, sentinels, commit_len)
+    (out, boot_steps, sentinels, commit_len, lead)
 }
 
 fn page_write_steps(target: &[u8], current: &[u8], page: usize) -> Vec<Step> {

@@ -629,6 +629,11 @@ fn write_on(
             return Err(leave_with(s, f));
         }
         if !pending.is_empty() {
+            let starts: Vec<String> = p.sentinels.iter().map(|a| format!("0x{a:06X}")).collect();
+            ui.line(&format!(
+                "Committing: writing {} kept blank until everything else read back correct",
+                starts.join(" and ")
+            ));
             let all = body.end..p.steps.len();
             let r = execute(&mut s, &p, all, &old_boot, report.backup.clone(), ui).and_then(|()| {
                 let ranges = plan::touched_by(p.commit_steps());
@@ -867,7 +872,9 @@ fn execute(
         )
     })?;
     ui.begin("Writing", total);
-    let mut bank_shown: Option<u32> = None;
+    // One `BankN` line per bank as its own steps begin (the sentinels' lead steps and
+    // the commit revisit banks already named, silently).
+    let mut banks_shown = std::collections::BTreeSet::new();
     let boot_steps = p.boot_steps.clone();
     for (i, st) in p
         .steps
@@ -910,9 +917,8 @@ fn execute(
             Step::Program { start, data } => (*start, drv.program(*start, data), data.len() as u64),
         };
         let bank = addr / firmware::BANK as u32;
-        if bank_shown != Some(bank) {
+        if i >= p.lead && i < p.steps.len() - p.commit && banks_shown.insert(bank) {
             ui.line(&format!("Bank{bank}"));
-            bank_shown = Some(bank);
         }
         if let Err(e) = r {
             ui.end();
