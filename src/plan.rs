@@ -399,10 +399,25 @@ fn safe_order(
     let n = target.len();
     let boot = BOOT_LEN.min(n);
     let page = chip.write.page().map(|p| p as usize);
-    let marks: Vec<u32> = boot_marks(layout_of(target), n)
+    // The rules a half-written image might pass: the target's layout's, and the
+    // current image's if that is another (a LiteOn image replaced by a banked one, or the
+    // other way round): each needs its own sentinels.
+    let mut mark_sets: Vec<Vec<u32>> = vec![boot_marks(layout_of(target), n)
         .into_iter()
         .map(|m| m as u32)
-        .collect();
+        .collect()];
+    let cur_layout = layout_of(current);
+    if cur_layout != layout_of(target) && cur_layout != crate::firmware::Layout::Unknown {
+        mark_sets.push(
+            boot_marks(cur_layout, n)
+                .into_iter()
+                .map(|m| m as u32)
+                .collect(),
+        );
+    }
+    let mut marks: Vec<u32> = mark_sets.concat();
+    marks.sort_unstable();
+    marks.dedup();
     let mut steps = match page {
         Some(_) => steps,
         None => split_at_marks(steps, n, &marks),
@@ -412,25 +427,41 @@ fn safe_order(
     let mut sentinels: Vec<u32> = Vec::new();
     let mut invalidate: Vec<Step> = Vec::new();
     let mut erase_first: Vec<Step> = Vec::new();
-    // A mark that is invalid now and that nothing erases stays invalid until it is
-    // written: one such mark is a sentinel that costs nothing.
-    let stable = marks.iter().rev().copied().find(|&m| {
-        !mark_ok(m as usize, current[m as usize]) && !steps.iter().any(|s| covers(s, m))
-    });
-    if let (false, Some(m)) = (steps.is_empty(), stable) {
-        sentinels.push(m);
-    } else if !steps.is_empty() && !marks.is_empty() {
-        let want = marks.len().min(2);
+    let fine = nested_erasers(erasers)
+        .into_iter()
+        .next()
+        .filter(|e| !e.is_chip_erase(n as u32));
+    // Sentinels that are invalid already and stay so without anything being done.
+    let mut free: Vec<u32> = Vec::new();
+    // Set by set, the target's rule first; the commit goes the other way (below).
+    let mut per_set: Vec<usize> = Vec::new();
+    for set in &mark_sets {
+        per_set.push(sentinels.len());
+        if steps.is_empty() || set.is_empty() {
+            break;
+        }
+        // A mark that is invalid now and that nothing erases stays invalid until it is
+        // written: one such mark is a sentinel that costs nothing.
+        let stable = set.iter().rev().copied().find(|&m| {
+            !mark_ok(m as usize, current[m as usize]) && !steps.iter().any(|s| covers(s, m))
+        });
+        if let Some(m) = stable {
+            if !sentinels.contains(&m) {
+                sentinels.push(m);
+                free.push(m);
+            }
+            continue;
+        }
+        let want = sentinels.len() + set.len().min(2);
         // Marks whose unit the plan erases anyway cost nothing extra.
-        for &m in marks.iter().rev() {
-            if sentinels.len() < want && steps.iter().any(|s| covers(s, m)) {
+        for &m in set.iter().rev() {
+            if sentinels.len() < want
+                && !sentinels.contains(&m)
+                && steps.iter().any(|s| covers(s, m))
+            {
                 sentinels.push(m);
             }
         }
-        let fine = nested_erasers(erasers)
-            .into_iter()
-            .next()
-            .filter(|e| !e.is_chip_erase(n as u32));
         while sentinels.len() < want {
             // The cheapest mark unit (or page) to rewrite whole, never one holding boot
             // code (that would open the boot-code window for a sentinel).
@@ -441,7 +472,7 @@ fn safe_order(
                     (None, None) => None,
                 }
             };
-            let Some((m, (us, ul))) = marks
+            let Some((m, (us, ul))) = set
                 .iter()
                 .copied()
                 .filter(|m| !sentinels.contains(m))
@@ -477,29 +508,36 @@ fn safe_order(
             }
             sentinels.push(m);
         }
-        for &m in &sentinels {
-            let a = m as usize;
-            match page {
-                Some(pg) => {
-                    let ps = a & !(pg - 1);
-                    let mut first = target[ps..ps + pg].to_vec();
-                    first[a - ps] = 0xFF;
+    }
+    // The commit writes the current image's rule's sentinels first and the target's last:
+    // the last byte written is the one that completes the image the drive will start.
+    if per_set.len() > 1 {
+        let split = per_set[1];
+        let (target_rule, current_rule) = sentinels.split_at(split);
+        sentinels = [current_rule, target_rule].concat();
+    }
+    for &m in sentinels.iter().filter(|m| !free.contains(m)) {
+        let a = m as usize;
+        match page {
+            Some(pg) => {
+                let ps = a & !(pg - 1);
+                let mut first = target[ps..ps + pg].to_vec();
+                first[a - ps] = 0xFF;
+                invalidate.push(Step::Program {
+                    start: ps as u32,
+                    data: first,
+                });
+            }
+            None => {
+                if mark_ok(a, current[a]) {
                     invalidate.push(Step::Program {
-                        start: ps as u32,
-                        data: first,
+                        start: m,
+                        data: vec![0x00],
                     });
                 }
-                None => {
-                    if mark_ok(a, current[a]) {
-                        invalidate.push(Step::Program {
-                            start: m,
-                            data: vec![0x00],
-                        });
-                    }
-                    // The erase covering the mark (one chip erase may cover both).
-                    if let Some(i) = steps.iter().position(|s| covers(s, m)) {
-                        erase_first.push(steps.remove(i));
-                    }
+                // The erase covering the mark (one chip erase may cover both).
+                if let Some(i) = steps.iter().position(|s| covers(s, m)) {
+                    erase_first.push(steps.remove(i));
                 }
             }
         }
@@ -930,6 +968,24 @@ mod tests {
             } else {
                 assert_no_half_written_boot(chip, &cur, &one, false);
             }
+        }
+    }
+
+    #[test]
+    fn a_write_across_layouts_guards_the_rules_of_both() {
+        use crate::firmware::synth;
+        for chip in ["SST39VF080", "MX25L8005", "W29C020"] {
+            let size = by_name(chip).unwrap().size as usize;
+            let spec = |rev: &str| synth::Spec {
+                vendor: "LITE-ON".into(),
+                product: "DVDRW SOHW-1673S".into(),
+                revision: rev.into(),
+                size,
+            };
+            let liteon = synth::liteon(&spec("JS01"));
+            let banked = synth::generate(&spec("JS0C"));
+            assert_no_half_written_boot(chip, &liteon, &banked, false);
+            assert_no_half_written_boot(chip, &banked, &liteon, false);
         }
     }
 

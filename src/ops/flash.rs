@@ -401,6 +401,18 @@ fn partial_state(done_to: Option<u32>, boot_ok: bool, backup: &Option<PathBuf>) 
     s
 }
 
+/// The drive's state when the commit (the sentinels' bank starts) was cut short.
+fn uncommitted(backup: &Option<PathBuf>) -> String {
+    let mut s = "everything but the last bank start(s) is written and was read back correct; those are not (all) written, so the drive runs its boot code only until the same command finishes".to_string();
+    if let Some(b) = backup {
+        s.push_str(&format!(
+            "; the previous content is saved in {}",
+            b.display()
+        ));
+    }
+    s
+}
+
 /// Write an image to the drive (the heart of `mtkflash <port> w` and `write`).
 pub fn write(
     target: &Target,
@@ -824,12 +836,8 @@ fn verify_ranges(
         let next = "run the same command again: it verifies, and writes only what differs";
         return Err(Failure::new(exit, f.what, st, next));
     }
-    let want_at = |i: usize| {
-        pending
-            .iter()
-            .find(|(a, _)| *a == i)
-            .map_or(want[i], |&(_, v)| v)
-    };
+    let pending: std::collections::HashMap<usize, u8> = pending.iter().copied().collect();
+    let want_at = |i: usize| pending.get(&i).copied().unwrap_or(want[i]);
     let differs = |i: &usize| flash[*i] != want_at(*i);
     if let Some(bad) = (0..flash.len()).find(differs) {
         let n = (0..flash.len()).filter(differs).count();
@@ -872,6 +880,7 @@ fn execute(
         )
     })?;
     ui.begin("Writing", total);
+    let commit_from = p.steps.len() - p.commit;
     // One `BankN` line per bank as its own steps begin (the sentinels' lead steps and
     // the commit revisit banks already named, silently).
     let mut banks_shown = std::collections::BTreeSet::new();
@@ -891,6 +900,8 @@ fn execute(
             };
             let state = if i == 0 {
                 NOT_CHANGED.to_string()
+            } else if i >= commit_from {
+                uncommitted(&backup)
             } else {
                 format!(
                     "{} of {} steps done; {}",
@@ -917,16 +928,21 @@ fn execute(
             Step::Program { start, data } => (*start, drv.program(*start, data), data.len() as u64),
         };
         let bank = addr / firmware::BANK as u32;
-        if i >= p.lead && i < p.steps.len() - p.commit && banks_shown.insert(bank) {
+        if i >= p.lead && i < commit_from && banks_shown.insert(bank) {
             ui.line(&format!("Bank{bank}"));
         }
         if let Err(e) = r {
             ui.end();
             let boot_ok = !boot_steps.contains(&i);
+            let state = if i >= commit_from {
+                uncommitted(&backup)
+            } else {
+                partial_state(Some(addr), boot_ok, &backup)
+            };
             return Err(Failure::new(
                 Exit::Write,
                 format!("writing failed at 0x{addr:06X}: {e}"),
-                partial_state(Some(addr), boot_ok, &backup),
+                state,
                 "run the same command again to finish; keep the backup file",
             ));
         }

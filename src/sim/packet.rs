@@ -130,7 +130,6 @@ impl SimPacket {
         }
         // The drive's answer, or libata's own from the registers: DF -> 4/44/00,
         // ERR/ABRT -> B/00/00.
-        let made_up = drive_sense.is_none();
         let mut sb = drive_sense.unwrap_or_else(|| {
             let (k, asc) = if df { (4, 0x44) } else { (0x0B, 0) };
             crate::transport::scsi::fixed_sense(k, asc, 0)
@@ -147,13 +146,13 @@ impl SimPacket {
             sb[11] = regs[4];
             sb
         } else {
-            // 6.1: always made up (the drive's answer is discarded); the registers at
-            // 8-11 and LBA low at 17, LBA mid/high past the 18 bytes the caller gets.
-            let mut sb = if made_up {
-                sb
+            // 6.1: always made up (the drive's answer is discarded), here with the
+            // status table from before the 2025 fix (DRDY matched first: 5/21/04); the
+            // registers at 8-11 and LBA low at 17, LBA mid/high past the 18 bytes.
+            let mut sb = if df {
+                crate::transport::scsi::fixed_sense(5, 0x21, 4)
             } else {
-                let (k, asc) = if df { (4, 0x44) } else { (0x0B, 0) };
-                crate::transport::scsi::fixed_sense(k, asc, 0)
+                crate::transport::scsi::fixed_sense(0x0B, 0, 0)
             };
             sb[8] = regs[0];
             sb[9] = status;

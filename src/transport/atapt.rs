@@ -109,12 +109,14 @@ pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> Ou
                         a[4] = regs[4];
                     }
                     let (df, err) = (a[6] & 0x20 != 0, a[6] & 0x01 != 0);
-                    // libata synthesises 4/44/00 for DF with no error bits; anything else
-                    // there on a 6.11+ kernel is the drive's own answer to a REQUEST SENSE
-                    // the kernel sent.
-                    let alarm = (df && !err && a[0] == 0 && (si.key, si.asc) != (4, 0x44)).then(|| {
+                    // For DF with no error bits libata makes up 4/44/00 (its status
+                    // table since the 2025 fix) or 5/21/04 (before it, DRDY matched
+                    // first); anything else there is the drive's own answer to a REQUEST
+                    // SENSE the kernel sent (6.11+ hands it back).
+                    let made_up = matches!((si.key, si.asc, si.ascq), (4, 0x44, 0) | (5, 0x21, 4));
+                    let alarm = (df && !err && a[0] == 0 && !made_up).then(|| {
                         format!(
-                            "after vendor command 0x{command:02X} the kernel asked the drive for sense on its own (sense {:X}/{:02X}/{:02X} came back, not the 4/44/00 libata makes up): its error handler sends the drive a REQUEST SENSE packet after every vendor command on this controller",
+                            "after vendor command 0x{command:02X} the kernel asked the drive for sense on its own (sense {:X}/{:02X}/{:02X} came back, not the 4/44/00 or 5/21/04 libata makes up): its error handler sends the drive a REQUEST SENSE packet after every vendor command on this controller",
                             si.key, si.asc, si.ascq
                         )
                     });
@@ -189,6 +191,10 @@ impl<'a> PassThroughTaskFile<'a> {
     }
 
     fn issue(&mut self, command: u8) {
+        if command == 0x80 && self.shadow[2] == 0x2A {
+            // A new vendor intro (after a power cycle, say): what went before is over.
+            self.alarm = None;
+        }
         let o = run_nondata(&mut *self.t, &self.shadow, command);
         self.result = o.regs;
         self.blind += o.blind as u32;
@@ -416,12 +422,23 @@ mod tests {
         k61[11] = 0x00;
         k61[17] = 0xC2;
         let o = run_nondata(
-            &mut Fixed { sense: k61 },
+            &mut Fixed { sense: k61.clone() },
             &[0, 0, 0, 0x04, 0x88, 0xA0],
             0x00,
         );
         assert_eq!(o.regs, [0x00, 0x00, 0xC2, 0x04, 0x88, 0xA0, 0x72]);
         assert_eq!(o.alarm, None);
+        // Kernels before the 2025 status-table fix make up 5/21/04 for the same status.
+        let mut older = k61;
+        older[2] = 0x05;
+        older[12] = 0x21;
+        older[13] = 0x04;
+        let o = run_nondata(
+            &mut Fixed { sense: older },
+            &[0, 0, 0, 0x04, 0x88, 0xA0],
+            0x00,
+        );
+        assert_eq!((o.regs[6], o.alarm), (0x72, None));
         // The drive's own sense where libata would have made up 4/44/00: the kernel
         // asked the drive (REQUEST SENSE) on its own.
         let mut asked = k612;
@@ -435,7 +452,19 @@ mod tests {
         let mut busy = crate::transport::scsi::fixed_sense(4, 0x44, 0);
         busy[0] = 0xF0;
         busy[4] = 0x40 | 0x08 | 0x20;
-        let o = run_nondata(&mut Fixed { sense: busy }, &[0; 6], 0x01);
+        let o = run_nondata(
+            &mut Fixed {
+                sense: busy.clone(),
+            },
+            &[0; 6],
+            0x01,
+        );
         assert!(o.alarm.unwrap().contains("BSY/DRQ"));
+        // After a reset the status has DRDY clear; it still comes through, and alarms.
+        let mut reset = busy;
+        reset[4] = 0x00;
+        let o = run_nondata(&mut Fixed { sense: reset }, &[0; 6], 0x01);
+        assert_eq!(o.regs[6], 0x00);
+        assert!(o.alarm.unwrap().contains("DRDY clear"));
     }
 }

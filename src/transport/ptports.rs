@@ -74,6 +74,10 @@ impl PtPorts {
     }
 
     fn ata(&mut self, cmd: u8) {
+        if cmd == 0x80 && self.shadow[2] == 0x2A {
+            // A new vendor intro (after a power cycle, say): what went before is over.
+            self.alarm = None;
+        }
         let o = super::atapt::run_nondata(&mut *self.t, &self.shadow, cmd);
         self.result = o.regs;
         if self.alarm.is_none() {

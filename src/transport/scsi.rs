@@ -174,14 +174,15 @@ pub struct SenseInfo {
 /// Returns error, count, LBA low, mid, high, device, status, and whether LBA mid/high
 /// are real. (drivers/ata/libata-scsi.c; docs/inferences.md.)
 pub fn ata_fixed_registers(b: &[u8]) -> Option<([u8; 7], bool)> {
+    // The layouts are told apart by the VALID bit alone: a status with DRDY clear (after
+    // a reset) must come through too, so the caller can see it.
     if b.len() < 12 || b[0] & 0x7F != 0x70 {
         return None;
     }
-    let drdy = |s: u8| s & 0x40 != 0;
-    if b[0] & 0x80 != 0 && drdy(b[4]) {
+    if b[0] & 0x80 != 0 {
         return Some(([b[3], b[6], b[9], b[10], b[11], b[5], b[4]], true));
     }
-    if b[0] & 0x80 == 0 && b.len() >= 18 && drdy(b[9]) {
+    if b.len() >= 18 {
         return Some(([b[8], b[11], b[17], 0, 0, b[10], b[9]], false));
     }
     None
