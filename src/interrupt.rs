@@ -45,25 +45,64 @@ pub fn install() {
 #[cfg(not(unix))]
 pub fn install() {}
 
-/// Run `f` with SIGINT and SIGTERM held back; they are delivered when it returns.
+/// Run `f` with SIGINT and SIGTERM held back; they are delivered when it returns, or
+/// when it unwinds (the old mask is put back by a guard).
 #[cfg(unix)]
 pub fn deferred<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: sigset operations on a local, zero-initialised set; pthread_sigmask only
-    // changes this thread's mask and is restored below on every path.
-    unsafe {
+    struct Restore(libc::sigset_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back the mask saved below for this thread; the set is a valid
+            // sigset_t filled by pthread_sigmask.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
+            }
+        }
+    }
+    // SAFETY: sigset operations on local, zero-initialised sets; pthread_sigmask only
+    // changes this thread's mask, and the guard restores it on every path.
+    let _restore = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        let r = f();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        r
-    }
+        Restore(old)
+    };
+    f()
 }
 
 #[cfg(not(unix))]
 pub fn deferred<T>(f: impl FnOnce() -> T) -> T {
     f()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::deferred;
+
+    /// Is SIGINT blocked on this thread right now?
+    fn sigint_blocked() -> bool {
+        // SAFETY: reads this thread's mask into a local, zero-initialised set.
+        unsafe {
+            let mut cur: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur);
+            libc::sigismember(&cur, libc::SIGINT) == 1
+        }
+    }
+
+    #[test]
+    fn the_signal_mask_comes_back_even_when_the_guarded_call_panics() {
+        std::thread::spawn(|| {
+            assert!(!sigint_blocked());
+            assert!(deferred(sigint_blocked), "held back inside");
+            assert!(!sigint_blocked(), "restored after a normal return");
+            let r = std::panic::catch_unwind(|| deferred(|| panic!("in the ioctl")));
+            assert!(r.is_err());
+            assert!(!sigint_blocked(), "restored after a panic");
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -4,6 +4,10 @@
 //! drivers) over `transport` (port I/O, ATA, pass-through); `firmware`, `plan` and
 //! `chips` are pure; `sim` is the virtual drive behind the same traits as hardware.
 
+// Unsafe lives only at the OS edge (port I/O, ioctls, signals, Windows handles), and
+// every block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod chips;
 pub mod cli;
 pub mod clock;

@@ -49,6 +49,8 @@ impl RawError {
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub struct IoPorts {
     clock: RealClock,
+    /// The ioperm grant belongs to the thread that asked for it: not Send.
+    _thread_bound: std::marker::PhantomData<*const ()>,
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -63,6 +65,7 @@ impl IoPorts {
         }
         Ok(IoPorts {
             clock: RealClock::new(),
+            _thread_bound: std::marker::PhantomData,
         })
     }
 }
@@ -310,6 +313,19 @@ pub fn open(root: &Path, ch: &Channel, force: bool) -> Result<RawPorts, RawError
         None => Err(RawError::NoAccess(ioperm_err)),
     }
 }
+
+/// Compile-time check that IoPorts is not Send (the ioperm grant is per thread): were it
+/// Send, both impls below would apply and the call would be ambiguous, so the test
+/// build would fail.
+#[cfg(all(test, any(target_arch = "x86", target_arch = "x86_64")))]
+const _: fn() = || {
+    trait AmbiguousIfSend<A> {
+        fn check() {}
+    }
+    impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+    impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+    <IoPorts as AmbiguousIfSend<_>>::check();
+};
 
 #[cfg(test)]
 mod tests {
