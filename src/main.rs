@@ -2,6 +2,6 @@
 
 fn main() {
     mtkflash::interrupt::install();
-    let code = mtkflash::cli::main_with(std::env::args().collect());
+    let code = mtkflash::cli::main_os(std::env::args_os().collect());
     std::process::exit(code);
 }

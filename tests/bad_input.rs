@@ -19,16 +19,25 @@ fn fixture(n: &str) -> String {
 
 struct Case {
     name: &'static str,
-    args: Vec<String>,
+    args: Vec<std::ffi::OsString>,
     code: i32,
 }
 
 fn case(name: &'static str, args: &[&str], code: i32) -> Case {
     Case {
         name,
-        args: args.iter().map(|s| s.to_string()).collect(),
+        args: args.iter().map(std::ffi::OsString::from).collect(),
         code,
     }
+}
+
+/// A word that is not UTF-8 (Latin-1 "café"): Linux file names may hold any bytes.
+fn latin1(prefix: &str, suffix: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let mut b = prefix.as_bytes().to_vec();
+    b.push(0xE9);
+    b.extend_from_slice(suffix.as_bytes());
+    std::ffi::OsString::from_vec(b)
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
@@ -230,6 +239,36 @@ fn bad_input_walk() {
             4,
         ),
     ];
+    let mut cases = cases;
+    for (name, args, code) in [
+        (
+            "file name that is not UTF-8 (missing)",
+            vec!["write".into(), s.into(), latin1("caf", ".bin")],
+            3,
+        ),
+        (
+            "classic form, file name that is not UTF-8 (missing)",
+            vec![s.into(), "w".into(), "/m".into(), latin1("caf", ".hex")],
+            3,
+        ),
+        (
+            "port that is not UTF-8",
+            vec!["info".into(), latin1("sim:caf", ".mtksim")],
+            2,
+        ),
+        (
+            "backup name that is not UTF-8, in a folder that does not exist",
+            vec![
+                "write".into(),
+                s.into(),
+                good.clone().into(),
+                latin1("--backup=no/such/caf", ".bin"),
+            ],
+            3,
+        ),
+    ] {
+        cases.push(Case { name, args, code });
+    }
     let before = flash(d);
     let (mut wrote, mut unclear) = (0, 0);
     for c in &cases {

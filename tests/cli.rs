@@ -178,6 +178,33 @@ fn a_dry_run_shows_the_plan_and_changes_nothing() {
 }
 
 #[test]
+fn file_names_that_are_not_utf8_are_taken_as_they_are() {
+    use std::os::unix::ffi::OsStringExt;
+    let b = Bench::new();
+    b.sim("d.mtksim", "SST39VF080", "BTC|DVDRW IDE1008|0055", &[]);
+    let name = std::ffi::OsString::from_vec(b"caf\xe9.bin".to_vec());
+    let img = b.image("plain.bin", &spec("BTC", "DVDRW IDE1008", "0758", 0x100000));
+    std::fs::write(b.dir.path().join(&name), &img).unwrap();
+    // Before: a panic (exit 101) on the argument list.
+    mtk(b.dir.path())
+        .arg("check")
+        .arg(&name)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Size:      1024 KiB"));
+    mtk(b.dir.path())
+        .args(["sim:d.mtksim", "w", "/m"])
+        .arg(&name)
+        .arg("--no-backup")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Drive now: BTC DVDRW IDE1008 0758",
+        ));
+    assert_eq!(b.flash("d.mtksim"), img);
+}
+
+#[test]
 fn intro_answer_0x52_is_refused_even_with_force() {
     let b = Bench::new();
     b.sim(

@@ -899,11 +899,37 @@ fn early_error(json: bool, f: &Failure) -> i32 {
 }
 
 pub fn main_with(args: Vec<String>) -> i32 {
-    let json = args.iter().any(|a| a == "--json");
-    let rest = &args[1.min(args.len())..];
-    let args = if legacy::is_legacy(rest) {
+    main_os(args.into_iter().map(std::ffi::OsString::from).collect())
+}
+
+/// [`main_with`] for the arguments as the OS gives them: file names need not be UTF-8
+/// (Linux allows any bytes but / and NUL), so they are passed on as they are.
+pub fn main_os(args: Vec<std::ffi::OsString>) -> i32 {
+    use std::ffi::OsString;
+    let lossy: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let json = lossy.iter().any(|a| a == "--json");
+    let rest = &lossy[1.min(lossy.len())..];
+    let args: Vec<OsString> = if legacy::is_legacy(rest) {
         match legacy::normalise(rest) {
-            Ok(v) => std::iter::once(args[0].clone()).chain(v).collect(),
+            Ok(v) => {
+                // The normaliser works on text; every word it passes on is given back
+                // as the OS gave it (a file name with bytes that are not UTF-8 stays so).
+                let mut used = vec![false; args.len()];
+                let mut out = vec![args[0].clone()];
+                for w in v {
+                    match (1..args.len()).find(|&j| !used[j] && lossy[j] == w) {
+                        Some(j) => {
+                            used[j] = true;
+                            out.push(args[j].clone());
+                        }
+                        None => out.push(OsString::from(w)),
+                    }
+                }
+                out
+            }
             Err(f) => return early_error(json, &f),
         }
     } else {
