@@ -32,6 +32,7 @@ fn case(name: &'static str, args: &[&str], code: i32) -> Case {
 }
 
 /// A word that is not UTF-8 (Latin-1 "café"): Linux file names may hold any bytes.
+#[cfg(unix)]
 fn latin1(prefix: &str, suffix: &str) -> std::ffi::OsString {
     use std::os::unix::ffi::OsStringExt;
     let mut b = prefix.as_bytes().to_vec();
@@ -239,7 +240,9 @@ fn bad_input_walk() {
             4,
         ),
     ];
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut cases = cases;
+    #[cfg(unix)]
     for (name, args, code) in [
         (
             "file name that is not UTF-8 (missing)",

@@ -177,6 +177,7 @@ fn a_dry_run_shows_the_plan_and_changes_nothing() {
         .success();
 }
 
+#[cfg(unix)]
 #[test]
 fn file_names_that_are_not_utf8_are_taken_as_they_are() {
     use std::os::unix::ffi::OsStringExt;
