@@ -11,18 +11,10 @@ pub trait ParallelBus: Timed {
     fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError>;
 }
 
-/// One SPI transaction: chip select, send `tx`, receive `rx_len`, deselect.
+/// One SPI transaction: chip select, send `tx`, receive `rx_len`, deselect. Every
+/// transaction is whole: nothing staged survives another (inference I16, withdrawn).
 pub trait SpiBus: Timed {
-    /// Put bytes into the transmit buffer at `offset`, without a transaction.
-    fn stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError>;
-    /// One transaction of the first `tx_len` staged bytes; the `rx_len` reply bytes
-    /// land right after them in the buffer (overwriting what was staged there).
-    fn run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError>;
-    /// Stage and run.
-    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
-        self.stage(0, tx)?;
-        self.run(tx.len(), rx_len)
-    }
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError>;
     /// Largest `tx.len() + rx_len` one transaction can carry.
     fn max_transfer(&self) -> usize;
 }
@@ -37,11 +29,8 @@ impl<T: TaskFile> ParallelBus for Vendor<T> {
 }
 
 impl<T: TaskFile> SpiBus for Vendor<T> {
-    fn stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
-        self.spi_stage(offset, bytes)
-    }
-    fn run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
-        self.spi_run(tx_len, rx_len)
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.spi(tx, rx_len)
     }
     fn max_transfer(&self) -> usize {
         crate::inference::SPI_MAX_TRANSFER
@@ -82,12 +71,6 @@ impl<B: ParallelBus + ?Sized> ParallelBus for &mut B {
 }
 
 impl<B: SpiBus + ?Sized> SpiBus for &mut B {
-    fn stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
-        (**self).stage(offset, bytes)
-    }
-    fn run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
-        (**self).run(tx_len, rx_len)
-    }
     fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
         (**self).transfer(tx, rx_len)
     }
