@@ -4,11 +4,13 @@
 //! CPU for parsing and planning a 2 MiB image, and the peak memory of a 2 MiB flash.
 
 use mtkflash::chips::by_name;
+use mtkflash::connect::{Connect, Target};
+use mtkflash::files::Backup;
 use mtkflash::firmware::synth::{self, Spec};
 use mtkflash::inference::{seal_embedded_checksum, BOOT_LEN};
+use mtkflash::jobs;
 use mtkflash::limit;
-use mtkflash::ops::flash::{self, Backup, WriteOptions};
-use mtkflash::ops::{Recorder, Target};
+use mtkflash::ops::{Recorder, WriteOptions};
 use mtkflash::sim::store::{NewDrive, Stored};
 use std::time::{Duration, Instant};
 
@@ -40,8 +42,9 @@ fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8]) {
         ..WriteOptions::default()
     };
     let t = Instant::now();
-    let r = flash::write(
+    let r = jobs::write(
         &Target::Sim(drive.clone()),
+        &Connect::default(),
         &fw,
         &opts,
         &mut Recorder::default(),
@@ -153,7 +156,8 @@ fn cpu() {
             fw.data,
             false,
             &mtkflash::plan::Cost::default(),
-        );
+        )
+        .unwrap();
         std::hint::black_box(p);
     }
     let per = t.elapsed() / n;

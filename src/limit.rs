@@ -9,13 +9,13 @@
 //! full rewrite = chip erase + every non-FF byte programmed + their bus cycles + the
 //!       fixed waits (no read: the classic tools rewrote blindly).
 //!
-//! Bus figures come from sim::timing (600 ns per register access) and
+//! Bus figures come from bus_timing (600 ns per register access) and
 //! inference::VENDOR_CMD_NS (drive work per vendor command).
 
+use crate::bus_timing::REG_NS;
 use crate::chips::{Bus, ChipInfo, WriteMode};
 use crate::inference::VENDOR_CMD_NS;
 use crate::plan::{self, Cost, Step};
-use crate::sim::timing::REG_NS;
 use std::time::Duration;
 
 /// One vendor command that writes `changed` task-file registers, issues the command and

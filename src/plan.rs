@@ -191,7 +191,8 @@ fn nested_erasers(erasers: &[Eraser]) -> Vec<Eraser> {
 }
 
 /// Plan the write of `wanted` over `current` on `chip` using `erasers` (normally
-/// `chip.erasers`; fewer when the chip variant is ambiguous).
+/// `chip.erasers`; fewer when the chip variant is ambiguous). The caller guarantees
+/// equal lengths and a usable eraser (see [`plan_owned`] for the checked form).
 pub fn plan(
     chip: &ChipInfo,
     erasers: &[Eraser],
@@ -200,10 +201,19 @@ pub fn plan(
     write_boot: bool,
     cost: &Cost,
 ) -> Plan {
-    plan_owned(chip, erasers, current, wanted.to_vec(), write_boot, cost)
+    plan_ordered(
+        chip,
+        erasers,
+        current,
+        wanted.to_vec(),
+        write_boot,
+        cost,
+        true,
+    )
 }
 
-/// [`plan`] taking the wanted image by value: it becomes the plan's target, no copy.
+/// [`plan`] taking the wanted image by value (it becomes the plan's target, no copy),
+/// checking its inputs instead of assuming them.
 pub fn plan_owned(
     chip: &ChipInfo,
     erasers: &[Eraser],
@@ -211,8 +221,20 @@ pub fn plan_owned(
     wanted: Vec<u8>,
     write_boot: bool,
     cost: &Cost,
-) -> Plan {
-    plan_ordered(chip, erasers, current, wanted, write_boot, cost, true)
+) -> Result<Plan, String> {
+    if current.len() != wanted.len() {
+        return Err(format!(
+            "the flash holds {} bytes but the image {}",
+            current.len(),
+            wanted.len()
+        ));
+    }
+    if chip.write.page().is_none() && nested_erasers(erasers).is_empty() {
+        return Err(format!("{}: no usable erase operation", chip.name));
+    }
+    Ok(plan_ordered(
+        chip, erasers, current, wanted, write_boot, cost, true,
+    ))
 }
 
 /// The cheapest plan with no sentinel and no write order beyond boot code first: the

@@ -23,12 +23,13 @@
 //! Run alone: `cargo nextest run --test fault_campaign --no-capture`.
 
 use mtkflash::chips::{by_name, ChipInfo};
+use mtkflash::connect::{Connect, Target};
 use mtkflash::error::{NOT_CHANGED, UNTOUCHED};
+use mtkflash::files::Backup;
 use mtkflash::firmware::synth::{self, Spec};
 use mtkflash::inference::BOOT_LEN;
-use mtkflash::ops::device::EnterOptions;
-use mtkflash::ops::flash::{self, Backup, WriteOptions};
-use mtkflash::ops::{Recorder, Target};
+use mtkflash::jobs;
+use mtkflash::ops::{EnterOptions, Recorder, WriteOptions};
 use mtkflash::sim::store::{NewDrive, Stored};
 use mtkflash::sim::taskfile::{EventKind, FlashEvent};
 use mtkflash::sim::{Mode, Settings};
@@ -112,7 +113,8 @@ fn write(drive: &Path, fw: &Path) -> Result<(), mtkflash::error::Failure> {
         answer: true,
         ..Recorder::default()
     };
-    flash::write(&Target::Sim(drive.to_path_buf()), fw, &opts(), &mut ui).map(|_| ())
+    let target = Target::Sim(drive.to_path_buf());
+    jobs::write(&target, &Connect::default(), fw, &opts(), &mut ui).map(|_| ())
 }
 
 fn power_cycle(drive: &Path) {

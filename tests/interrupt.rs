@@ -2,9 +2,11 @@
 //! point, says exactly what the flash holds and how to finish, keeps the backup, exits 130,
 //! and running the same command again completes the job.
 
+use mtkflash::connect::{Connect, Target};
 use mtkflash::error::Exit;
-use mtkflash::ops::flash::{self, Backup, WriteOptions};
-use mtkflash::ops::{Target, Ui};
+use mtkflash::files::Backup;
+use mtkflash::jobs;
+use mtkflash::ops::{Ui, WriteOptions};
 #[cfg(unix)]
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -35,7 +37,7 @@ fn flash_of(drive: &Path) -> Vec<u8> {
 fn interrupted_write_stops_safely_and_the_same_command_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let drive = dir.path().join("d.mtksim");
-    mtkflash::ops::device::create_default_sim(&drive).unwrap();
+    mtkflash::connect::create_default_sim(&drive).unwrap();
     let before = flash_of(&drive);
     let fw = dir.path().join("fw.bin");
     std::fs::copy(fixture("btc-ide1008-0758.bin"), &fw).unwrap();
@@ -44,8 +46,9 @@ fn interrupted_write_stops_safely_and_the_same_command_finishes() {
         backup: Backup::To(dir.path().join("backup.bin")),
         ..WriteOptions::default()
     };
-    let e = flash::write(&Target::Sim(drive.clone()), &fw, &opts, &mut CtrlCAtBank2).unwrap_err();
-    assert_eq!(e.exit, Exit::Interrupted);
+    let target = Target::Sim(drive.clone());
+    let e = jobs::write(&target, &Connect::default(), &fw, &opts, &mut CtrlCAtBank2).unwrap_err();
+    assert_eq!(e.exit(), Exit::Interrupted);
     assert!(e.what.contains("interrupted"), "{e}");
     assert!(
         e.drive.contains("steps done")
@@ -68,8 +71,9 @@ fn interrupted_write_stops_safely_and_the_same_command_finishes() {
         backup: Backup::Skip,
         ..WriteOptions::default()
     };
-    flash::write(
+    jobs::write(
         &Target::Sim(drive.clone()),
+        &Connect::default(),
         &fw,
         &opts,
         &mut mtkflash::ops::Recorder::default(),
@@ -152,7 +156,7 @@ fn a_closed_output_pipe_never_aborts_a_flash() {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_mtkflash");
     let drive = dir.path().join("d.mtksim");
-    mtkflash::ops::device::create_default_sim(&drive).unwrap();
+    mtkflash::connect::create_default_sim(&drive).unwrap();
     let fw = fixture("btc-ide1008-0758.bin");
     let mut child = Command::new(bin)
         .current_dir(dir.path())

@@ -3,10 +3,10 @@
 //! ATA_16 to its register model as libata does).
 
 use mtkflash::chips::by_name;
+use mtkflash::connect::{Device, Target};
+use mtkflash::files::Backup;
 use mtkflash::firmware::synth;
-use mtkflash::ops::device::{Device, Identity};
-use mtkflash::ops::flash::{write_device, Backup, WriteOptions};
-use mtkflash::ops::{Recorder, Target};
+use mtkflash::ops::{Identity, Recorder, Ui, WriteOptions};
 use mtkflash::sim::drive::boot_crc;
 use mtkflash::sim::packet::SimPacket;
 use mtkflash::sim::{self, Drive, Flash, Mode};
@@ -72,7 +72,7 @@ fn image(size: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
 fn identity_and_a_full_vendor_write_through_pass_through() {
     for chip in ["SST39VF080", "MX25L8005"] {
         let (mut dev, drive) = device(chip, false);
-        match dev.identity().unwrap() {
+        match mtkflash::ops::session::identify(&mut dev).unwrap() {
             Identity::Atapi {
                 vendor,
                 product,
@@ -113,7 +113,7 @@ fn identity_and_a_full_vendor_write_through_pass_through() {
 fn a_boot_only_drive_is_recovered_through_pass_through() {
     let (mut dev, drive) = device("SST39VF080", true);
     assert_eq!(
-        dev.identity().unwrap(),
+        mtkflash::ops::session::identify(&mut dev).unwrap(),
         Identity::BootOnly,
         "no IDENTIFY, no INQUIRY from boot code"
     );
@@ -251,4 +251,15 @@ fn what_libata_does_behind_the_tools_back_stops_the_session_with_nothing_written
     let f = write_device(&mut dev, &fw, &opts, &mut Recorder::default()).unwrap_err();
     assert!(f.what.contains("no sense data"), "{f}");
     assert_eq!(shared.0.borrow().ch.drive.flash.mem(), &before[..]);
+}
+
+/// Load `fw` and write it to the open device, as `mtkflash write` does.
+fn write_device(
+    dev: &mut Device,
+    fw: &std::path::Path,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<mtkflash::ops::Report, mtkflash::error::Failure> {
+    let image = mtkflash::jobs::load_for_write(fw, opts.write_boot, ui)?;
+    mtkflash::ops::write::write(dev, &image, opts, ui)
 }

@@ -45,6 +45,37 @@ pub struct Firmware {
     pub format: Format,
 }
 
+/// A firmware image ready for an operation: the bytes, what they hold, and where they
+/// came from (for messages and for naming the backup next to it).
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// How messages name it (the file name as given).
+    pub name: String,
+    /// The file it was loaded from, if any.
+    pub source: Option<std::path::PathBuf>,
+    pub fw: Firmware,
+    pub analysis: Analysis,
+}
+
+impl Image {
+    /// An image from bytes (library users, tests).
+    pub fn from_bytes(name: &str, data: Vec<u8>) -> Image {
+        let analysis = Analysis::of(&data);
+        Image {
+            name: name.into(),
+            source: None,
+            fw: Firmware {
+                data,
+                format: Format::Bin,
+            },
+            analysis,
+        }
+    }
+    pub fn data(&self) -> &[u8] {
+        &self.fw.data
+    }
+}
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FirmwareError {
     #[error("the file is empty")]

@@ -2,5 +2,6 @@
 //! over it.
 
 pub mod flash;
+pub mod identity;
 pub mod update;
 pub mod vendor;

@@ -1,118 +1,43 @@
 //! Writing through the drive's own ATAPI update protocol (BTC WRITE BUFFER), for working
 //! drives reached by OS pass-through, or by PIO PACKET on a task file / virtual drive.
 
-use super::device::Device;
-use super::flash::{load_for_write, Backup, Report, WriteOptions};
-use super::target::Target;
-use super::Ui;
-use crate::error::{Exit, Failure, UNTOUCHED};
-use crate::firmware::{sum16, Format};
+use super::write::{Report, WriteOptions};
+use crate::error::{Failure, Kind, UNTOUCHED};
+use crate::files::Backup;
+use crate::firmware::{sum16, Format, Image};
 use crate::mtk::update::{btc_update_with, inquiry, Inquiry, UpdateError, BTC_IMAGE_LEN, SETTLE};
+use crate::report::{Event, Ui};
 use crate::transport::scsi::ScsiTransport;
-use std::path::Path;
 use std::time::Instant;
-
-/// Run `f` on `t`, recorded when `--trace` asked for it.
-#[allow(dead_code)]
-fn traced<R>(
-    t: &mut dyn ScsiTransport,
-    ui: &mut dyn Ui,
-    f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
-) -> Result<R, Failure> {
-    match crate::transport::trace::path() {
-        Some(p) => {
-            let mut tt = crate::transport::trace::TracedScsi::new(t, &p).map_err(|e| {
-                Failure::file(
-                    format!("cannot write the trace {}: {e}", p.display()),
-                    "choose another file",
-                )
-            })?;
-            f(&mut tt, ui)
-        }
-        None => f(t, ui),
-    }
-}
-
-/// Open a packet transport for `target` and run `f` on it.
-pub fn with_transport<R>(
-    target: &Target,
-    force: bool,
-    ui: &mut dyn Ui,
-    f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
-) -> Result<R, Failure> {
-    match target {
-        Target::Scsi(path) => {
-            #[cfg(target_os = "linux")]
-            {
-                let mut t = crate::transport::sgio::SgIo::open(path).map_err(|e| {
-                    Failure::new(
-                        Exit::Drive,
-                        e.to_string(),
-                        UNTOUCHED,
-                        "check the device name (`mtkflash scan`) and your permissions",
-                    )
-                })?;
-                traced(&mut t, ui, f)
-            }
-            #[cfg(windows)]
-            {
-                let mut t = crate::transport::spti::Spti::open(path).map_err(|e| {
-                    Failure::new(
-                        Exit::Drive,
-                        e.to_string(),
-                        UNTOUCHED,
-                        "check the drive letter and run as Administrator",
-                    )
-                })?;
-                traced(&mut t, ui, f)
-            }
-            #[cfg(not(any(target_os = "linux", windows)))]
-            {
-                let _ = (path, f);
-                Err(Failure::new(
-                    Exit::Drive,
-                    "pass-through is not available on this system",
-                    UNTOUCHED,
-                    "use Linux or Windows",
-                ))
-            }
-        }
-        _ => {
-            let mut dev = Device::open(target, force, ui)?;
-            let r = f(&mut dev.ata, ui);
-            dev.close()?;
-            r
-        }
-    }
-}
 
 fn update_failure(e: UpdateError) -> Failure {
     match e {
-        UpdateError::Transport(t) => Failure::new(Exit::Drive, t.to_string(), UNTOUCHED, "check the device and permissions"),
+        UpdateError::Transport(t) => Failure::new(Kind::DriveError, t.to_string(), UNTOUCHED, "check the device and permissions"),
         UpdateError::Command { step, result, sent_any: false } => Failure::new(
-            Exit::Drive,
+            Kind::NoUpdater,
             format!("{step} failed: {result}: the drive does not speak the BTC update protocol"),
             UNTOUCHED,
             "for a MediaTek drive, use vendor mode through a task-file port (1-4, BASE:POSITION)",
         ),
         UpdateError::Command { step, result, sent_any: true } => Failure::new(
-            Exit::Write,
+            Kind::WriteFailed,
             format!("{step} failed: {result}"),
             "an upload was started but not committed: the drive keeps its old firmware (the upload buffer is discarded when it resets)",
             "power-cycle the drive, then run the same command again; if it fails again use vendor mode",
         ),
         UpdateError::Cancelled => Failure::new(
-            Exit::Write,
+            Kind::Interrupted,
             "interrupted during the upload, before the commit",
             "flash not changed: the upload was not committed (the drive discards it when it resets)",
             "run the same command again",
         ),
-        UpdateError::Size { len } => Failure::file(
+        UpdateError::Size { len } => Failure::file_kind(
+            Kind::SizeMismatch,
             format!("the drive's own update takes exactly 1 MiB; the image is {len} bytes"),
             "use the whole 1 MiB firmware, or vendor mode",
         ),
         UpdateError::NotReady { secs } => Failure::new(
-            Exit::Write,
+            Kind::NotBack,
             format!("the drive did not come back within {secs} s after the commit"),
             "the drive was rewriting its flash; its state is unknown",
             "leave it powered for a few minutes, then power-cycle it and run `mtkflash info`; if it runs boot code only, write the firmware through vendor mode",
@@ -176,7 +101,7 @@ fn show_commands(image: &[u8], ui: &mut dyn Ui) {
         } else if i == 3 {
             ui.line(&format!("        ... {} more 4 KiB chunks ...", n - 7));
         }
-        ui.event(&super::Event::PlanStep {
+        ui.event(&Event::PlanStep {
             index: i,
             bank: start / crate::firmware::BANK as u32,
             op: "command".into(),
@@ -189,43 +114,58 @@ fn show_commands(image: &[u8], ui: &mut dyn Ui) {
     }
 }
 
-/// The drive's own update: refuses another model's firmware unless forced; cannot back
-/// up (the protocol has no read), says so.
-pub fn write(
-    target: &Target,
-    input: &Path,
-    opts: &WriteOptions,
-    ui: &mut dyn Ui,
-) -> Result<Report, Failure> {
-    let start = Instant::now();
+/// What can be refused before the drive is opened: a backup (the protocol cannot read)
+/// and any image that is not exactly the 1 MiB the updater takes.
+pub fn check(image: &Image, opts: &WriteOptions) -> Result<(), Failure> {
     if let Backup::To(_) = opts.backup {
         return Err(Failure::usage(
             "--backup needs vendor mode: the ATAPI update protocol cannot read the flash",
             "use --method vendor on a task-file port to get a backup, or drop --backup",
         ));
     }
-    let (fw, analysis) = load_for_write(input, true, ui)?;
-    if fw.data.len() != BTC_IMAGE_LEN {
-        let what = match fw.format {
+    if image.data().len() != BTC_IMAGE_LEN {
+        let what = match image.fw.format {
             Format::BtcHex => format!(
                 "{}: the BTC HEX file describes {} of the 16 banks; the drive's updater takes all 1 MiB (btcflash refuses it too: \"Firmware file too small\")",
-                input.display(),
-                fw.data.len() / crate::firmware::BANK
+                image.name,
+                image.data().len() / crate::firmware::BANK
             ),
             _ => format!(
                 "{}: the drive's own update takes exactly 1 MiB (btcflash uploads and sums 1 MiB); this image is {} KiB",
-                input.display(),
-                fw.data.len() / 1024
+                image.name,
+                image.data().len() / 1024
             ),
         };
-        return Err(Failure::file(
+        return Err(Failure::file_kind(
+            Kind::SizeMismatch,
             what,
             "use the whole 1 MiB firmware of this drive, or write through vendor mode (--method vendor on a task-file port), which takes any flash size",
         ));
     }
-    with_transport(target, opts.enter.force, ui, |t, ui| {
+    Ok(())
+}
+
+/// The drive's own update: refuses another model's firmware unless forced; cannot back
+/// up (the protocol has no read), says so.
+pub fn write(
+    t: &mut dyn ScsiTransport,
+    image: &Image,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let start = Instant::now();
+    check(image, opts)?;
+    let fw = &image.fw;
+    let analysis = &image.analysis;
+    {
         ui.line(&format!("Device: {}", t.describe()));
         let before = inquiry(t).map_err(update_failure)?;
+        ui.event(&Event::Identity {
+            vendor: before.vendor.clone(),
+            product: before.product.clone(),
+            revision: before.revision.clone(),
+            mode: "firmware".into(),
+        });
         ui.line(&format!(
             "Drive is currently: [{}][{}][{}]",
             before.vendor, before.product, before.revision
@@ -242,7 +182,7 @@ pub fn write(
                 );
                 if !opts.force {
                     return Err(Failure::new(
-                        Exit::Refused,
+                        Kind::ModelMismatch,
                         what,
                         UNTOUCHED,
                         "use the firmware for this model; if you are sure, add --force",
@@ -311,7 +251,7 @@ pub fn write(
         if let Some(w) = want {
             if w != after.revision {
                 return Err(Failure::new(
-                    Exit::Write,
+                    Kind::VerifyFailed,
                     format!("after the update the drive reports revision {}, the firmware is {w}", after.revision),
                     "the drive accepted the upload but does not run the new firmware",
                     "power-cycle the drive and run `mtkflash info`; write through vendor mode for a verified write",
@@ -337,16 +277,16 @@ pub fn write(
             wall: start.elapsed(),
             ..Report::default()
         })
-    })
+    }
 }
 
 /// `info` on a pass-through device: INQUIRY, IDENTIFY PACKET DEVICE and the vendor intro
 /// through ATA PASS-THROUGH(16) (experimental). Writes nothing.
-pub fn info(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
+pub fn info(t: &mut dyn ScsiTransport, ui: &mut dyn Ui) -> Result<(), Failure> {
     use crate::mtk::vendor::{intro_answer, send_intro, IntroAnswer};
     use crate::transport::ata::ata_string;
     use crate::transport::atapt::PassThroughTaskFile;
-    with_transport(target, force, ui, |t, ui| {
+    {
         let inq = inquiry(t).map_err(update_failure)?;
         ui.line(&format!("Device:    {}", t.describe()));
         ui.line(&format!(
@@ -378,11 +318,11 @@ pub fn info(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<(), Failure
                 Ok(())
             }
             IntroAnswer::Failed => Err(Failure::new(
-                Exit::Drive,
+                Kind::NotMediatek,
                 format!("MTK vendor intro failed on {at} (status 0x{status:02X}): this is not a MediaTek drive, or the pass-through path does not carry vendor commands"),
                 UNTOUCHED,
                 "for a MediaTek drive, use a task-file port (1-4, BASE:POSITION) for vendor mode; its own update works through this device with --method atapi",
             )),
         }
-    })
+    }
 }

@@ -16,7 +16,7 @@ pub struct CheckReport {
 }
 
 pub fn check(path: &Path) -> Result<CheckReport, Failure> {
-    let fw = super::flash::load_firmware(path)?;
+    let fw = crate::files::load_firmware(path)?;
     let a = Analysis::of(&fw.data);
     let mut lines = vec![
         format!("File:      {}", path.display()),

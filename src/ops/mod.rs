@@ -1,61 +1,18 @@
-//! The use cases: info, read, write, verify, erase, check. They orchestrate
-//! open -> vendor mode -> identify -> read/backup -> plan -> execute -> verify -> outro,
-//! and report progress through [`Ui`], which the command line renders.
+//! The use cases: info, read, write, verify, erase, check, scan. Each takes an open
+//! device (from `connect`) and bytes (an [`Image`](crate::firmware::Image)), runs
+//! identify -> vendor mode -> read -> plan -> execute -> verify -> leave, and reports
+//! through [`Ui`]. Nothing here opens a drive by itself (but `scan`, whose job that is)
+//! or reads and writes files (but the backup, through `files`).
 
 pub mod atapi;
 pub mod check;
-pub mod device;
-pub mod events;
+pub mod execute;
 pub mod flash;
+pub mod readback;
 pub mod scan;
-pub mod target;
-pub mod update;
+pub mod session;
+pub mod write;
 
-pub use device::{Device, Session};
-pub use events::Event;
-pub use target::Target;
-
-/// How an operation talks to the person (or script) running it.
-pub trait Ui {
-    /// A line in the classic MTKFlash rhythm (`Identifying flash type`, `Bank0`, ...).
-    fn line(&mut self, s: &str);
-    /// A warning that does not stop the command.
-    fn warn(&mut self, s: &str) {
-        self.line(&format!("warning: {s}"));
-    }
-    /// Start a measured stage of `total` bytes.
-    fn begin(&mut self, _what: &str, _total: u64) {}
-    fn advance(&mut self, _n: u64) {}
-    fn end(&mut self) {}
-    /// Ask a yes/no question; a non-interactive Ui answers no.
-    fn ask(&mut self, _q: &str) -> bool {
-        false
-    }
-    /// A structured event (rendered by `--json`; the human renderer ignores it).
-    fn event(&mut self, _e: &Event) {}
-    /// Ask for a number from 1 to `n`; None when not interactive.
-    fn choose(&mut self, _prompt: &str, _n: usize) -> Option<usize> {
-        None
-    }
-}
-
-/// A Ui that records lines (tests, library users).
-#[derive(Default)]
-pub struct Recorder {
-    pub lines: Vec<String>,
-    pub events: Vec<Event>,
-    pub answer: bool,
-}
-
-impl Ui for Recorder {
-    fn line(&mut self, s: &str) {
-        self.lines.push(s.to_string());
-    }
-    fn event(&mut self, e: &Event) {
-        self.events.push(e.clone());
-    }
-    fn ask(&mut self, q: &str) -> bool {
-        self.lines.push(format!("? {q}"));
-        self.answer
-    }
-}
+pub use crate::report::{Event, Recorder, Ui};
+pub use session::{EnterOptions, Identity, Session};
+pub use write::{Report, WriteOptions};

@@ -2,9 +2,10 @@
 //! controllers and their channels, SATA/AHCI controllers (which have no task file),
 //! optical SG devices with their /dev/srN twin, and virtual drives in the current folder.
 
-use super::device::{Device, EnterOptions, Identity, Session};
-use super::target::Target;
-use super::{Recorder, Ui};
+use super::session::{identify, EnterOptions, Identity, Session};
+use crate::connect::{self, Connect, Target};
+use crate::error::{Failure, Kind};
+use crate::report::{Recorder, Ui};
 use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,33 +19,30 @@ pub struct Found {
 }
 
 /// Ask a drive who it is and whether it answers the vendor intro (then let it reboot).
-fn probe(target: &Target, force: bool) -> Result<(String, String), String> {
-    let mut quiet = Recorder::default();
-    let mut dev = Device::open(target, force, &mut quiet).map_err(|f| f.what)?;
-    let id = dev.identity().map_err(|f| f.what);
-    let id_text = match &id {
-        Ok(i @ Identity::Atapi { .. }) => i.describe(),
-        Ok(Identity::BootOnly) => "runs boot code only (misflashed)".into(),
-        Err(e) => {
-            let _ = dev.close();
-            return Err(e.clone());
-        }
-    };
-    let opts = EnterOptions {
-        attempts: 1,
-        chip: None,
-        force,
-    };
-    let vendor = match Session::enter(&mut dev, &opts, &mut quiet) {
-        Ok(s) => {
-            let label = format!("yes, flash {}", s.chip.label());
-            let _ = s.leave();
-            label
-        }
-        Err(f) => format!("no: {}", f.what),
-    };
-    let _ = dev.close();
-    Ok((id_text, vendor))
+fn probe(target: &Target, force: bool) -> Result<(String, String), Failure> {
+    let quiet = &mut Recorder::default();
+    connect::with_device(target, &Connect::forced(force), quiet, |dev, quiet| {
+        let id_text = match identify(dev)? {
+            i @ Identity::Atapi { .. } => i.describe(),
+            Identity::BootOnly => "runs boot code only (misflashed)".into(),
+        };
+        let opts = EnterOptions {
+            attempts: 1,
+            chip: None,
+            force,
+        };
+        let vendor = match Session::enter(dev, &opts, quiet) {
+            Ok(s) => {
+                let label = format!("yes, flash {}", s.chip.label());
+                match s.leave() {
+                    Ok(_) => label,
+                    Err(f) => format!("{label}; then {}", f.what),
+                }
+            }
+            Err(f) => format!("no: {}", f.what),
+        };
+        Ok((id_text, vendor))
+    })
 }
 
 /// Scan under `root` (normally "/") and the folder `here` for virtual drives.
@@ -112,13 +110,14 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                     identity: Some(id),
                     vendor: Some(v),
                 }),
-                Err(e) if e.contains("0xFF") => {}
-                Err(e) => {
+                Err(f) if f.kind == Kind::NoDrive => {}
+                Err(f) => {
                     // The same cause for every port is said once.
-                    let cause = e
+                    let cause = f
+                        .what
                         .split_once(": ")
                         .map(|x| x.1.to_string())
-                        .unwrap_or_else(|| e.clone());
+                        .unwrap_or_else(|| f.what.clone());
                     if tried.insert(cause.clone()) {
                         ui.line(&format!("{what}s: {cause}"));
                     }
@@ -144,10 +143,15 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
         ui.line("raw task-file ports need a kernel driver on Windows: vendor mode is not available here (boot Linux for it)");
         for p in crate::transport::spti::cdroms() {
             let t = Target::Scsi(p.clone().into());
-            let id = super::atapi::with_transport(&t, force, &mut Recorder::default(), |t, _| {
-                crate::mtk::update::inquiry(t)
-                    .map_err(|e| crate::error::Failure::file(e.to_string(), ""))
-            });
+            let id = connect::with_packet(
+                &t,
+                &Connect::forced(force),
+                &mut Recorder::default(),
+                |t, _| {
+                    crate::mtk::update::inquiry(t)
+                        .map_err(|e| crate::error::Failure::file(e.to_string(), ""))
+                },
+            );
             found.push(Found {
                 port: p,
                 what: "pass-through device".into(),
@@ -183,11 +187,11 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                 identity: Some(id),
                 vendor: Some(v),
             }),
-            Err(e) => found.push(Found {
+            Err(f) => found.push(Found {
                 port,
                 what: "virtual drive".into(),
                 identity: None,
-                vendor: Some(format!("no answer: {e}")),
+                vendor: Some(format!("no answer: {}", f.what)),
             }),
         }
     }

@@ -637,6 +637,10 @@ impl PortIo for SimChannel {
         Some(self.clock.now())
     }
 
+    fn bus_ops(&self) -> Option<u64> {
+        Some(self.ops)
+    }
+
     fn power_cycle(&mut self) -> bool {
         SimChannel::power_cycle(self, self.ops);
         true

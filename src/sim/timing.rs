@@ -1,12 +1,8 @@
-//! Bus costs of the virtual drive, in one place with their sources. Chip operation
+//! Bus costs of the virtual drive, in one place with their sources (the ATA bus cycle
+//! itself lives in crate::bus_timing, shared with the planner's limit). Chip operation
 //! times come from the chip table; protocol guesses from crate::inference.
 
-/// One 8-bit register access on the legacy task file: ATA PIO mode 0 cycle time
-/// t0 = 600 ns (ATA/ATAPI specifications, PIO timing table). Legacy ISA-decoded ports
-/// on real chipsets are of the same order (~1 us).
-pub const REG_NS: u64 = 600;
-/// One 16-bit data-register access in PIO mode 0: also t0 = 600 ns.
-pub const DATA_WORD_NS: u64 = 600;
+pub use crate::bus_timing::{DATA_WORD_NS, REG_NS};
 /// Time from writing an ATA command to the drive dropping BSY for a simple command
 /// (IDENTIFY PACKET, PACKET's CDB phase): a guess of 50 us, the "DRQ within 50 us"
 /// class that IDENTIFY PACKET word 0 bits 6:5 = 10 advertises.

@@ -37,6 +37,12 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// Port 3: the secondary master at 0x170/0x376.
+    pub const LEGACY_SECONDARY_MASTER: Channel = Channel {
+        cmd: 0x170,
+        ctl: 0x376,
+        slave: false,
+    };
     /// Classic MTKFlash port numbers: 1 primary master, 2 primary slave, 3 secondary
     /// master, 4 secondary slave.
     pub fn legacy(n: u8) -> Option<Channel> {

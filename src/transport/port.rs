@@ -13,6 +13,10 @@ pub trait PortIo: Timed {
     fn modelled(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Bus operations so far, for a virtual drive; None on real hardware.
+    fn bus_ops(&self) -> Option<u64> {
+        None
+    }
     /// Power the drive off and on, where the tool can (virtual drives: standing in for
     /// the user who unplugs it). Real hardware returns false: a person has to do it.
     fn power_cycle(&mut self) -> bool {
@@ -52,6 +56,9 @@ impl<P: PortIo + ?Sized> PortIo for Box<P> {
     }
     fn modelled(&self) -> Option<std::time::Duration> {
         (**self).modelled()
+    }
+    fn bus_ops(&self) -> Option<u64> {
+        (**self).bus_ops()
     }
     fn power_cycle(&mut self) -> bool {
         (**self).power_cycle()

@@ -21,20 +21,8 @@
 use super::PortIo;
 use crate::clock::{Clock, Timed};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
-
-static TRACE_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// Ask for a trace of the drive sessions of this process (set by `--trace`).
-pub fn set_path(p: Option<PathBuf>) {
-    *TRACE_PATH.lock().expect("trace path") = p;
-}
-
-pub fn path() -> Option<PathBuf> {
-    TRACE_PATH.lock().expect("trace path").clone()
-}
 
 /// `W3 <value>` -> `W3 * @addr`: the value replaced by the payload mark.
 fn redact(text: &str, at: Option<u32>) -> String {
@@ -490,6 +478,10 @@ impl<P: PortIo> PortIo for Tracer<P> {
 
     fn modelled(&self) -> Option<Duration> {
         self.io_ref().modelled()
+    }
+
+    fn bus_ops(&self) -> Option<u64> {
+        self.io_ref().bus_ops()
     }
 
     fn fault(&self) -> Option<String> {

@@ -16,12 +16,13 @@
 //! (compared as strings, as revisions are written: "0055" < "0758"). Each update is a
 //! full `write` with its checks, backup and verification.
 
-use super::device::{Device, EnterOptions, Identity};
-use super::flash::{self, Backup, WriteOptions};
-use super::target::Target;
-use super::{Event, Recorder, Ui};
-use crate::error::{Exit, Failure};
-use crate::firmware::Analysis;
+use crate::connect::{self, Connect, Target};
+use crate::error::{Exit, Failure, Kind};
+use crate::files::Backup;
+use crate::firmware::Image;
+use crate::ops::session::{identify, in_vendor_mode, EnterOptions, Identity};
+use crate::ops::WriteOptions;
+use crate::report::{Event, Recorder, Ui};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -49,12 +50,38 @@ pub struct Rule {
     pub force: bool,
 }
 
+/// What happened to one drive of the batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Updated,
+    Skipped,
+    Failed(Kind),
+    NoRule,
+}
+
+impl Status {
+    /// The `drive-result` event's status word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Updated => "updated",
+            Status::Skipped => "skipped",
+            Status::Failed(_) => "failed",
+            Status::NoRule => "no-rule",
+        }
+    }
+    pub fn exit(self) -> Exit {
+        match self {
+            Status::Failed(k) => k.exit(),
+            _ => Exit::Ok,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub port: String,
-    pub status: &'static str,
+    pub status: Status,
     pub detail: String,
-    pub exit: i32,
 }
 
 pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf), Failure> {
@@ -83,10 +110,10 @@ pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf), Failure> {
 /// The drive's (vendor, product, revision). A drive running boot code only has no
 /// INQUIRY; its model is read from the INQUIRY template in its flash (vendor mode), and
 /// its revision is reported as "boot-only" so that it is always (re)written.
-fn identity_of(port: &str) -> Result<Option<(String, String, String)>, Failure> {
+fn identity_of(port: &str, conn: &Connect) -> Result<Option<(String, String, String)>, Failure> {
     let t = Target::parse(port)?;
-    let mut dev = Device::open(&t, false, &mut Recorder::default())?;
-    let r = (|| match dev.identity()? {
+    let quiet = &mut Recorder::default();
+    connect::with_device(&t, conn, quiet, |dev, ui| match identify(dev)? {
         Identity::Atapi {
             vendor,
             product,
@@ -99,36 +126,42 @@ fn identity_of(port: &str) -> Result<Option<(String, String, String)>, Failure> 
                 chip: None,
                 force: false,
             };
-            let mut s = super::device::Session::enter(&mut dev, &opts, &mut Recorder::default())?;
-            let mut window = vec![0u8; 0x5000];
-            let read = s.driver().read(0x4000, &mut window[0x4000..]);
-            let _ = s.leave();
-            read.map_err(|e| {
-                Failure::new(
-                    Exit::Drive,
-                    e.to_string(),
-                    crate::error::NOT_CHANGED,
-                    "power-cycle the drive",
-                )
+            let window = in_vendor_mode(dev, &opts, ui, |s, _| {
+                let mut window = vec![0u8; 0x5000];
+                s.driver()
+                    .read(0x4000, &mut window[0x4000..])
+                    .map_err(|e| {
+                        Failure::new(
+                            Kind::DriveError,
+                            e.to_string(),
+                            crate::error::NOT_CHANGED,
+                            "power-cycle the drive",
+                        )
+                    })?;
+                Ok(window)
             })?;
             Ok(crate::firmware::find_identity(&window)
                 .map(|i| (i.vendor, i.product, "boot-only".to_string())))
         }
-    })();
-    dev.close()?;
-    r
+    })
 }
 
 /// Run the batch. Returns every drive's outcome; stops after the first failure when
 /// `stop_on_error`.
-pub fn run(manifest: &Path, stop_on_error: bool, ui: &mut dyn Ui) -> Result<Vec<Outcome>, Failure> {
+pub fn run(
+    manifest: &Path,
+    conn: &Connect,
+    stop_on_error: bool,
+    ui: &mut dyn Ui,
+) -> Result<Vec<Outcome>, Failure> {
     let (m, base) = load_manifest(manifest)?;
     // Check every firmware file before touching any drive.
     let mut images = Vec::new();
     for r in &m.rules {
         let p = base.join(&r.firmware);
-        let (_, a) = flash::load_for_write(&p, r.boot, &mut Recorder::default())?;
-        let rev = a
+        let image = super::load_for_write(&p, r.boot, &mut Recorder::default())?;
+        let rev = image
+            .analysis
             .identity
             .as_ref()
             .map(|i| i.revision.clone())
@@ -141,11 +174,11 @@ pub fn run(manifest: &Path, stop_on_error: bool, ui: &mut dyn Ui) -> Result<Vec<
                     "use the drive maker's image",
                 )
             })?;
-        images.push((p, rev, a));
+        images.push((p, rev, image));
     }
     let ports: Vec<String> = match &m.drives {
         Some(d) => d.clone(),
-        None => super::scan::scan(
+        None => crate::ops::scan::scan(
             Path::new("/"),
             Path::new("."),
             false,
@@ -157,15 +190,15 @@ pub fn run(manifest: &Path, stop_on_error: bool, ui: &mut dyn Ui) -> Result<Vec<
     };
     let mut out = Vec::new();
     for port in ports {
-        let o = one(&port, &m.rules, &images, ui);
-        ui.line(&format!("{port}: {} ({})", o.status, o.detail));
+        let o = one(&port, conn, &m.rules, &images, ui);
+        ui.line(&format!("{port}: {} ({})", o.status.as_str(), o.detail));
         ui.event(&Event::DriveResult {
             port: o.port.clone(),
-            status: o.status.into(),
+            status: o.status.as_str().into(),
             detail: o.detail.clone(),
-            exit: o.exit,
+            exit: o.status.exit() as i32,
         });
-        let failed = o.status == "failed";
+        let failed = matches!(o.status, Status::Failed(_));
         out.push(o);
         if failed && stop_on_error {
             ui.line("stopping at the first failure (--stop-on-error)");
@@ -177,33 +210,33 @@ pub fn run(manifest: &Path, stop_on_error: bool, ui: &mut dyn Ui) -> Result<Vec<
 
 fn one(
     port: &str,
+    conn: &Connect,
     rules: &[Rule],
-    images: &[(PathBuf, String, Analysis)],
+    images: &[(PathBuf, String, Image)],
     ui: &mut dyn Ui,
 ) -> Outcome {
-    let done = |status: &'static str, detail: String, exit: i32| Outcome {
+    let done = |status: Status, detail: String| Outcome {
         port: port.to_string(),
         status,
         detail,
-        exit,
     };
-    let (vendor, product, revision) = match identity_of(port) {
+    let (vendor, product, revision) = match identity_of(port, conn) {
         Ok(Some(i)) => i,
         Ok(None) => {
-            return done("skipped", "the drive runs boot code only and its flash names no model; recover it with `mtkflash write`".into(), 0)
+            return done(Status::Skipped, "the drive runs boot code only and its flash names no model; recover it with `mtkflash write`".into())
         }
-        Err(f) => return done("failed", f.what.clone(), f.code()),
+        Err(f) => return done(Status::Failed(f.kind), f.what.clone()),
     };
     let boot_only = revision == "boot-only";
     let Some((i, rule)) = rules.iter().enumerate().find(|(_, r)| {
         r.vendor.trim().eq_ignore_ascii_case(vendor.trim())
             && r.product.trim().eq_ignore_ascii_case(product.trim())
     }) else {
-        return done("no-rule", format!("no rule for {vendor} {product}"), 0);
+        return done(Status::NoRule, format!("no rule for {vendor} {product}"));
     };
     let (path, target_rev, _) = &images[i];
     if revision == *target_rev {
-        return done("skipped", format!("already at {revision}"), 0);
+        return done(Status::Skipped, format!("already at {revision}"));
     }
     let in_range = |r: &str| {
         rule.min_revision
@@ -218,14 +251,13 @@ fn one(
     };
     if !boot_only && !in_range(&revision) {
         return done(
-            "skipped",
+            Status::Skipped,
             format!("revision {revision} is outside the rule's range"),
-            0,
         );
     }
     let t = match Target::parse(port) {
         Ok(t) => t,
-        Err(f) => return done("failed", f.what.clone(), f.code()),
+        Err(f) => return done(Status::Failed(f.kind), f.what.clone()),
     };
     let opts = WriteOptions {
         write_boot: rule.boot,
@@ -236,9 +268,9 @@ fn one(
     ui.line(&format!(
         "{port}: {vendor} {product} {revision} -> {target_rev}"
     ));
-    match flash::write(&t, path, &opts, &mut Recorder::default()) {
+    match super::write(&t, conn, path, &opts, &mut Recorder::default()) {
         Ok(r) => done(
-            "updated",
+            Status::Updated,
             format!(
                 "{revision} -> {}; backup {}",
                 r.identity_after.unwrap_or_default(),
@@ -246,29 +278,23 @@ fn one(
                     .map(|b| b.display().to_string())
                     .unwrap_or_else(|| "none".into())
             ),
-            0,
         ),
         Err(f) => done(
-            "failed",
+            Status::Failed(f.kind),
             format!("{} (drive: {})", f.what, f.drive),
-            f.code(),
         ),
     }
 }
 
 /// The exit code of a batch: 0 when no drive failed, else the first failure's code.
 pub fn exit_of(outcomes: &[Outcome]) -> Exit {
-    match outcomes
-        .iter()
-        .find(|o| o.status == "failed")
-        .map(|o| o.exit)
-    {
-        None => Exit::Ok,
-        Some(2) => Exit::Usage,
-        Some(3) => Exit::File,
-        Some(4) => Exit::Drive,
-        Some(6) => Exit::Refused,
-        Some(130) => Exit::Interrupted,
-        Some(_) => Exit::Write,
-    }
+    first_failure(outcomes).map_or(Exit::Ok, |(_, k)| k.exit())
+}
+
+/// The first drive that failed, with the kind of its failure.
+pub fn first_failure(outcomes: &[Outcome]) -> Option<(&Outcome, Kind)> {
+    outcomes.iter().find_map(|o| match o.status {
+        Status::Failed(k) => Some((o, k)),
+        _ => None,
+    })
 }

@@ -72,9 +72,10 @@ pub enum Event {
         #[serde(flatten)]
         fields: serde_json::Map<String, serde_json::Value>,
     },
-    /// Last line on failure.
+    /// Last line on failure; `code` is the failure's stable kind (error::Kind).
     Error {
         exit: i32,
+        code: String,
         error: String,
         drive: String,
         next: String,
@@ -82,25 +83,14 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn identity(id: &super::device::Identity) -> Event {
-        match id {
-            super::device::Identity::Atapi {
-                vendor,
-                product,
-                revision,
-                ..
-            } => Event::Identity {
-                vendor: vendor.clone(),
-                product: product.clone(),
-                revision: revision.clone(),
-                mode: "firmware".into(),
-            },
-            super::device::Identity::BootOnly => Event::Identity {
-                vendor: String::new(),
-                product: String::new(),
-                revision: String::new(),
-                mode: "boot-only".into(),
-            },
+    /// The last line of a failed run.
+    pub fn error(f: &crate::error::Failure) -> Event {
+        Event::Error {
+            exit: f.code(),
+            code: f.kind.code().into(),
+            error: f.what.clone(),
+            drive: f.drive.clone(),
+            next: f.next.clone(),
         }
     }
     pub fn chip(c: &crate::chips::ChipInfo, ids: &str) -> Event {

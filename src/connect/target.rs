@@ -1,8 +1,8 @@
 //! Where the drive is: classic port numbers 1-4, a command-block base with a position
 //! (`0x970:master`), or a virtual drive (`sim`, `sim:PATH`).
 
+use super::virtual_drive::DEFAULT_PATH;
 use crate::error::Failure;
-use crate::sim::store::DEFAULT_PATH;
 use crate::transport::ata::Channel;
 use std::path::PathBuf;
 

@@ -1,0 +1,252 @@
+//! The command line's shape: clap definitions of every command and option.
+
+use super::VERSION;
+use crate::error::EXIT_CODE_HELP;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const ABOUT: &str =
+    "Flasher for MediaTek-chipset optical drives (CD/DVD writers of the IDE and SATA era)";
+
+pub const AFTER_HELP: &str = "\
+Classic form (as MTKFlash under DOS; case-insensitive):
+  mtkflash <port> <r|w> [/b] [/m] <file>
+    r  read the whole flash into <file>          w  write <file> to the flash
+    /b also write the boot code (0x0000-0x3FFF)  /m accepted, no effect
+  e.g.  mtkflash 3 w /m rpc1v758.bin    mtkflash 3 r backup.bin    mtkflash sim w /m fw.hex
+
+Ports: 1 primary master (0x1F0), 2 primary slave, 3 secondary master (0x170),
+4 secondary slave; 0x970:master style bases; sim (default virtual drive), sim:PATH.
+";
+
+#[derive(Parser, Debug)]
+#[command(name = "mtkflash", version = VERSION, about = ABOUT, after_help = format!("{AFTER_HELP}\n{EXIT_CODE_HELP}"))]
+pub struct Cli {
+    /// More detail (-v info, -vv debug); RUST_LOG works too.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// One JSON object per line on stdout (schema: docs/events.schema.json); errors too.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Record every register access, data word, wait and CDB to FILE (firmware payload
+    /// left out; format: docs/trace-format.md). `mtkflash sim replay` plays it back.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DriveOpts {
+    /// Vendor-intro attempts before giving up (interactive: then asks to power-cycle).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Use this chip's geometry whatever its ID reads (see `mtkflash chips`).
+    #[arg(long, value_name = "NAME")]
+    pub chip: Option<String>,
+    /// Go ahead despite a safety refusal: firmware for another drive model, or ports that
+    /// a kernel driver owns.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Vendor,
+    Atapi,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the drive's identity, mode, flash chip, firmware revision and checksum; writes nothing.
+    #[command(after_help = "Examples:\n  mtkflash info 3\n  mtkflash info sim:drive.mtksim")]
+    Info {
+        /// 1-4, BASE:master|slave, sim or sim:PATH
+        port: String,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Read the whole flash into a new file (never overwrites).
+    #[command(
+        after_help = "Examples:\n  mtkflash read 3 backup.bin\n  mtkflash 3 r backup.bin   (classic form)"
+    )]
+    Read {
+        port: String,
+        file: PathBuf,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Write a firmware file (.bin, Intel HEX, BTC HEX): backup, differential write, verify.
+    #[command(
+        after_help = "Examples:\n  mtkflash write 3 fw.bin\n  mtkflash write sim fixtures/btc-ide1008-0758.hex\n  mtkflash 3 w /m fw.bin   (classic form)\n\nThe current flash is saved first next to the input as <name>.backup.bin\n(or .backup-2.bin, ...; an identical existing backup is reused)."
+    )]
+    Write {
+        port: String,
+        file: PathBuf,
+        /// Also write the boot code 0x0000-0x3FFF (classic /b). Without it the drive's boot code is kept byte for byte.
+        #[arg(short = 'b', long)]
+        boot: bool,
+        /// Save the current flash to FILE (must not exist) before writing.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_backup")]
+        backup: Option<PathBuf>,
+        /// Do not save the current flash first.
+        #[arg(long)]
+        no_backup: bool,
+        /// Read back the whole flash after writing, not only what changed.
+        #[arg(long)]
+        verify_all: bool,
+        /// Enter vendor mode, identify the chip, read the flash and check the model, then
+        /// print the plan in the order it would run (erase units, program ranges, per
+        /// bank, chip time) and leave: nothing is erased or programmed. With the ATAPI
+        /// method: the command sequence, nothing sent after INQUIRY.
+        #[arg(long)]
+        dry_run: bool,
+        /// The classic /m switch: accepted, no effect.
+        #[arg(long, hide = true)]
+        classic_m: bool,
+        /// vendor: flash through vendor mode (task-file ports, virtual drives; works on
+        /// dead drives; backup and byte-for-byte verify; on /dev/sgN through ATA
+        /// PASS-THROUGH, experimental). atapi: the drive's own BTC WRITE BUFFER update
+        /// (working drives; pass-through devices). Default: atapi for /dev/sgN, /dev/srN
+        /// and drive letters, vendor otherwise.
+        #[arg(long, value_enum)]
+        method: Option<Method>,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Compare the flash with a file without writing (boot code excluded unless --boot).
+    #[command(after_help = "Example:\n  mtkflash verify 3 fw.bin")]
+    Verify {
+        port: String,
+        file: PathBuf,
+        #[arg(short = 'b', long)]
+        boot: bool,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Erase the flash except the boot code (all of it with --boot). Asks first unless --yes.
+    #[command(
+        after_help = "Example:\n  mtkflash erase 3 --yes\n\nAfter an erase the drive runs boot code only until a firmware is written."
+    )]
+    Erase {
+        port: String,
+        #[arg(short = 'b', long)]
+        boot: bool,
+        #[arg(short = 'y', long)]
+        yes: bool,
+        #[command(flatten)]
+        drive: DriveOpts,
+    },
+    /// Inspect a firmware file offline: format, size, identity, banks, checksum, boot code.
+    #[command(after_help = "Example:\n  mtkflash check fixtures/btc-ide1008-0758.hex")]
+    Check { file: PathBuf },
+    /// List the flash chips this tool knows, with IDs, erase units and timings.
+    Chips,
+    /// List drives: legacy ports 1-4, PCI IDE channels, /dev/sgN devices, virtual drives
+    /// in this folder; each with its identity and whether it answers the MTK vendor intro.
+    #[command(
+        after_help = "Example:\n  sudo mtkflash scan\n\nThe classic form without a port (mtkflash r /m orig.bin) scans and asks."
+    )]
+    Scan {
+        /// Probe ports even when a kernel driver owns them.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Virtual drives for testing and practice.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Update many drives from a manifest: each matching drive gets the usual checked,
+    /// backed-up, verified write; drives already at the target revision are skipped.
+    #[command(
+        after_help = "Manifest (JSON; firmware paths relative to the manifest):\n  {\n    \"drives\": [\"3\", \"4\", \"sim:a.mtksim\"],          (optional; default: every drive scan finds)\n    \"rules\": [\n      { \"vendor\": \"BTC\", \"product\": \"DVDRW IDE1008\", \"firmware\": \"v0758.hex\",\n        \"min_revision\": \"0050\", \"max_revision\": \"0757\", \"boot\": false, \"force\": false }\n    ]\n  }\n\nExample:\n  mtkflash update --manifest drives.json --json\n\nExit code: 0 when no drive failed, else the first failing drive's code."
+    )]
+    Update {
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Stop at the first drive that fails (default: go on with the others).
+        #[arg(long)]
+        stop_on_error: bool,
+    },
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) to stdout.
+    #[command(
+        after_help = "Install, e.g.:\n  mtkflash completions bash > /etc/bash_completion.d/mtkflash\n  mtkflash completions zsh > \"${fpath[1]}/_mtkflash\"\n  mtkflash completions fish > ~/.config/fish/completions/mtkflash.fish\n  mtkflash completions powershell >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: mtkflash man > /usr/local/share/man/man1/mtkflash.1
+    Man,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Create a virtual drive file.
+    #[command(
+        after_help = "Example:\n  mtkflash sim new d.mtksim --chip MX25L8005 --drive \"BTC|DVDRW IDE1008|0055\"\n\nWithout --firmware the drive gets a synthetic image for that identity."
+    )]
+    New {
+        path: PathBuf,
+        /// Flash chip (see `mtkflash chips`).
+        #[arg(long)]
+        chip: String,
+        /// Identity as "VENDOR|PRODUCT|REV".
+        #[arg(long, default_value = "BTC|DVDRW IDE1008|0055")]
+        drive: String,
+        /// Initial flash content (.bin or HEX) instead of a synthetic image.
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+        /// Start misflashed: the firmware is damaged, the boot code intact.
+        #[arg(long)]
+        bricked: bool,
+        /// Serial-flash drives: the vendor intro's answer, 72 (SPI staging at 0x8800,
+        /// lengths low byte first; the default) or 73 (staging at 0x0000, lengths high
+        /// byte first); 52 makes a drive that answers 0x52, which no known tool flashes.
+        #[arg(long, value_parser = ["72", "73", "52"])]
+        intro: Option<String>,
+    },
+    /// Show a virtual drive's chip, identity, state and checksum.
+    Show { path: PathBuf },
+    /// Write a virtual drive's raw flash content to a new file (no protocol involved).
+    Export { path: PathBuf, out: PathBuf },
+    /// Set (or --clear) faults on a virtual drive; see docs/faults.md for the grammar.
+    #[command(
+        after_help = "Examples:\n  mtkflash sim fault d.mtksim 'power-loss@op=200000'\n  mtkflash sim fault d.mtksim 'program-fail@addr=0x5000;read-flip@rate=0.0001,seed=7'\n  mtkflash sim fault d.mtksim --clear\n\nGrammar: FAULT[;FAULT...] with FAULT one of power-loss@op=N, program-fail@addr=A,\nerase-fail@sector=N, stuck-busy@op=N, read-flip@rate=R,seed=S, intro-window=MS,\nno-intro, bus-float."
+    )]
+    Fault {
+        path: PathBuf,
+        /// The fault specification (replaces what was set).
+        #[arg(required_unless_present = "clear")]
+        spec: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Switch a virtual drive off and on again (it boots from its flash).
+    PowerCycle { path: PathBuf },
+    /// Play a trace recorded with --trace against a virtual drive and report the first
+    /// answer that differs from the recording (the drive file is not changed).
+    #[command(
+        after_help = "Example:\n  mtkflash --trace session.trace 3 w /m fw.bin       (on real hardware)\n  mtkflash sim new d.mtksim --chip SST39VF080 --firmware before.bin\n  mtkflash sim replay session.trace --drive d.mtksim --firmware fw.bin"
+    )]
+    Replay {
+        trace: PathBuf,
+        #[arg(long)]
+        drive: PathBuf,
+        /// The image that was written: fills the payload bytes the trace leaves out.
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+    },
+    /// Serve the drive's packet face on a Unix socket (for the SG_IO interop shim).
+    #[command(hide = true)]
+    Serve {
+        path: PathBuf,
+        #[arg(long)]
+        socket: PathBuf,
+        /// Log every CDB to this file.
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,276 @@
+//! The connect layer: turns a [`Target`] (port, base, `/dev/sgN`, drive letter, `sim`,
+//! `sim:PATH`) into an open [`Device`] behind the transport traits. The OS backend
+//! choice, the preflight checks, the trace recorder and the virtual drive (which saves
+//! itself when closed) live here and nowhere above: operations take an open device.
+
+mod ports;
+pub mod target;
+mod virtual_drive;
+
+pub use ports::Ports;
+pub use target::{plausible_base, Target, PORT_HELP};
+pub use virtual_drive::{create_default as create_default_sim, DEFAULT_PATH};
+
+use crate::error::{Failure, Kind, UNTOUCHED};
+use crate::report::Ui;
+use crate::transport::ata::Ata;
+use crate::transport::scsi::ScsiTransport;
+use crate::transport::PortIo;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How to connect: what the command line says about reaching the drive.
+#[derive(Clone, Debug, Default)]
+pub struct Connect {
+    /// Use ports a kernel driver owns.
+    pub force: bool,
+    /// Record every access to this file (`--trace`).
+    pub trace: Option<PathBuf>,
+}
+
+impl Connect {
+    pub fn forced(force: bool) -> Connect {
+        Connect { force, trace: None }
+    }
+}
+
+/// An open drive reached through a task file (real, emulated over pass-through, or
+/// virtual).
+pub struct Device {
+    pub ata: Ata<Ports>,
+    pub target: Target,
+    saved: Option<virtual_drive::Saved>,
+}
+
+fn trace_failure(path: &Path, e: std::io::Error) -> Failure {
+    Failure::file(
+        format!("cannot write the trace {}: {e}", path.display()),
+        "choose another file",
+    )
+}
+
+/// Open `target` as a task-file device; with `--trace` every access is recorded.
+pub fn open(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<Device, Failure> {
+    let mut dev = open_untraced(target, conn.force, ui)?;
+    if let Some(path) = &conn.trace {
+        let describe = dev.ata.ch.describe();
+        let (cmd, ctl) = (dev.ata.ch.cmd, dev.ata.ch.ctl);
+        let io = std::mem::replace(&mut dev.ata.io, Ports::Closed);
+        let t = crate::transport::trace::Tracer::new(io, path, cmd, ctl, &describe)
+            .map_err(|e| trace_failure(path, e))?;
+        dev.ata.io = Ports::Traced(Box::new(t));
+    }
+    Ok(dev)
+}
+
+/// Open `target`, run `f` on the device, and close it (saving a virtual drive) on every
+/// path. A failure to close is reported: as the result when `f` succeeded, added to
+/// the drive line when `f` failed.
+pub fn with_device<R>(
+    target: &Target,
+    conn: &Connect,
+    ui: &mut dyn Ui,
+    f: impl FnOnce(&mut Device, &mut dyn Ui) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    let mut dev = open(target, conn, ui)?;
+    let r = f(&mut dev, ui);
+    match (r, dev.close()) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(c)) => Err(c),
+        (Err(f), Ok(())) => Err(f),
+        (Err(f), Err(c)) => {
+            let drive = format!("{}; also: {}", f.drive, c.what);
+            Err(f.with_drive(drive))
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_sg(p: &Path) -> Result<crate::transport::sgio::SgIo, Failure> {
+    crate::transport::sgio::SgIo::open(p).map_err(|e| {
+        let kind = if e.to_string().contains("ermission") {
+            Kind::NoPermission
+        } else {
+            Kind::NoDrive
+        };
+        Failure::new(
+            kind,
+            e.to_string(),
+            UNTOUCHED,
+            "check the device name (`mtkflash scan`) and your permissions",
+        )
+    })
+}
+
+fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
+    #[cfg(not(target_os = "linux"))]
+    let _ = force;
+    match target {
+        Target::Sim(path) => {
+            let (ata, saved) = virtual_drive::open(path, ui)?;
+            Ok(Device {
+                ata,
+                target: target.clone(),
+                saved: Some(saved),
+            })
+        }
+        #[cfg(target_os = "linux")]
+        Target::Scsi(p) => {
+            let t = open_sg(p)?;
+            ui.warn("vendor mode through ATA PASS-THROUGH is experimental (unproven on hardware)");
+            let driver = crate::transport::sgio::host_driver(Path::new("/sys"), p);
+            match driver
+                .as_deref()
+                .map(|d| (d, crate::transport::sgio::libata_request_sense_on_df(d)))
+            {
+                Some((d, Some(true))) => ui.warn(&format!(
+                    "{d} runs libata's error handler after every vendor-mode status (DF set): the kernel sends the drive a REQUEST SENSE packet after each vendor command, which no source shows a MediaTek drive in vendor mode tolerating; a task-file port (unbind {d}) is the proven path"
+                )),
+                Some((d, None)) => ui.warn(&format!(
+                    "the drive hangs off {d}, not libata: whether it passes ATA PASS-THROUGH with a vendor status back is unknown"
+                )),
+                _ => {}
+            }
+            Ok(Device::from_transport(Box::new(t), target.clone()))
+        }
+        #[cfg(not(target_os = "linux"))]
+        Target::Scsi(p) => Err(Failure::new(
+            Kind::NotSupported,
+            format!(
+                "{} is a pass-through device: vendor mode needs a task-file port here",
+                p.display()
+            ),
+            UNTOUCHED,
+            "use --method atapi for the drive's own update",
+        )),
+        #[cfg(target_os = "linux")]
+        Target::Ports(ch) => {
+            let raw = crate::transport::raw::open(Path::new("/"), ch, force).map_err(|e| {
+                use crate::transport::raw::RawError;
+                let kind = match e {
+                    RawError::NoPrivilege | RawError::Lockdown(_) => Kind::NoPermission,
+                    RawError::Owned { .. } => Kind::PortsInUse,
+                    RawError::NoAccess(_) | RawError::Unsupported => Kind::NotSupported,
+                };
+                Failure::new(kind, format!("{}: {e}", ch.describe()), UNTOUCHED, e.next())
+            })?;
+            log::info!("{}: port access through {}", ch.describe(), raw.describe());
+            Ok(Device {
+                ata: Ata::new(Ports::Raw(raw), *ch),
+                target: target.clone(),
+                saved: None,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        Target::Ports(ch) => Err(Failure::new(
+            Kind::NotSupported,
+            format!(
+                "raw port I/O on {} needs a kernel driver on this system",
+                ch.describe()
+            ),
+            UNTOUCHED,
+            "on Windows use the drive's own update (a drive letter, --method atapi), or boot Linux for vendor mode",
+        )),
+    }
+}
+
+impl Device {
+    /// A drive reached through SCSI pass-through, with its task file emulated over ATA
+    /// PASS-THROUGH (experimental).
+    pub fn from_transport(t: Box<dyn ScsiTransport>, target: Target) -> Device {
+        let pt = crate::transport::ptports::PtPorts::new(t);
+        Device {
+            ata: Ata::new(
+                Ports::PassThrough(Box::new(pt)),
+                crate::transport::ata::Channel::LEGACY_SECONDARY_MASTER,
+            ),
+            target,
+            saved: None,
+        }
+    }
+
+    /// Close the device: a virtual drive saves its state; real drives need nothing.
+    pub fn close(self) -> Result<(), Failure> {
+        match self.saved {
+            Some(saved) => virtual_drive::save(saved, self.ata.io),
+            None => Ok(()),
+        }
+    }
+
+    /// Modelled device time so far (virtual drives only).
+    pub fn modelled(&self) -> Option<Duration> {
+        self.ata.io.modelled()
+    }
+
+    /// Bus operations so far (virtual drives only).
+    pub fn bus_ops(&self) -> Option<u64> {
+        self.ata.io.bus_ops()
+    }
+
+    pub fn describe(&self) -> String {
+        self.target.describe()
+    }
+}
+
+/// Open a packet (SCSI) transport for `target` and run `f` on it: the OS pass-through
+/// for `/dev/sgN` and drive letters, PIO PACKET over the task file otherwise.
+pub fn with_packet<R>(
+    target: &Target,
+    conn: &Connect,
+    ui: &mut dyn Ui,
+    f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    match target {
+        Target::Scsi(path) => {
+            #[cfg(target_os = "linux")]
+            {
+                let mut t = open_sg(path)?;
+                traced_packet(&mut t, conn, ui, f)
+            }
+            #[cfg(windows)]
+            {
+                let mut t = crate::transport::spti::Spti::open(path).map_err(|e| {
+                    Failure::new(
+                        Kind::NoDrive,
+                        e.to_string(),
+                        UNTOUCHED,
+                        "check the drive letter and run as Administrator",
+                    )
+                })?;
+                traced_packet(&mut t, conn, ui, f)
+            }
+            #[cfg(not(any(target_os = "linux", windows)))]
+            {
+                let _ = (path, conn, f);
+                Err(Failure::new(
+                    Kind::NotSupported,
+                    "pass-through is not available on this system",
+                    UNTOUCHED,
+                    "use Linux or Windows",
+                ))
+            }
+        }
+        _ => {
+            // The task file carries the packets itself; `open` records it when asked.
+            with_device(target, conn, ui, |dev, ui| f(&mut dev.ata, ui))
+        }
+    }
+}
+
+/// Run `f` on `t`, recorded when `--trace` asked for it.
+#[allow(dead_code)]
+fn traced_packet<R>(
+    t: &mut dyn ScsiTransport,
+    conn: &Connect,
+    ui: &mut dyn Ui,
+    f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    match &conn.trace {
+        Some(p) => {
+            let mut tt =
+                crate::transport::trace::TracedScsi::new(t, p).map_err(|e| trace_failure(p, e))?;
+            f(&mut tt, ui)
+        }
+        None => f(t, ui),
+    }
+}

@@ -1,0 +1,79 @@
+//! The virtual drive plugged in like any other backend: opened from its file, saved
+//! back when the device is closed. The only place above `sim` that knows it.
+
+use super::ports::Ports;
+use crate::error::{Failure, Kind, UNTOUCHED};
+use crate::report::Ui;
+use crate::sim::store::{self, Meta, Stored};
+use crate::transport::ata::{Ata, Channel};
+use std::path::{Path, PathBuf};
+
+/// The default virtual drive's file (`sim` as the port).
+pub use store::DEFAULT_PATH;
+
+/// What a closed virtual drive is saved from.
+pub struct Saved {
+    path: PathBuf,
+    meta: Meta,
+}
+
+/// Create the default virtual drive: a BTC DVDRW IDE1008, revision 0055, 1 MiB flash.
+pub fn create_default(path: &Path) -> Result<(), Failure> {
+    let s = Stored::create(store::NewDrive {
+        chip: crate::chips::by_name("SST39VF080").expect("in the chip table"),
+        settings: crate::sim::btc_settings("0055"),
+        firmware: None,
+        bricked: false,
+    })
+    .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
+    s.save(path)
+        .map_err(|e| Failure::file(e.to_string(), "run from a folder you can write to"))
+}
+
+/// Open the virtual drive stored at `path` (the default one is created on first use).
+pub fn open(path: &Path, ui: &mut dyn Ui) -> Result<(Ata<Ports>, Saved), Failure> {
+    if !path.exists() && path == Path::new(DEFAULT_PATH) {
+        create_default(path)?;
+        ui.line(&format!(
+            "Created the default virtual drive {} (BTC DVDRW IDE1008 0055, SST39VF080 1 MiB)",
+            path.display()
+        ));
+    }
+    let stored = Stored::load(path).map_err(|e| {
+        Failure::new(
+            Kind::NoDrive,
+            e.to_string(),
+            UNTOUCHED,
+            "create it with `mtkflash sim new PATH --chip NAME --drive \"VENDOR|PRODUCT|REV\"`, or use `sim` for the default drive",
+        )
+    })?;
+    let meta = stored.meta.clone();
+    let ch = stored.into_channel();
+    let channel = Channel {
+        cmd: ch.cmd_base,
+        ctl: ch.ctl_base,
+        slave: ch.slave,
+    };
+    let saved = Saved {
+        path: path.to_path_buf(),
+        meta,
+    };
+    Ok((Ata::new(Ports::Sim(Box::new(ch)), channel), saved))
+}
+
+/// Save the drive's state after a session (`io` is what the device held).
+pub fn save(saved: Saved, io: Ports) -> Result<(), Failure> {
+    let io = match io {
+        Ports::Traced(t) => t.into_inner(),
+        other => other,
+    };
+    if let Ports::Sim(ch) = io {
+        Stored::from_channel(*ch, saved.meta)
+            .save(&saved.path)
+            .map_err(|e| {
+                Failure::file(e.to_string(), "check free space and permissions")
+                    .with_drive("virtual drive state not saved")
+            })?;
+    }
+    Ok(())
+}

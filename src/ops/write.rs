@@ -1,0 +1,406 @@
+//! Writing an image over a vendor-mode session: read, check the model, back up, plan,
+//! write the body, verify it, commit, verify the commit, reboot and ask again.
+
+use super::execute::{execute, show_plan, verify_ranges};
+use super::readback::read_all;
+use super::session::{identify, in_vendor_mode, EnterOptions, Identity, Session};
+use crate::connect::Device;
+use crate::error::{Failure, Kind, NOT_CHANGED};
+use crate::files::{save_backup, Backup};
+use crate::firmware::{self, find_identity, sum16, Analysis, Image};
+use crate::inference::BOOT_LEN;
+use crate::plan::{self, Cost};
+use crate::report::Ui;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// Also write the boot code (0x0000-0x3FFF): the `/b` switch.
+    pub write_boot: bool,
+    /// Write even when the image names another drive model.
+    pub force: bool,
+    pub backup: Backup,
+    pub enter: EnterOptions,
+    /// Read the whole flash back after writing, not only what was written.
+    pub verify_all: bool,
+    /// Everything up to the plan (intro, chip ID, read, model check), then show the
+    /// plan and leave vendor mode: nothing is erased or programmed.
+    pub dry_run: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            write_boot: false,
+            force: false,
+            backup: Backup::Auto,
+            enter: EnterOptions {
+                attempts: 3,
+                chip: None,
+                force: false,
+            },
+            verify_all: false,
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub chip: String,
+    pub identity_before: Option<String>,
+    pub identity_after: Option<String>,
+    pub backup: Option<PathBuf>,
+    pub erase_bytes: u64,
+    pub program_bytes: u64,
+    pub changed_bytes: u64,
+    pub sum16: u16,
+    pub chip_time: Duration,
+    pub modelled: Option<Duration>,
+    pub bus_ops: Option<u64>,
+    pub wall: Duration,
+    pub boot_rewritten: bool,
+    pub nothing_to_do: bool,
+    /// The drive did not come back running firmware after the reboot.
+    pub drive_not_booting: bool,
+    /// Written by the drive's own ATAPI updater (no read-back possible).
+    pub atapi: bool,
+    /// A dry run: the plan was shown, nothing was written.
+    pub dry_run: bool,
+}
+
+/// Check an image before a write: every bank must start like 8032 code, and with /b
+/// the image must carry boot code. Pure; warnings go to `ui`.
+pub fn check_image(image: &Image, write_boot: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
+    let a = &image.analysis;
+    let bad = a.bad_banks();
+    if !bad.is_empty() {
+        return Err(Failure::file_kind(
+            Kind::BadImage,
+            format!(
+                "{}: bank(s) {} do not start with LJMP (0x02) or 0x80: this is not a MediaTek 8032 firmware image",
+                image.name,
+                bad.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            "use the firmware file made for this drive",
+        ));
+    }
+    if !a.boot_ok {
+        let what = format!(
+            "{}: the image has no boot code (byte 0 is 0x{:02X}, not LJMP 0x02)",
+            image.name,
+            image.data()[0]
+        );
+        if write_boot {
+            return Err(Failure::file_kind(
+                Kind::BadImage,
+                what,
+                "leave out /b so the drive keeps its own boot code",
+            ));
+        }
+        ui.warn(&format!("{what}; the drive's own boot code is kept"));
+    }
+    if !a.embedded_ok() {
+        ui.warn("the image's end-of-image checksum does not match its content (a check that rests on inference, see docs/inferences.md)");
+    }
+    Ok(())
+}
+
+/// Compare the drive's model with the image's; refuse a mismatch unless forced.
+fn check_model(
+    drive: &Identity,
+    current: &[u8],
+    image: &Analysis,
+    force: bool,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let Some(img) = &image.identity else {
+        ui.warn(
+            "the image carries no drive identity (INQUIRY template); the model cannot be checked",
+        );
+        return Ok(());
+    };
+    let (vendor, product, source) = match drive {
+        Identity::Atapi {
+            vendor, product, ..
+        } => (vendor.clone(), product.clone(), "the drive reports"),
+        Identity::BootOnly => match find_identity(current) {
+            Some(id) => (id.vendor, id.product, "the drive's flash holds"),
+            None => {
+                ui.warn("the drive runs boot code only and its flash holds no identity; the model cannot be checked");
+                return Ok(());
+            }
+        },
+    };
+    if img.same_model(&vendor, &product) {
+        return Ok(());
+    }
+    let what = format!(
+        "the firmware is for {} {}, but {source} {} {}",
+        img.vendor, img.product, vendor, product
+    );
+    if force {
+        ui.warn(&format!("{what}; writing anyway (--force)"));
+        return Ok(());
+    }
+    Err(Failure::new(
+        Kind::ModelMismatch,
+        what,
+        NOT_CHANGED,
+        "use the firmware for this model; if you are sure (cross-flashing), add --force",
+    ))
+}
+
+/// The drive's state after a write stopped at `done_to` (None: somewhere).
+pub(super) fn partial_state(
+    done_to: Option<u32>,
+    boot_ok: bool,
+    backup: &Option<PathBuf>,
+) -> String {
+    let mut s = match done_to {
+        Some(a) => {
+            format!("partly written: the flash may be erased or half-programmed from 0x{a:06X} on")
+        }
+        None => "partly written".to_string(),
+    };
+    s.push_str(if boot_ok {
+        "; the boot code is intact, so the drive still answers the vendor intro"
+    } else {
+        "; the boot code may be damaged"
+    });
+    if let Some(b) = backup {
+        s.push_str(&format!(
+            "; the previous content is saved in {}",
+            b.display()
+        ));
+    }
+    s
+}
+
+/// The drive's state when the commit (the sentinels' bank starts) was cut short.
+pub(super) fn uncommitted(backup: &Option<PathBuf>) -> String {
+    let mut s = "everything but the last bank start(s) is written and was read back correct; those are not (all) written, so the drive runs its boot code only until the same command finishes".to_string();
+    if let Some(b) = backup {
+        s.push_str(&format!(
+            "; the previous content is saved in {}",
+            b.display()
+        ));
+    }
+    s
+}
+
+/// Write `image` to the drive (the heart of `mtkflash <port> w` and `write`).
+pub fn write(
+    dev: &mut Device,
+    image: &Image,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let start = Instant::now();
+    ui.line(&format!(
+        "Port: {:X}, Master/Slave: {:02x}",
+        dev.ata.ch.cmd,
+        dev.ata.ch.dev()
+    ));
+    let identity = identify(dev)?;
+    ui.event(&identity.event());
+    match &identity {
+        Identity::Atapi { .. } => ui.line(&format!("Drive: {}", identity.describe())),
+        Identity::BootOnly => {
+            ui.line("Drive: runs boot code only (misflashed); recovering through vendor mode")
+        }
+    }
+    let mut report = in_vendor_mode(dev, &opts.enter, ui, |s, ui| {
+        write_in_session(s, &identity, image, opts, ui)
+    })?;
+    report.identity_before = Some(identity.describe());
+    if !report.dry_run {
+        // The drive reboots into the new firmware: ask it who it is now.
+        match identify(dev) {
+            Ok(id @ Identity::Atapi { .. }) => {
+                ui.line(&format!("Drive now: {}", id.describe()));
+                report.identity_after = Some(id.describe());
+            }
+            Ok(Identity::BootOnly) | Err(_) => {
+                report.drive_not_booting = true;
+                ui.warn("after the reset the drive runs boot code only: the image was written and verified, but the drive does not start it");
+            }
+        }
+    }
+    report.modelled = dev.modelled();
+    report.bus_ops = dev.bus_ops();
+    report.wall = start.elapsed();
+    Ok(report)
+}
+
+/// Everything between entering vendor mode and leaving it.
+fn write_in_session(
+    s: &mut Session<'_>,
+    identity: &Identity,
+    image: &Image,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let mut report = Report {
+        chip: s.chip.name.to_string(),
+        ..Report::default()
+    };
+    if image.data().len() != s.chip.size as usize {
+        return Err(Failure::new(
+            Kind::SizeMismatch,
+            format!(
+                "{} is {} KiB but the drive's {} holds {} KiB",
+                image.name,
+                image.data().len() / 1024,
+                s.chip.name,
+                s.chip.size / 1024
+            ),
+            NOT_CHANGED,
+            "use the firmware made for this drive (its flash size must match)",
+        ));
+    }
+    ui.line("Reading....");
+    let current = read_all(s, ui)?;
+    check_model(identity, &current, &image.analysis, opts.force, ui)?;
+    // Back up before anything is changed (a dry run changes nothing).
+    if !opts.dry_run {
+        report.backup = save_backup(&opts.backup, image.source.as_deref(), &current)
+            .map_err(|f| f.with_drive(NOT_CHANGED))?;
+    }
+    if let Some(b) = &report.backup {
+        ui.line(&format!("Backup: {}", b.display()));
+    }
+    let p = plan::plan_owned(
+        s.chip,
+        &s.erasers,
+        &current,
+        image.data().to_vec(),
+        opts.write_boot,
+        &Cost::default(),
+    )
+    .and_then(|p| p.check_units(s.chip).map(|()| p))
+    .map_err(|e| {
+        Failure::new(
+            Kind::PlanCheck,
+            format!("refusing a plan that fails its self-check: {e}"),
+            NOT_CHANGED,
+            "this is a bug in mtkflash's chip table or planner: please report it with `mtkflash chips` output",
+        )
+    })?;
+    report.erase_bytes = p.erase_bytes;
+    report.program_bytes = p.program_bytes;
+    report.chip_time = p.chip_time;
+    report.changed_bytes = current
+        .iter()
+        .zip(&p.target)
+        .filter(|(a, b)| a != b)
+        .count() as u64;
+    report.sum16 = sum16(&p.target);
+    report.boot_rewritten = p.boot_erased || p.boot_changes;
+    if opts.dry_run {
+        show_plan(&p, s.chip, ui);
+        report.dry_run = true;
+        report.nothing_to_do = p.is_empty();
+        let _ = s.driver().restore();
+        ui.line(
+            "Dry run: nothing was erased or programmed; vendor mode was left and the drive reset",
+        );
+        return Ok(report);
+    }
+    if p.is_empty() {
+        report.nothing_to_do = true;
+        ui.line("The flash already holds this image: nothing to write.");
+    } else {
+        write_plan(s, &p, current, opts, &report, ui)?;
+    }
+    let _ = s.driver().restore();
+    Ok(report)
+}
+
+/// Run a non-empty plan: the body, its verification, then the commit and its own.
+fn write_plan(
+    s: &mut Session<'_>,
+    p: &plan::Plan,
+    current: Vec<u8>,
+    opts: &WriteOptions,
+    report: &Report,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    if p.boot_erased && !opts.write_boot {
+        ui.warn(&format!(
+            "{} erases in {} KiB units: the boot code shares its first unit and is rewritten from the drive's own copy first, then verified",
+            s.chip.name,
+            s.erasers[0].regions[0].size / 1024
+        ));
+    }
+    if p.sentinels.is_empty() && p.target.len() > firmware::BANK {
+        ui.warn(&format!(
+            "this image's boot marks all share the boot-code sector of {}: if this write is cut short, the drive may start a half-written image (power-cycle it and run the same command right away)",
+            s.chip.name
+        ));
+    }
+    ui.line("Updating....");
+    let old_boot = current[..BOOT_LEN.min(current.len())].to_vec();
+    let body = 0..p.steps.len() - p.commit;
+    execute(s, p, body.clone(), &old_boot, report.backup.clone(), ui)?;
+    // Verify every byte written so far; only then write the commit (the sentinels'
+    // bank starts), so a failed write leaves an image the drive will not start.
+    ui.line("Verifying....");
+    // The commit's bytes are not written yet: until then they must read as the body
+    // left them (FF after a sentinel's erase). Everything else must be the target.
+    let pending: Vec<(usize, u8)> = plan::touched_by(p.commit_steps())
+        .into_iter()
+        .flat_map(|(a, l)| a as usize..(a + l) as usize)
+        .map(|a| (a, plan::value_after(s.chip, p.body(), a, current[a])))
+        .collect();
+    let ranges = if opts.verify_all {
+        vec![(0u32, s.chip.size)]
+    } else {
+        plan::touched_by(p.body())
+    };
+    let mut flash = current;
+    verify_ranges(
+        s, &ranges, &mut flash, &p.target, &pending, &old_boot, report, ui,
+    )?;
+    if !pending.is_empty() {
+        let starts: Vec<String> = p.sentinels.iter().map(|a| format!("0x{a:06X}")).collect();
+        ui.line(&format!(
+            "Committing: writing {} kept blank until everything else read back correct",
+            starts.join(" and ")
+        ));
+        execute(
+            s,
+            p,
+            body.end..p.steps.len(),
+            &old_boot,
+            report.backup.clone(),
+            ui,
+        )?;
+        let ranges = plan::touched_by(p.commit_steps());
+        verify_ranges(
+            s,
+            &ranges,
+            &mut flash,
+            &p.target,
+            &[],
+            &old_boot,
+            report,
+            ui,
+        )?;
+    }
+    if sum16(&flash) != report.sum16 {
+        return Err(Failure::new(
+            Kind::VerifyFailed,
+            format!(
+                "the checksum of the flash is {:04X}, the image's is {:04X}",
+                sum16(&flash),
+                report.sum16
+            ),
+            partial_state(None, true, &report.backup),
+            "run the same command again",
+        ));
+    }
+    ui.line(&format!("Verify OK, Check Sum : {:04X}", report.sum16));
+    Ok(())
+}
