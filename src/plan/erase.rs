@@ -1,0 +1,194 @@
+//! The cheapest erase and program steps for a change, ignoring order: the dynamic
+//! programme over nested erase levels (as flashrom chooses erasers), and the page-write
+//! chips' plain page rewrite.
+
+use super::{Cost, Step};
+use crate::chips::{ChipInfo, Eraser};
+use crate::inference::BOOT_LEN;
+
+pub(super) fn program_unit(chip: &ChipInfo) -> usize {
+    chip.program_unit() as usize
+}
+
+/// Cost (ns) of programming the bytes of `range` that `need` selects.
+pub(super) fn program_cost(
+    chip: &ChipInfo,
+    cost: &Cost,
+    need: impl Fn(usize) -> bool,
+    range: std::ops::Range<usize>,
+) -> u64 {
+    let unit = program_unit(chip);
+    let mut units = 0u64;
+    let mut bytes = 0u64;
+    let mut i = range.start;
+    while i < range.end {
+        let end = ((i / unit + 1) * unit).min(range.end);
+        let n = (i..end).filter(|&j| need(j)).count() as u64;
+        if n > 0 {
+            units += 1;
+            bytes += n;
+        }
+        i = end;
+    }
+    units * chip.program.us * 1000 + bytes * cost.byte_bus_ns
+}
+
+/// Erasers usable for planning: finest first, each one's units made of whole units of
+/// the one before (boot-block layouts nest too; any that does not is left out).
+pub(super) fn nested_erasers(erasers: &[Eraser]) -> Vec<Eraser> {
+    let mut out: Vec<Eraser> = Vec::new();
+    for e in erasers {
+        let ok = match out.last() {
+            None => true,
+            Some(prev) => {
+                e.units().all(|(s, l)| {
+                    prev.unit_at(s).map(|(ps, _)| ps == s).unwrap_or(false)
+                        && prev
+                            .unit_at(s + l - 1)
+                            .map(|(ps, pl)| ps + pl == s + l)
+                            .unwrap_or(false)
+                }) && e.units().count() < prev.units().count()
+            }
+        };
+        if ok {
+            out.push(*e);
+        }
+    }
+    out
+}
+
+pub(super) fn page_write_steps(target: &[u8], current: &[u8], page: usize) -> Vec<Step> {
+    (0..target.len() / page)
+        .filter(|p| target[p * page..(p + 1) * page] != current[p * page..(p + 1) * page])
+        .map(|p| Step::Program {
+            start: (p * page) as u32,
+            data: target[p * page..(p + 1) * page].to_vec(),
+        })
+        .collect()
+}
+
+/// Split `data` (with FF = skip) at `start` into program steps of at most 4 KiB, trimmed
+/// to their non-FF span.
+pub(super) fn push_program(steps: &mut Vec<Step>, start: usize, data: &[u8]) {
+    for (i, chunk) in data.chunks(0x1000).enumerate() {
+        if let (Some(f), Some(l)) = (
+            chunk.iter().position(|&b| b != 0xFF),
+            chunk.iter().rposition(|&b| b != 0xFF),
+        ) {
+            steps.push(Step::Program {
+                start: (start + i * 0x1000 + f) as u32,
+                data: chunk[f..=l].to_vec(),
+            });
+        }
+    }
+}
+
+pub(super) type Erased = Vec<(Eraser, u32, u32)>;
+
+/// With `protect_boot`, a unit covering boot code is erased only at the finest level,
+/// where the chip's geometry forces it; never by a coarser (block or chip) erase chosen
+/// for speed.
+pub(super) fn erase_program_steps(
+    chip: &ChipInfo,
+    erasers: &[Eraser],
+    current: &[u8],
+    target: &[u8],
+    cost: &Cost,
+    protect_boot: bool,
+) -> (Vec<Step>, Erased) {
+    let levels = nested_erasers(erasers);
+    assert!(!levels.is_empty(), "{}: no usable eraser", chip.name);
+    let needs_erase = |i: usize| current[i] & target[i] != target[i];
+    // best[level][unit] = (cost, erase_here)
+    let mut best: Vec<Vec<(u64, bool)>> = Vec::new();
+    for (li, e) in levels.iter().enumerate() {
+        let mut row = Vec::new();
+        let mut child = 0usize;
+        for (s, l) in e.units() {
+            let (s, l) = (s as usize, l as usize);
+            let erase_cost = if protect_boot && li > 0 && s < BOOT_LEN {
+                u64::MAX
+            } else {
+                e.time.us * 1000 + program_cost(chip, cost, |j| target[j] != 0xFF, s..s + l)
+            };
+            let keep_cost = if li == 0 {
+                if (s..s + l).any(needs_erase) {
+                    u64::MAX
+                } else {
+                    program_cost(chip, cost, |j| current[j] != target[j], s..s + l)
+                }
+            } else {
+                let mut sum = 0u64;
+                let prev = &levels[li - 1];
+                while child < best[li - 1].len() {
+                    let (cs, cl) = prev.units().nth(child).expect("child");
+                    if cs as usize >= s + l {
+                        break;
+                    }
+                    let _ = cl;
+                    sum = sum.saturating_add(best[li - 1][child].0);
+                    child += 1;
+                }
+                sum
+            };
+            let unchanged = current[s..s + l] == target[s..s + l];
+            row.push(if unchanged {
+                (0, false)
+            } else if erase_cost < keep_cost {
+                (erase_cost, true)
+            } else {
+                (keep_cost, false)
+            });
+        }
+        best.push(row);
+    }
+    // Walk down from the coarsest level.
+    let mut steps = Vec::new();
+    let mut erased = Vec::new();
+    let mut stack: Vec<(usize, u32, u32)> = levels
+        .last()
+        .expect("levels")
+        .units()
+        .map(|(s, l)| (levels.len() - 1, s, l))
+        .collect();
+    stack.reverse();
+    let unit_index = |e: &Eraser, s: u32| e.units().position(|(us, _)| us == s).expect("unit");
+    while let Some((li, s, l)) = stack.pop() {
+        let e = &levels[li];
+        let (_, erase_here) = best[li][unit_index(e, s)];
+        let (su, lu) = (s as usize, l as usize);
+        if current[su..su + lu] == target[su..su + lu] {
+            continue;
+        }
+        if erase_here {
+            steps.push(Step::Erase {
+                eraser: *e,
+                start: s,
+                len: l,
+            });
+            erased.push((*e, s, l));
+            push_program(&mut steps, su, &target[su..su + lu]);
+        } else if li == 0 {
+            let data: Vec<u8> = (su..su + lu)
+                .map(|j| {
+                    if current[j] != target[j] {
+                        target[j]
+                    } else {
+                        0xFF
+                    }
+                })
+                .collect();
+            push_program(&mut steps, su, &data);
+        } else {
+            let prev = &levels[li - 1];
+            let mut kids: Vec<(usize, u32, u32)> = prev
+                .units()
+                .filter(|(cs, _)| *cs >= s && *cs < s + l)
+                .map(|(cs, cl)| (li - 1, cs, cl))
+                .collect();
+            kids.reverse();
+            stack.extend(kids);
+        }
+    }
+    (steps, erased)
+}
