@@ -288,3 +288,66 @@ impl<'d> Session<'d> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::{self, Connect, Target};
+    use crate::report::Recorder;
+
+    fn drive() -> (tempfile::TempDir, Target) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.mtksim");
+        connect::create_default_sim(&path).unwrap();
+        (dir, Target::Sim(path))
+    }
+
+    /// After a session ends, the drive has been reset and runs its firmware again: it
+    /// answers IDENTIFY PACKET and INQUIRY (in vendor mode it does not).
+    fn runs_firmware(dev: &mut Device) -> bool {
+        matches!(identify(dev), Ok(Identity::Atapi { .. }))
+    }
+
+    #[test]
+    fn a_dropped_session_leaves_vendor_mode() {
+        let (_dir, t) = drive();
+        let ui = &mut Recorder::default();
+        let mut dev = connect::open(&t, &Connect::default(), ui).unwrap();
+        let opts = EnterOptions {
+            attempts: 1,
+            ..EnterOptions::default()
+        };
+        {
+            let s = Session::enter(&mut dev, &opts, ui).unwrap();
+            assert_eq!(s.chip.name, "SST39VF080");
+            assert!(!s.left);
+        }
+        assert!(runs_firmware(&mut dev), "the drive stayed in vendor mode");
+        dev.close().unwrap();
+    }
+
+    #[test]
+    fn a_failing_operation_still_leaves_and_keeps_its_own_failure() {
+        let (_dir, t) = drive();
+        let ui = &mut Recorder::default();
+        let mut dev = connect::open(&t, &Connect::default(), ui).unwrap();
+        let opts = EnterOptions {
+            attempts: 1,
+            ..EnterOptions::default()
+        };
+        let f = in_vendor_mode(&mut dev, &opts, ui, |s, _| -> Result<(), Failure> {
+            // Prove the session is live: the chip answers a read.
+            let mut b = [0u8; 1];
+            s.driver().read(0, &mut b).unwrap();
+            Err(Failure::new(Kind::Differs, "made up", NOT_CHANGED, "nothing"))
+        })
+        .unwrap_err();
+        assert_eq!(f.kind, Kind::Differs);
+        assert_eq!(f.drive, NOT_CHANGED, "leaving succeeded, so nothing is added");
+        assert!(runs_firmware(&mut dev), "the drive stayed in vendor mode");
+        let ok = in_vendor_mode(&mut dev, &opts, ui, |s, _| Ok(s.chip.size)).unwrap();
+        assert_eq!(ok, 1 << 20);
+        assert!(runs_firmware(&mut dev));
+        dev.close().unwrap();
+    }
+}
