@@ -339,11 +339,19 @@ mod tests {
             // Prove the session is live: the chip answers a read.
             let mut b = [0u8; 1];
             s.driver().read(0, &mut b).unwrap();
-            Err(Failure::new(Kind::Differs, "made up", NOT_CHANGED, "nothing"))
+            Err(Failure::new(
+                Kind::Differs,
+                "made up",
+                NOT_CHANGED,
+                "nothing",
+            ))
         })
         .unwrap_err();
         assert_eq!(f.kind, Kind::Differs);
-        assert_eq!(f.drive, NOT_CHANGED, "leaving succeeded, so nothing is added");
+        assert_eq!(
+            f.drive, NOT_CHANGED,
+            "leaving succeeded, so nothing is added"
+        );
         assert!(runs_firmware(&mut dev), "the drive stayed in vendor mode");
         let ok = in_vendor_mode(&mut dev, &opts, ui, |s, _| Ok(s.chip.size)).unwrap();
         assert_eq!(ok, 1 << 20);

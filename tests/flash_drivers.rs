@@ -1,0 +1,197 @@
+//! The chip drivers (`mtk::flash`) on their own: each talks to a chip model through a
+//! bare [`ParallelBus`] or [`SpiBus`] here, with no vendor protocol, task file or drive
+//! in between, so a driver bug shows up as a driver bug. Every chip in the table.
+
+use mtkflash::chips::{Bus, ChipInfo, CHIPS};
+use mtkflash::clock::{Clock, Timed, VirtualClock};
+use mtkflash::mtk::flash::jedec::{self, JedecDriver};
+use mtkflash::mtk::flash::spi::{self, SpiDriver};
+use mtkflash::mtk::flash::{FlashOps, ParallelBus, SpiBus};
+use mtkflash::mtk::vendor::VendorError;
+use mtkflash::sim::chip::{JedecChip, SpiChip};
+
+/// One bus cycle on the drive's side: the order of the ATA PIO cycle.
+const CYCLE_NS: u64 = 600;
+
+struct ParBus {
+    chip: JedecChip,
+    clock: VirtualClock,
+    cycles: u64,
+}
+
+impl Timed for ParBus {
+    fn clock(&self) -> &dyn Clock {
+        &self.clock
+    }
+}
+
+impl ParallelBus for ParBus {
+    fn read(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.clock.advance_ns(CYCLE_NS);
+        self.cycles += 1;
+        Ok(self.chip.read(addr, self.clock.ns()))
+    }
+    fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        self.clock.advance_ns(CYCLE_NS);
+        self.cycles += 1;
+        self.chip.write(addr, v, self.clock.ns());
+        Ok(())
+    }
+}
+
+struct SerBus {
+    chip: SpiChip,
+    clock: VirtualClock,
+    longest: usize,
+}
+
+impl Timed for SerBus {
+    fn clock(&self) -> &dyn Clock {
+        &self.clock
+    }
+}
+
+impl SpiBus for SerBus {
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.longest = self.longest.max(tx.len() + rx_len);
+        self.clock.advance_ns(CYCLE_NS);
+        let now = self.clock.ns();
+        self.chip.select(now);
+        for &b in tx {
+            self.chip.transfer(b, now);
+        }
+        let rx = (0..rx_len).map(|_| self.chip.transfer(0, now)).collect();
+        self.chip.deselect(now);
+        Ok(rx)
+    }
+    fn max_transfer(&self) -> usize {
+        260
+    }
+}
+
+/// Content that is not erased anywhere and differs from byte to byte.
+fn content(size: u32, seed: u32) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8 & 0xFE)
+        .collect()
+}
+
+fn chips(bus: Bus) -> impl Iterator<Item = &'static ChipInfo> {
+    CHIPS.iter().filter(move |c| c.bus == bus)
+}
+
+/// The finest unit erase (not the chip erase) and the unit containing `addr`.
+fn unit_at(c: &ChipInfo, addr: u32) -> Option<(mtkflash::chips::Eraser, u32, u32)> {
+    let e = c.unit_erasers().next()?;
+    let (s, l) = e.unit_at(addr)?;
+    Some((*e, s, l))
+}
+
+#[test]
+fn jedec_driver_identifies_erases_programs_and_reads_every_parallel_chip() {
+    for c in chips(Bus::Parallel) {
+        let mem = content(c.size, 7);
+        let mut bus = ParBus {
+            chip: JedecChip::new(c, mem.clone()),
+            clock: VirtualClock::new(),
+            cycles: 0,
+        };
+        let p = jedec::probe(&mut bus).unwrap().expect("an ID");
+        assert!(
+            p.candidates.iter().any(|k| k.name == c.name),
+            "{}: probe found {:?}",
+            c.name,
+            p.candidates.iter().map(|k| k.name).collect::<Vec<_>>()
+        );
+        let mut drv = JedecDriver::new(&mut bus, c);
+        let mut got = vec![0u8; 0x2000];
+        drv.read(0x1000, &mut got).unwrap();
+        assert_eq!(got, mem[0x1000..0x3000], "{}: read", c.name);
+        // Program a few bytes into an erased unit near the top, leave FF alone.
+        let at = c.size - 0x800;
+        let data = [0x12, 0xFF, 0x00, 0xA5];
+        match unit_at(c, at) {
+            Some((e, s, l)) => {
+                drv.erase(&e, at).unwrap();
+                let mut unit = vec![0u8; l as usize];
+                drv.read(s, &mut unit).unwrap();
+                assert!(unit.iter().all(|&b| b == 0xFF), "{}: erase", c.name);
+                drv.program(at, &data).unwrap();
+                let mut back = [0u8; 4];
+                drv.read(at, &mut back).unwrap();
+                assert_eq!(back, data, "{}: program", c.name);
+                // Nothing outside the unit moved.
+                let mut below = vec![0u8; 0x100];
+                drv.read(s - 0x100, &mut below).unwrap();
+                assert_eq!(below, mem[(s - 0x100) as usize..s as usize], "{}", c.name);
+            }
+            None => {
+                // Page-write chips: a program rewrites its pages (FF where data has FF).
+                assert!(c.write.page().is_some(), "{}: no unit eraser", c.name);
+                drv.program(at, &data).unwrap();
+                let mut back = [0u8; 4];
+                drv.read(at, &mut back).unwrap();
+                assert_eq!(back, data, "{}: page write", c.name);
+            }
+        }
+        drop(drv);
+        assert_eq!(
+            bus.chip.mem[at as usize..at as usize + 4],
+            data,
+            "{}",
+            c.name
+        );
+        assert!(bus.cycles > 0);
+    }
+}
+
+#[test]
+fn spi_driver_identifies_unprotects_erases_programs_and_reads_every_serial_chip() {
+    for c in chips(Bus::Spi) {
+        let mem = content(c.size, 11);
+        let mut bus = SerBus {
+            chip: SpiChip::new(c, mem.clone()),
+            clock: VirtualClock::new(),
+            longest: 0,
+        };
+        let p = spi::probe(&mut bus).unwrap();
+        assert!(
+            p.candidates.iter().any(|k| k.name == c.name),
+            "{}: probe found {:?} ({})",
+            c.name,
+            p.candidates.iter().map(|k| k.name).collect::<Vec<_>>(),
+            p.ids()
+        );
+        let protected_before = bus.chip.protected();
+        let mut drv = SpiDriver::new(&mut bus, c);
+        drv.prepare().unwrap();
+        let mut got = vec![0u8; 0x1000];
+        drv.read(0x3000, &mut got).unwrap();
+        assert_eq!(got, mem[0x3000..0x4000], "{}: read", c.name);
+        let at = c.size - 0x900;
+        let (e, s, l) = unit_at(c, at).expect("a unit eraser");
+        drv.erase(&e, at).unwrap();
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+        drv.program(at, &data).unwrap();
+        let mut back = vec![0u8; data.len()];
+        drv.read(at, &mut back).unwrap();
+        assert_eq!(back, data, "{}: program across a page boundary", c.name);
+        let mut rest = vec![0u8; (s + l - at) as usize - data.len()];
+        drv.read(at + data.len() as u32, &mut rest).unwrap();
+        assert!(rest.iter().all(|&b| b == 0xFF), "{}: erase", c.name);
+        drv.restore().unwrap();
+        drop(drv);
+        assert!(
+            bus.longest <= 260,
+            "{}: a transfer of {}",
+            c.name,
+            bus.longest
+        );
+        assert_eq!(
+            bus.chip.protected(),
+            protected_before,
+            "{}: restore puts the protection back",
+            c.name
+        );
+    }
+}
