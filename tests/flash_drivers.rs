@@ -134,7 +134,6 @@ fn jedec_driver_identifies_erases_programs_and_reads_every_parallel_chip() {
                 assert_eq!(back, data, "{}: page write", c.name);
             }
         }
-        drop(drv);
         assert_eq!(
             bus.chip.mem[at as usize..at as usize + 4],
             data,
@@ -180,7 +179,6 @@ fn spi_driver_identifies_unprotects_erases_programs_and_reads_every_serial_chip(
         drv.read(at + data.len() as u32, &mut rest).unwrap();
         assert!(rest.iter().all(|&b| b == 0xFF), "{}: erase", c.name);
         drv.restore().unwrap();
-        drop(drv);
         assert!(
             bus.longest <= 260,
             "{}: a transfer of {}",

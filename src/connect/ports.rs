@@ -73,6 +73,11 @@ impl PortIo for Ports {
             Ports::Raw(r) => r.outw(port, val),
         }
     }
+    fn carries(&mut self, c: crate::transport::Carries) {
+        if let Ports::Traced(t) = self {
+            t.carries(c)
+        }
+    }
     fn fault(&self) -> Option<String> {
         match self {
             Ports::Traced(t) => t.fault(),

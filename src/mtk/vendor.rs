@@ -13,6 +13,7 @@
 use crate::clock::{poll_until, Clock, Timed};
 use crate::inference;
 use crate::transport::ata::{Reg, TaskFile};
+use crate::transport::Carries;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -102,6 +103,34 @@ pub enum VendorError {
 const CMD_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// An open vendor-mode session on one drive.
+/// Which bytes of an SPI transaction are firmware (see [`Vendor::spi_data`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpiData {
+    /// Index in `tx` of the first firmware byte (`usize::MAX`: none).
+    pub tx_from: usize,
+    /// The flash address that byte goes to.
+    pub flash: u32,
+    /// The reply is firmware (a READ).
+    pub rx: bool,
+}
+
+impl SpiData {
+    /// A READ: the reply is firmware, nothing sent is.
+    pub const READ: SpiData = SpiData {
+        tx_from: usize::MAX,
+        flash: 0,
+        rx: true,
+    };
+    /// A program: `tx` from `tx_from` on goes to flash from `flash`.
+    pub fn program(tx_from: usize, flash: u32) -> SpiData {
+        SpiData {
+            tx_from,
+            flash,
+            rx: false,
+        }
+    }
+}
+
 pub struct Vendor<T: TaskFile> {
     pub tf: T,
     pub kind: FlashKind,
@@ -277,6 +306,31 @@ impl<T: TaskFile> Vendor<T> {
         self.command(0x01)
     }
 
+    /// Parallel flash: read a firmware byte (left out of traces).
+    pub fn read_data(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.address(addr);
+        self.command(0x00)?;
+        self.tf.carries(Carries::Payload { flash: None });
+        let v = self.tf.read(Reg::LbaLow);
+        self.tf.carries(Carries::Protocol);
+        Ok(v)
+    }
+
+    /// Parallel flash: write a firmware byte bound for flash address `addr` (left out of
+    /// traces, which note the address instead).
+    pub fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        self.write_marked(addr, v, Carries::Payload { flash: Some(addr) })
+    }
+
+    /// A write cycle whose data byte carries `c` (only the data register is marked).
+    fn write_marked(&mut self, addr: u32, v: u8, c: Carries) -> Result<(), VendorError> {
+        self.address(addr);
+        self.tf.carries(c);
+        self.tf.write(Reg::LbaLow, v);
+        self.tf.carries(Carries::Protocol);
+        self.command(0x01)
+    }
+
     /// Serial drives: read a byte of drive memory.
     pub fn mem_read(&mut self, addr: u16) -> Result<u8, VendorError> {
         self.read_byte(addr as u32)
@@ -310,6 +364,31 @@ impl<T: TaskFile> Vendor<T> {
         self.spi_run(tx.len(), rx_len)
     }
 
+    /// [`Vendor::spi`] where `data` says which bytes are firmware: the staged bytes from
+    /// `data.tx_from` on (bound for flash from `data.flash`), and the reply when
+    /// `data.rx`. Those values are left out of traces.
+    pub fn spi_data(
+        &mut self,
+        tx: &[u8],
+        rx_len: usize,
+        data: SpiData,
+    ) -> Result<Vec<u8>, VendorError> {
+        Self::check_len(tx.len() + rx_len)?;
+        let bridge = self.bridge()?;
+        let base = bridge.staging as usize;
+        for (i, &b) in tx.iter().enumerate() {
+            let c = match i.checked_sub(data.tx_from) {
+                Some(k) => Carries::Payload {
+                    flash: Some(data.flash + k as u32),
+                },
+                None => Carries::Protocol,
+            };
+            self.write_marked((base + i) as u32, b, c)?;
+        }
+        self.spi_exec(tx.len(), rx_len)?;
+        self.spi_reply(tx.len(), rx_len, data.rx)
+    }
+
     /// Put bytes into the staging area at `offset` without running a transaction.
     pub fn spi_stage(&mut self, offset: usize, bytes: &[u8]) -> Result<(), VendorError> {
         Self::check_len(offset + bytes.len())?;
@@ -325,6 +404,12 @@ impl<T: TaskFile> Vendor<T> {
     /// (`method_231`): lengths in features/count and LBA mid/high, LBA low = 0, then
     /// 0x04; then 0x05.
     pub fn spi_run(&mut self, tx_len: usize, rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.spi_exec(tx_len, rx_len)?;
+        self.spi_reply(tx_len, rx_len, false)
+    }
+
+    /// The registers and commands of [`Vendor::spi_run`], without reading the reply.
+    fn spi_exec(&mut self, tx_len: usize, rx_len: usize) -> Result<(), VendorError> {
         Self::check_len(tx_len + rx_len)?;
         let bridge = self.bridge()?;
         let (t0, t1) = bridge.length_bytes(tx_len);
@@ -335,10 +420,26 @@ impl<T: TaskFile> Vendor<T> {
         self.set(0, Reg::LbaMid, r0);
         self.set(1, Reg::LbaHigh, r1);
         self.command(inference::SPI_CMD_TRANSFER)?;
-        self.command(inference::SPI_CMD_END)?;
-        let reply = bridge.staging as usize + tx_len;
-        (0..rx_len)
-            .map(|i| self.mem_read((reply + i) as u16))
+        self.command(inference::SPI_CMD_END)
+    }
+
+    /// The `rx_len` reply bytes the drive put right after the `tx_len` staged ones;
+    /// `payload`: they are firmware (left out of traces).
+    fn spi_reply(
+        &mut self,
+        tx_len: usize,
+        rx_len: usize,
+        payload: bool,
+    ) -> Result<Vec<u8>, VendorError> {
+        let reply = self.bridge()?.staging as u32 + tx_len as u32;
+        (0..rx_len as u32)
+            .map(|i| {
+                if payload {
+                    self.read_data(reply + i)
+                } else {
+                    self.read_byte(reply + i)
+                }
+            })
             .collect()
     }
 

@@ -4,7 +4,7 @@
 
 use super::session::{identify, EnterOptions, Identity, Session};
 use crate::connect::{self, Connect, Target};
-use crate::error::{Failure, Kind};
+use crate::error::Failure;
 use crate::report::{Recorder, Ui};
 use std::path::Path;
 
@@ -110,7 +110,7 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                     identity: Some(id),
                     vendor: Some(v),
                 }),
-                Err(f) if f.kind == Kind::NoDrive => {}
+                Err(f) if f.kind == crate::error::Kind::NoDrive => {}
                 Err(f) => {
                     // The same cause for every port is said once.
                     let cause = f

@@ -2,7 +2,7 @@
 //! timeouts, SRST and DEVICE RESET, IDENTIFY PACKET DEVICE and polled PIO PACKET.
 //! Runs unchanged on real ports and on the virtual drive.
 
-use super::PortIo;
+use super::{Carries, PortIo};
 use crate::clock::{poll_until, Clock, Timed};
 use std::time::Duration;
 use thiserror::Error;
@@ -115,9 +115,14 @@ pub trait TaskFile: Timed {
     fn fault(&self) -> Option<String> {
         None
     }
+    /// What the next register accesses carry (see [`Carries`]), for recorders.
+    fn carries(&mut self, _c: Carries) {}
 }
 
 impl<T: TaskFile + ?Sized> TaskFile for &mut T {
+    fn carries(&mut self, c: Carries) {
+        (**self).carries(c)
+    }
     fn write(&mut self, reg: Reg, val: u8) {
         (**self).write(reg, val)
     }
@@ -385,7 +390,11 @@ impl<P: PortIo> Ata<P> {
                         .chunks(2)
                         .map(|c| u16::from_le_bytes([c[0], c[1]]))
                         .collect();
+                    // Data a host sends with a packet command is the caller's (here only
+                    // WRITE BUFFER: firmware), never protocol a replay needs.
+                    self.io.carries(Carries::Payload { flash: None });
                     self.io.outs_w(self.ch.cmd, &w);
+                    self.io.carries(Carries::Protocol);
                     out_pos = end;
                 }
                 _ => {
@@ -437,6 +446,9 @@ impl<P: PortIo> TaskFile for Ata<P> {
     }
     fn fault(&self) -> Option<String> {
         self.io.fault()
+    }
+    fn carries(&mut self, c: Carries) {
+        self.io.carries(c)
     }
 }
 

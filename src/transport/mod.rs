@@ -13,4 +13,4 @@ pub mod sgio;
 pub mod spti;
 pub mod trace;
 
-pub use port::PortIo;
+pub use port::{Carries, PortIo};

@@ -3,6 +3,19 @@
 
 use crate::clock::{Clock, Timed};
 
+/// What the protocol layer says the data accesses that follow carry. Only the layer that
+/// speaks the protocol knows which bytes are firmware; it says so here, and a recorder
+/// (`--trace`) leaves those values out. Set back to `Protocol` right after.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Carries {
+    /// Commands, addresses, IDs, status: recorded.
+    #[default]
+    Protocol,
+    /// Firmware bytes: the value is left out. `flash` is the flash address a written
+    /// byte goes to, so a replay can take it from the image.
+    Payload { flash: Option<u32> },
+}
+
 /// Byte and word access to I/O ports, plus the clock that times waits on this bus.
 pub trait PortIo: Timed {
     fn inb(&mut self, port: u16) -> u8;
@@ -26,6 +39,8 @@ pub trait PortIo: Timed {
     fn fault(&self) -> Option<String> {
         None
     }
+    /// What the next data accesses carry (see [`Carries`]); only recorders care.
+    fn carries(&mut self, _c: Carries) {}
 
     /// Read words from a data port (rep insw).
     fn ins_w(&mut self, port: u16, buf: &mut [u16]) {
@@ -65,6 +80,9 @@ impl<P: PortIo + ?Sized> PortIo for Box<P> {
     }
     fn fault(&self) -> Option<String> {
         (**self).fault()
+    }
+    fn carries(&mut self, c: Carries) {
+        (**self).carries(c)
     }
 }
 

@@ -96,9 +96,10 @@ impl<B: ParallelBus> JedecDriver<B> {
         limit: Duration,
         what: &'static str,
     ) -> Result<u8, VendorError> {
-        let mut prev = self.bus.read(addr)?;
+        // Polls read the programmed address: once done they return firmware.
+        let mut prev = self.bus.read_data(addr)?;
         let mut err = None;
-        let r = poll_until(&mut self.bus, limit, |bus| match bus.read(addr) {
+        let r = poll_until(&mut self.bus, limit, |bus| match bus.read_data(addr) {
             Ok(v) => {
                 let done = (v ^ prev) & 0x40 == 0;
                 prev = v;
@@ -131,7 +132,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
 
     fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), VendorError> {
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.bus.read(addr + i as u32)?;
+            *b = self.bus.read_data(addr + i as u32)?;
         }
         Ok(())
     }
@@ -163,13 +164,13 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     let mut loaded = false;
                     for (i, &b) in chunk.iter().enumerate() {
                         if b != 0xFF {
-                            self.bus.write(base + i as u32, b)?;
+                            self.bus.write_data(base + i as u32, b)?;
                             last = base + i as u32;
                             loaded = true;
                         }
                     }
                     if !loaded {
-                        self.bus.write(base, 0xFF)?; // an all-FF page still needs a write
+                        self.bus.write_data(base, 0xFF)?; // an all-FF page still needs a write
                     }
                     // The load window closes 200 us after the last byte.
                     self.bus.clock().sleep(Duration::from_micros(200));
@@ -183,7 +184,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     }
                     let a = addr + i as u32;
                     cycle(&mut self.bus, &u, 0xA0)?;
-                    self.bus.write(a, b)?;
+                    self.bus.write_data(a, b)?;
                     self.wait_toggle(a, Self::limit(self.info.program.us), "programming")?;
                 }
             }

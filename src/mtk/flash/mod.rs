@@ -1,14 +1,25 @@
 //! Flash-chip drivers. They speak only to a [`ParallelBus`] or [`SpiBus`]; the vendor
 //! session implements both, and tests can plug a chip model in directly.
 
+pub use super::vendor::SpiData;
 use super::vendor::{Vendor, VendorError};
 use crate::clock::Timed;
 use crate::transport::ata::TaskFile;
 
 /// Byte-wide access to a parallel flash chip's bus.
+/// The `_data` forms carry firmware: the driver says so, and the bus keeps those values
+/// out of traces (the vendor session does; a bare test bus need not care).
 pub trait ParallelBus: Timed {
     fn read(&mut self, addr: u32) -> Result<u8, VendorError>;
     fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError>;
+    /// Read a byte that may be firmware (content, or a poll that can return it).
+    fn read_data(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.read(addr)
+    }
+    /// Write a firmware byte to be programmed at `addr`.
+    fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        self.write(addr, v)
+    }
 }
 
 /// One SPI transaction: chip select, send `tx`, receive `rx_len`, deselect. Every
@@ -17,6 +28,16 @@ pub trait SpiBus: Timed {
     fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError>;
     /// Largest `tx.len() + rx_len` one transaction can carry.
     fn max_transfer(&self) -> usize;
+    /// [`SpiBus::transfer`] where `data` says which bytes are firmware (left out of
+    /// traces by the vendor session).
+    fn transfer_data(
+        &mut self,
+        tx: &[u8],
+        rx_len: usize,
+        _data: SpiData,
+    ) -> Result<Vec<u8>, VendorError> {
+        self.transfer(tx, rx_len)
+    }
 }
 
 impl<T: TaskFile> ParallelBus for Vendor<T> {
@@ -26,6 +47,12 @@ impl<T: TaskFile> ParallelBus for Vendor<T> {
     fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
         self.write_byte(addr, v)
     }
+    fn read_data(&mut self, addr: u32) -> Result<u8, VendorError> {
+        Vendor::read_data(self, addr)
+    }
+    fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        Vendor::write_data(self, addr, v)
+    }
 }
 
 impl<T: TaskFile> SpiBus for Vendor<T> {
@@ -34,6 +61,14 @@ impl<T: TaskFile> SpiBus for Vendor<T> {
     }
     fn max_transfer(&self) -> usize {
         crate::inference::SPI_MAX_TRANSFER
+    }
+    fn transfer_data(
+        &mut self,
+        tx: &[u8],
+        rx_len: usize,
+        data: SpiData,
+    ) -> Result<Vec<u8>, VendorError> {
+        self.spi_data(tx, rx_len, data)
     }
 }
 
@@ -68,6 +103,12 @@ impl<B: ParallelBus + ?Sized> ParallelBus for &mut B {
     fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
         (**self).write(addr, v)
     }
+    fn read_data(&mut self, addr: u32) -> Result<u8, VendorError> {
+        (**self).read_data(addr)
+    }
+    fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        (**self).write_data(addr, v)
+    }
 }
 
 impl<B: SpiBus + ?Sized> SpiBus for &mut B {
@@ -76,5 +117,13 @@ impl<B: SpiBus + ?Sized> SpiBus for &mut B {
     }
     fn max_transfer(&self) -> usize {
         (**self).max_transfer()
+    }
+    fn transfer_data(
+        &mut self,
+        tx: &[u8],
+        rx_len: usize,
+        data: SpiData,
+    ) -> Result<Vec<u8>, VendorError> {
+        (**self).transfer_data(tx, rx_len, data)
     }
 }

@@ -1,7 +1,7 @@
 //! SPI NOR flash over an SPI transaction bus: RDID/REMS/RES identification, block
 //! protection, erase, page / byte / SST AAI program, read.
 
-use super::{FlashOps, SpiBus};
+use super::{FlashOps, SpiBus, SpiData};
 use crate::chips::{self, ChipInfo, Eraser, WriteMode};
 use crate::clock::poll_until;
 use crate::mtk::vendor::VendorError;
@@ -166,7 +166,9 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
         let chunk = (self.bus.max_transfer() - 4).min(256);
         for (i, part) in buf.chunks_mut(chunk).enumerate() {
             let a = addr + (i * chunk) as u32;
-            let got = self.bus.transfer(&cmd_addr(0x03, a), part.len())?;
+            let got = self
+                .bus
+                .transfer_data(&cmd_addr(0x03, a), part.len(), SpiData::READ)?;
             part.copy_from_slice(&got);
         }
         Ok(())
@@ -188,7 +190,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
         match self.info.write {
             WriteMode::SpiPage { page } => {
                 // Transactions: 02 + address + the non-FF span of each page piece.
-                let mut txs: Vec<(u32, Vec<u8>)> = Vec::new();
+                let mut txs: Vec<(u32, u32, Vec<u8>)> = Vec::new();
                 let mut off = 0usize;
                 while off < data.len() {
                     let a = addr + off as u32;
@@ -204,13 +206,14 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                         .expect("has a non-FF byte");
                     let mut tx = cmd_addr(0x02, a + first as u32).to_vec();
                     tx.extend_from_slice(&part[first..=last]);
-                    txs.push((a, tx));
+                    txs.push((a, a + first as u32, tx));
                 }
                 // Each page staged whole right before it runs (I16 withdrawn: nothing
                 // shows that a drive keeps staged bytes while the chip programs).
-                for (a, tx) in &txs {
+                for (a, data_at, tx) in &txs {
                     self.wren()?;
-                    self.bus.transfer(tx, 0)?;
+                    self.bus
+                        .transfer_data(tx, 0, SpiData::program(4, *data_at))?;
                     self.wait_ready(limit, "programming a page", *a)?;
                 }
             }
@@ -220,7 +223,11 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                         let a = addr + i as u32;
                         self.wren()?;
                         let c = cmd_addr(0x02, a);
-                        self.bus.transfer(&[c[0], c[1], c[2], c[3], b], 0)?;
+                        self.bus.transfer_data(
+                            &[c[0], c[1], c[2], c[3], b],
+                            0,
+                            SpiData::program(4, a),
+                        )?;
                         self.wait_ready(limit, "programming", a)?;
                     }
                 }
@@ -243,12 +250,20 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                     let a = start + 2 * i as u32;
                     self.wren()?;
                     let c = cmd_addr(0xAD, a);
-                    self.bus
-                        .transfer(&[c[0], c[1], c[2], c[3], words[i][0], words[i][1]], 0)?;
+                    self.bus.transfer_data(
+                        &[c[0], c[1], c[2], c[3], words[i][0], words[i][1]],
+                        0,
+                        SpiData::program(4, a),
+                    )?;
                     self.wait_ready(limit, "programming (AAI)", a)?;
                     i += 1;
                     while i < words.len() && words[i] != [0xFF, 0xFF] {
-                        self.bus.transfer(&[0xAD, words[i][0], words[i][1]], 0)?;
+                        let at = start + 2 * i as u32;
+                        self.bus.transfer_data(
+                            &[0xAD, words[i][0], words[i][1]],
+                            0,
+                            SpiData::program(1, at),
+                        )?;
                         self.wait_ready(limit, "programming (AAI)", start + 2 * i as u32)?;
                         i += 1;
                     }
