@@ -6,7 +6,7 @@ use mtkflash::connect::{Connect, Target};
 use mtkflash::error::Exit;
 use mtkflash::files::Backup;
 use mtkflash::jobs;
-use mtkflash::ops::{Ui, WriteOptions};
+use mtkflash::ops::{Event, Ui, WriteOptions};
 #[cfg(unix)]
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 /// Requests an interruption when the write reaches bank 2.
 struct CtrlCAtBank2;
 impl Ui for CtrlCAtBank2 {
-    fn line(&mut self, s: &str) {
-        if s == "Bank2" {
+    fn emit(&mut self, e: &Event) {
+        if *e == (Event::Bank { bank: 2 }) {
             mtkflash::interrupt::request();
         }
     }

@@ -86,6 +86,23 @@ fn every_command_speaks_the_schema() {
         );
         let last = ev.last().unwrap()["event"].as_str().unwrap().to_string();
         assert_eq!(last, if code == 0 { "result" } else { "error" }, "{args:?}");
+        if code != 0 {
+            let want = match code {
+                2 => "usage",
+                3 => "bad-image",
+                5 => "differs",
+                _ => unreachable!(),
+            };
+            let code_of = |e: &Value| e["code"].as_str().map(str::to_string);
+            let got = code_of(ev.last().unwrap());
+            // A missing file is a file problem, not a bad image.
+            let want = if args.contains(&"missing.bin") {
+                "file"
+            } else {
+                want
+            };
+            assert_eq!(got.as_deref(), Some(want), "{args:?}: the error's kind");
+        }
         if ev.len() > 1 {
             assert_eq!(ev[0]["event"], "start", "{args:?}");
         }
@@ -135,6 +152,21 @@ fn a_write_reports_identity_chip_progress_and_result() {
         stages.contains("reading") && stages.contains("writing") && stages.contains("verifying"),
         "{stages:?}"
     );
+    // Each stage closes with a phase event: what it did and how long it took.
+    let phases: Vec<&Value> = ev.iter().filter(|e| e["event"] == "phase").collect();
+    let names: std::collections::BTreeSet<&str> = phases
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, stages, "one phase per stage");
+    let reading = phases.iter().find(|e| e["stage"] == "reading").unwrap();
+    assert_eq!(reading["done"], 0x100000);
+    assert_eq!(reading["total"], 0x100000);
+    assert!(reading["seconds"].as_f64().unwrap() > 0.0);
+    // The classic bank lines still come out as messages.
+    assert!(ev
+        .iter()
+        .any(|e| e["event"] == "message" && e["text"] == "Bank15"));
 }
 
 #[test]

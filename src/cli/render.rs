@@ -1,7 +1,7 @@
 //! Terminal rendering: the classic lines on stdout, an indicatif bar with ETA on stderr
 //! when it is a terminal, plain lines otherwise; questions only when interactive.
 
-use crate::ops::Ui;
+use crate::report::{Event, Ui};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -25,8 +25,8 @@ impl TermUi {
     }
 }
 
-impl Ui for TermUi {
-    fn line(&mut self, s: &str) {
+impl TermUi {
+    fn print(&mut self, s: &str) {
         if self.quiet {
             return;
         }
@@ -38,7 +38,7 @@ impl Ui for TermUi {
             }
         }
     }
-    fn warn(&mut self, s: &str) {
+    fn warning(&mut self, s: &str) {
         match &self.bar {
             Some(b) => b.println(format!("warning: {s}")),
             None => {
@@ -46,7 +46,7 @@ impl Ui for TermUi {
             }
         }
     }
-    fn begin(&mut self, what: &str, total: u64) {
+    fn start_bar(&mut self, what: &str, total: u64) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;
         }
@@ -59,14 +59,28 @@ impl Ui for TermUi {
         b.set_message(what.to_string());
         self.bar = Some(b);
     }
-    fn advance(&mut self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
-        }
-    }
-    fn end(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
+}
+
+impl Ui for TermUi {
+    /// Human lines and the bar; structured events (identity, chip, plan steps) have
+    /// their own human lines from the operation and are not printed twice.
+    fn emit(&mut self, e: &Event) {
+        match e {
+            Event::Message { level, text } if level == "warning" => self.warning(text),
+            Event::Message { text, .. } => self.print(text),
+            Event::Bank { bank } => self.print(&format!("Bank{bank}")),
+            Event::Begin { stage, total } => self.start_bar(stage, *total),
+            Event::Advance { bytes } => {
+                if let Some(b) = &self.bar {
+                    b.inc(*bytes);
+                }
+            }
+            Event::End => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+            _ => {}
         }
     }
     fn choose(&mut self, prompt: &str, n: usize) -> Option<usize> {
@@ -106,65 +120,78 @@ impl Ui for TermUi {
 }
 
 /// `--json`: every event as one JSON line on stdout; human lines become "message" events;
-/// progress is throttled to stage start, every 64 KiB and stage end.
+/// progress is throttled to stage start, every 64 KiB and stage end, and a `phase` event
+/// closes each stage with its duration.
 #[derive(Default)]
 pub struct JsonUi {
-    stage: Option<(String, u64, u64, u64)>,
+    stage: Option<Stage>,
+}
+
+struct Stage {
+    name: String,
+    done: u64,
+    total: u64,
+    last: u64,
+    started: std::time::Instant,
 }
 
 impl JsonUi {
-    pub fn emit(&mut self, e: &crate::ops::Event) {
+    pub fn emit_line(&mut self, e: &Event) {
         let _ = writeln!(std::io::stdout(), "{}", e.to_line());
     }
     fn progress(&mut self) {
-        if let Some((stage, done, total, _)) = self.stage.clone() {
-            self.emit(&crate::ops::Event::Progress { stage, done, total });
+        if let Some(st) = &self.stage {
+            let e = Event::Progress {
+                stage: st.name.clone(),
+                done: st.done,
+                total: st.total,
+            };
+            self.emit_line(&e);
         }
     }
 }
 
 impl Ui for JsonUi {
-    fn line(&mut self, s: &str) {
-        self.emit(&crate::ops::Event::Message {
-            level: "info".into(),
-            text: s.into(),
-        });
-    }
-    fn warn(&mut self, s: &str) {
-        self.emit(&crate::ops::Event::Message {
-            level: "warning".into(),
-            text: s.into(),
-        });
-    }
-    fn event(&mut self, e: &crate::ops::Event) {
-        self.emit(e);
-    }
-    fn begin(&mut self, what: &str, total: u64) {
-        self.stage = Some((what.to_lowercase(), 0, total, 0));
-        self.progress();
-    }
-    fn advance(&mut self, n: u64) {
-        let emit = match &mut self.stage {
-            Some((_, done, _, last)) => {
-                *done += n;
-                if *done - *last >= 0x10000 {
-                    *last = *done;
-                    true
-                } else {
-                    false
+    fn emit(&mut self, e: &Event) {
+        match e {
+            Event::Begin { stage, total } => {
+                self.stage = Some(Stage {
+                    name: stage.to_lowercase(),
+                    done: 0,
+                    total: *total,
+                    last: 0,
+                    started: std::time::Instant::now(),
+                });
+                self.progress();
+            }
+            Event::Advance { bytes } => {
+                let due = match &mut self.stage {
+                    Some(st) => {
+                        st.done += bytes;
+                        let due = st.done - st.last >= 0x10000;
+                        if due {
+                            st.last = st.done;
+                        }
+                        due
+                    }
+                    None => false,
+                };
+                if due {
+                    self.progress();
                 }
             }
-            None => false,
-        };
-        if emit {
-            self.progress();
+            Event::End => {
+                self.progress();
+                if let Some(st) = self.stage.take() {
+                    self.emit_line(&Event::Phase {
+                        stage: st.name,
+                        done: st.done,
+                        total: st.total,
+                        seconds: st.started.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+            other => self.emit_line(other),
         }
-    }
-    fn end(&mut self) {
-        if let Some((_, done, total, _)) = &mut self.stage {
-            *done = (*done).min(*total).max(*done);
-        }
-        self.progress();
-        self.stage = None;
     }
 }

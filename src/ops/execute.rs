@@ -246,7 +246,7 @@ pub(super) fn execute(
         };
         let bank = addr / firmware::BANK as u32;
         if i >= p.lead && i < commit_from && banks_shown.insert(bank) {
-            ui.line(&format!("Bank{bank}"));
+            ui.emit(&Event::Bank { bank });
         }
         if let Err(e) = r {
             ui.end();

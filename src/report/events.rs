@@ -72,6 +72,27 @@ pub enum Event {
         #[serde(flatten)]
         fields: serde_json::Map<String, serde_json::Value>,
     },
+    /// A measured stage finished: what it did and how long it took (after the stage's
+    /// last progress event).
+    Phase {
+        stage: String,
+        done: u64,
+        total: u64,
+        seconds: f64,
+    },
+    /// Work on a 64 KiB bank began: the classic `BankN` line (`--json`: a message
+    /// event with that text, as in version 1).
+    #[serde(skip)]
+    Bank { bank: u32 },
+    /// A measured stage of `total` bytes began (`--json`: a progress event at 0).
+    #[serde(skip)]
+    Begin { stage: String, total: u64 },
+    /// More of the current stage is done (`--json`: throttled progress events).
+    #[serde(skip)]
+    Advance { bytes: u64 },
+    /// The current stage ended (`--json`: its last progress event, then `phase`).
+    #[serde(skip)]
+    End,
     /// Last line on failure; `code` is the failure's stable kind (error::Kind).
     Error {
         exit: i32,
@@ -83,6 +104,13 @@ pub enum Event {
 }
 
 impl Event {
+    /// An informational human line.
+    pub fn info(text: &str) -> Event {
+        Event::Message {
+            level: "info".into(),
+            text: text.into(),
+        }
+    }
     /// The last line of a failed run.
     pub fn error(f: &crate::error::Failure) -> Event {
         Event::Error {
@@ -105,7 +133,13 @@ impl Event {
             ids: ids.into(),
         }
     }
+    /// The event as one JSON line (a bank as the message line version 1 printed).
+    /// Progress bookkeeping (`Begin`, `Advance`, `End`) has no line of its own: the
+    /// renderer turns it into `progress` and `phase` events.
     pub fn to_line(&self) -> String {
-        serde_json::to_string(self).expect("events serialise")
+        match self {
+            Event::Bank { bank } => Event::info(&format!("Bank{bank}")).to_line(),
+            _ => serde_json::to_string(self).unwrap_or_default(),
+        }
     }
 }
