@@ -102,7 +102,7 @@ fn units_of(chip: &ChipInfo, data: &[u8], start: u32) -> Vec<u64> {
 }
 
 fn erase_bus_ns(chip: &ChipInfo) -> u64 {
-    match chip.bus {
+    match chip.bus() {
         Bus::Parallel => 6 * cmd_ns(3) + read_byte_ns(chip),
         Bus::Spi => spi_ns(1, 0) + spi_ns(4, 0) + spi_ns(1, 1),
     }
@@ -119,7 +119,7 @@ pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -
         ..Bound::default()
     };
     b.read = Duration::from_nanos(read_byte_ns(chip) * current.len() as u64);
-    if chip.bus == Bus::Spi {
+    if chip.bus() == Bus::Spi {
         // At most 4 + 256 bytes per bridge transfer (JF): one READ transaction per
         // 256 bytes, each byte read back from drive memory.
         let chunks = (current.len() as u64).div_ceil(256);

@@ -308,7 +308,7 @@ fn fault_campaign() {
     ]
     .into_iter()
     .flat_map(|c| {
-        let spi = by_name(c).unwrap().bus == mtkflash::chips::Bus::Spi;
+        let spi = by_name(c).unwrap().bus() == mtkflash::chips::Bus::Spi;
         let intros: &[u8] = if spi { &[0x72, 0x73] } else { &[0x70] };
         intros.iter().map(move |&i| (c, i, false))
     })

@@ -77,7 +77,7 @@ fn content(size: u32, seed: u32) -> Vec<u8> {
 }
 
 fn chips(bus: Bus) -> impl Iterator<Item = &'static ChipInfo> {
-    CHIPS.iter().filter(move |c| c.bus == bus)
+    CHIPS.iter().filter(move |c| c.bus() == bus)
 }
 
 /// The finest unit erase (not the chip erase) and the unit containing `addr`.

@@ -190,28 +190,79 @@ pub struct SpiStatus {
     pub ewsr: bool,
 }
 
+/// How a chip is wired and identified, with what only that bus has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Iface {
+    /// A parallel chip on the drive's flash bus: its JEDEC ID (manufacturer, with
+    /// 0x7F-continued codes as 0x7Fxx, and device byte) and its unlock addresses.
+    Parallel { mfr: u16, dev: u8, unlock: Unlock },
+    /// A serial chip behind the drive's SPI bridge: its RDID answer (3 bytes, or 4 where
+    /// it starts with the 7F continuation code), its REMS (90) manufacturer/device
+    /// (RES, AB, answers the device byte) and how its status register behaves.
+    Spi {
+        rdid: Option<&'static [u8]>,
+        rems: (u8, u8),
+        status: SpiStatus,
+    },
+}
+
+/// What the table says about one chip (a struct literal per chip in `table.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChipInfo {
     pub name: &'static str,
     pub vendor: &'static str,
-    pub bus: Bus,
     pub size: u32,
-    pub id: ChipId,
+    pub iface: Iface,
     /// The ID is shared with other entries (variants the host cannot tell apart).
     pub shared_id: bool,
-    /// Parallel only.
-    pub unlock: Unlock,
     pub write: WriteMode,
     /// Time for one program unit: a byte, an AAI word, an SPI page or a page write.
     pub program: Timing,
     /// From finest to coarsest; the chip erase last.
     pub erasers: &'static [Eraser],
-    /// SPI only.
-    pub status: SpiStatus,
     pub note: &'static str,
 }
 
+/// The status behaviour of a chip that has no SPI status register.
+pub const NO_SPI_STATUS: SpiStatus = SpiStatus {
+    powerup: 0,
+    bp_mask: 0,
+    ewsr: false,
+};
+
 impl ChipInfo {
+    pub fn bus(&self) -> Bus {
+        match self.iface {
+            Iface::Parallel { .. } => Bus::Parallel,
+            Iface::Spi { .. } => Bus::Spi,
+        }
+    }
+    /// The ID as the host reads it.
+    pub fn id(&self) -> ChipId {
+        match self.iface {
+            Iface::Parallel { mfr, dev, .. } => ChipId::Jedec { mfr, dev },
+            Iface::Spi { rdid, rems, .. } => ChipId::Spi {
+                rdid,
+                rems,
+                res: rems.1,
+            },
+        }
+    }
+    /// A parallel chip's unlock addresses (serial chips have none: the SST pair is
+    /// returned, never used).
+    pub fn unlock(&self) -> Unlock {
+        match self.iface {
+            Iface::Parallel { unlock, .. } => unlock,
+            Iface::Spi { .. } => UNLOCK_SST,
+        }
+    }
+    /// A serial chip's status-register behaviour ([`NO_SPI_STATUS`] for parallel ones).
+    pub fn spi_status(&self) -> SpiStatus {
+        match self.iface {
+            Iface::Spi { status, .. } => status,
+            Iface::Parallel { .. } => NO_SPI_STATUS,
+        }
+    }
     pub fn chip_eraser(&self) -> Option<&Eraser> {
         self.erasers.iter().find(|e| e.is_chip_erase(self.size))
     }
@@ -229,7 +280,11 @@ impl ChipInfo {
     }
     /// A short manufacturer-style label: `SST(SST39VF080)`.
     pub fn label(&self) -> String {
-        let serial = if self.bus == Bus::Spi { "(Serial)" } else { "" };
+        let serial = if self.bus() == Bus::Spi {
+            "(Serial)"
+        } else {
+            ""
+        };
         format!("{}({}){}", self.vendor, self.name, serial)
     }
 }
@@ -243,7 +298,7 @@ pub fn by_name(name: &str) -> Option<&'static ChipInfo> {
 pub fn by_jedec(mfr: u16, dev: u8) -> Vec<&'static ChipInfo> {
     CHIPS
         .iter()
-        .filter(|c| c.id == ChipId::Jedec { mfr, dev })
+        .filter(|c| c.id() == ChipId::Jedec { mfr, dev })
         .collect()
 }
 
@@ -251,7 +306,7 @@ pub fn by_jedec(mfr: u16, dev: u8) -> Vec<&'static ChipInfo> {
 pub fn by_rdid(rdid: &[u8]) -> Vec<&'static ChipInfo> {
     CHIPS
         .iter()
-        .filter(|c| matches!(c.id, ChipId::Spi { rdid: Some(r), .. } if rdid.starts_with(r)))
+        .filter(|c| matches!(c.id(), ChipId::Spi { rdid: Some(r), .. } if rdid.starts_with(r)))
         .collect()
 }
 
@@ -262,7 +317,7 @@ pub fn by_rems(rems: (u8, u8)) -> Vec<&'static ChipInfo> {
     let of = |no_rdid_only: bool| -> Vec<&'static ChipInfo> {
         CHIPS
             .iter()
-            .filter(|c| matches!(c.id, ChipId::Spi { rdid, rems: r, .. } if r == rems && (rdid.is_none() || !no_rdid_only)))
+            .filter(|c| matches!(c.id(), ChipId::Spi { rdid, rems: r, .. } if r == rems && (rdid.is_none() || !no_rdid_only)))
             .collect()
     };
     let first = of(true);
@@ -330,7 +385,7 @@ mod tests {
     fn ids_are_unique_unless_marked_shared() {
         let mut seen: HashMap<String, Vec<&ChipInfo>> = HashMap::new();
         for c in CHIPS {
-            let key = match c.id {
+            let key = match c.id() {
                 ChipId::Jedec { mfr, dev } => format!("jedec {mfr:04X} {dev:02X}"),
                 ChipId::Spi { rdid: Some(r), .. } => format!("rdid {}", hex::encode(r)),
                 ChipId::Spi {
@@ -377,18 +432,18 @@ mod tests {
     #[test]
     fn bus_specific_fields_are_consistent() {
         for c in CHIPS {
-            match c.bus {
+            match c.bus() {
                 Bus::Parallel => {
-                    assert!(matches!(c.id, ChipId::Jedec { .. }), "{}", c.name);
+                    assert!(matches!(c.id(), ChipId::Jedec { .. }), "{}", c.name);
                     assert!(
                         matches!(c.write, WriteMode::JedecByte | WriteMode::JedecPage { .. }),
                         "{}",
                         c.name
                     );
-                    assert_eq!(c.unlock.a1 & !c.unlock.mask, 0, "{}", c.name);
+                    assert_eq!(c.unlock().a1 & !c.unlock().mask, 0, "{}", c.name);
                 }
                 Bus::Spi => {
-                    assert!(matches!(c.id, ChipId::Spi { .. }), "{}", c.name);
+                    assert!(matches!(c.id(), ChipId::Spi { .. }), "{}", c.name);
                     assert!(
                         !matches!(c.write, WriteMode::JedecByte | WriteMode::JedecPage { .. }),
                         "{}",

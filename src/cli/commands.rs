@@ -437,7 +437,7 @@ fn chips_table(ui: &mut dyn Ui) {
         "chip", "vendor", "bus", "KiB", "id", "erase units", "program"
     ));
     for c in chips::CHIPS {
-        let id = match c.id {
+        let id = match c.id() {
             ChipId::Jedec { mfr, dev } => format!("{mfr:02X}/{dev:02X}"),
             ChipId::Spi { rdid: Some(r), .. } => format!("9F {}", hex::encode_upper(r)),
             ChipId::Spi { rems, .. } => format!("90 {:02X}{:02X}", rems.0, rems.1),
@@ -458,7 +458,7 @@ fn chips_table(ui: &mut dyn Ui) {
                 format!("{size}@{:02X}({})", e.cmd, e.time.src.letter())
             })
             .collect();
-        let bus = if c.bus == Bus::Spi { "SPI" } else { "par" };
+        let bus = if c.bus() == Bus::Spi { "SPI" } else { "par" };
         ui.line(&format!(
             "{:<12} {:<9} {:<4} {:>5}  {:<16} {:<24} {} us ({})",
             c.name,

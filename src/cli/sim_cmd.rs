@@ -50,7 +50,7 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
                 revision: parts[2].into(),
             };
             let intro = match intro {
-                Some(_) if info.bus != chips::Bus::Spi => {
+                Some(_) if info.bus() != chips::Bus::Spi => {
                     return Err(Failure::usage(
                         format!("--intro is for serial-flash drives; {} is a parallel chip (its drive answers 0x70)", info.name),
                         "leave --intro out, or pick an SPI chip from `mtkflash chips`",
@@ -89,7 +89,7 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
                 "Chip:      {} ({} KiB, {:?}; vendor intro answers 0x{:02X})",
                 chip.label(),
                 chip.size / 1024,
-                chip.bus,
+                chip.bus(),
                 powered.drive.vendor_status()
             ));
             ui.line(&format!(

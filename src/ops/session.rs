@@ -220,12 +220,14 @@ impl<'d> Session<'d> {
             FlashKind::Serial => Bus::Spi,
         };
         if let Some(c) = opts.chip {
-            if c.bus != want_bus {
+            if c.bus() != want_bus {
                 return Err(Failure::new(
                     Kind::Usage,
                     format!(
                         "--chip {} is a {:?} chip but this drive has {:?} flash",
-                        c.name, c.bus, want_bus
+                        c.name,
+                        c.bus(),
+                        want_bus
                     ),
                     NOT_CHANGED,
                     "pick a chip of the right kind from `mtkflash chips`",

@@ -125,7 +125,7 @@ impl Event {
         Event::Chip {
             name: c.name.into(),
             vendor: c.vendor.into(),
-            bus: match c.bus {
+            bus: match c.bus() {
                 crate::chips::Bus::Parallel => "parallel".into(),
                 crate::chips::Bus::Spi => "spi".into(),
             },

@@ -138,7 +138,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
     }
 
     fn erase(&mut self, e: &Eraser, addr: u32) -> Result<(), VendorError> {
-        let u = self.info.unlock;
+        let u = self.info.unlock();
         cycle(&mut self.bus, &u, 0x80)?;
         self.bus.write(u.a1, 0xAA)?;
         self.bus.write(u.a2, 0x55)?;
@@ -154,7 +154,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
     }
 
     fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), VendorError> {
-        let u = self.info.unlock;
+        let u = self.info.unlock();
         match self.info.write {
             WriteMode::JedecPage { page } => {
                 for (pi, chunk) in data.chunks(page as usize).enumerate() {

@@ -105,7 +105,11 @@ impl<B: SpiBus> SpiDriver<B> {
     }
 
     fn write_status(&mut self, v: u8) -> Result<(), VendorError> {
-        let enable = if self.info.status.ewsr { 0x50 } else { 0x06 };
+        let enable = if self.info.spi_status().ewsr {
+            0x50
+        } else {
+            0x06
+        };
         self.bus.transfer(&[enable], 0)?;
         self.bus.transfer(&[0x01, v], 0)?;
         self.wait_ready(Duration::from_millis(200), "writing the status register", 0)
@@ -141,12 +145,12 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
     /// Clear the block-protect bits, remembering them for [`FlashOps::restore`].
     fn prepare(&mut self) -> Result<(), VendorError> {
         let sr = self.status()?;
-        let bp = sr & self.info.status.bp_mask;
+        let bp = sr & self.info.spi_status().bp_mask;
         if bp != 0 {
             self.saved_sr = Some(sr);
-            self.write_status(sr & !self.info.status.bp_mask & !0x80)?;
+            self.write_status(sr & !self.info.spi_status().bp_mask & !0x80)?;
             let now = self.status()?;
-            if now & self.info.status.bp_mask != 0 {
+            if now & self.info.spi_status().bp_mask != 0 {
                 return Err(VendorError::Other(format!(
                     "the flash chip stays write-protected (status 0x{now:02X}): its WP# pin may be held low"
                 )));

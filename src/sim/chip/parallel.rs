@@ -82,7 +82,7 @@ impl JedecChip {
     }
 
     fn is(&self, addr: u32, want: u32) -> bool {
-        (addr & self.info.unlock.mask) == (want & self.info.unlock.mask)
+        (addr & self.info.unlock().mask) == (want & self.info.unlock().mask)
     }
 
     /// Apply a finished operation, and start a page write whose load window closed.
@@ -181,7 +181,7 @@ impl JedecChip {
         }
         let addr = addr as usize % self.mem.len();
         if self.id_mode {
-            let (mfr, dev) = match self.info.id {
+            let (mfr, dev) = match self.info.id() {
                 crate::chips::ChipId::Jedec { mfr, dev } => (mfr, dev),
                 _ => unreachable!("parallel chip with SPI id"),
             };
@@ -194,7 +194,7 @@ impl JedecChip {
                 }
             } else if a == 0x100 && mfr > 0xFF {
                 mfr as u8
-            } else if a == self.info.unlock.dev_addr {
+            } else if a == self.info.unlock().dev_addr {
                 dev
             } else {
                 0
@@ -232,8 +232,8 @@ impl JedecChip {
             self.id_mode = false;
             return;
         }
-        let a1 = self.info.unlock.a1;
-        let a2 = self.info.unlock.a2;
+        let a1 = self.info.unlock().a1;
+        let a2 = self.info.unlock().a2;
         self.cmd = match self.cmd {
             Cmd::Program => {
                 self.program(addr as usize % self.mem.len(), val, now);
@@ -286,7 +286,7 @@ impl JedecChip {
     fn erase(&mut self, addr: u32, val: u8, now: u64) {
         let size = self.info.size;
         let eraser = self.info.erasers.iter().find(|e| {
-            e.cmd == val && (!e.is_chip_erase(size) || self.is(addr, self.info.unlock.a1))
+            e.cmd == val && (!e.is_chip_erase(size) || self.is(addr, self.info.unlock().a1))
         });
         let Some(e) = eraser else {
             self.stats.refused += 1;
@@ -364,7 +364,7 @@ mod tests {
             self.chip.read(a, self.t)
         }
         fn cmd(&mut self, c: u8) {
-            let u = self.chip.info.unlock;
+            let u = self.chip.info.unlock();
             self.w(u.a1, 0xAA);
             self.w(u.a2, 0x55);
             self.w(u.a1, c);

@@ -57,7 +57,7 @@ impl SpiChip {
         SpiChip {
             info,
             mem,
-            sr: info.status.powerup,
+            sr: info.spi_status().powerup,
             wel: false,
             ewsr: false,
             aai: None,
@@ -139,7 +139,7 @@ impl SpiChip {
     /// Chips differ in the exact map; the flasher only ever clears BP bits, so the model
     /// keeps the generic one.
     pub fn protected(&self) -> (usize, usize) {
-        let mask = self.info.status.bp_mask;
+        let mask = self.info.spi_status().bp_mask;
         if mask == 0 {
             return (0, 0);
         }
@@ -186,7 +186,7 @@ impl SpiChip {
         let addr = |rx: &[u8]| {
             ((rx[1] as usize) << 16 | (rx[2] as usize) << 8 | rx[3] as usize) % self.mem.len()
         };
-        let (rdid, rems, res) = match self.info.id {
+        let (rdid, rems, res) = match self.info.id() {
             ChipId::Spi { rdid, rems, res } => (rdid, rems, res),
             _ => unreachable!("SPI chip with JEDEC id"),
         };
@@ -244,7 +244,7 @@ impl SpiChip {
         match op {
             0x06 => self.wel = true,
             0x04 => self.wel = false,
-            0x50 if self.info.status.ewsr => self.ewsr = true,
+            0x50 if self.info.spi_status().ewsr => self.ewsr = true,
             0x01 if rx.len() >= 2 && (self.wel || self.ewsr) => {
                 let keep = WIP | WEL;
                 let v = rx[1] & !keep;
@@ -353,7 +353,7 @@ impl SpiChip {
                 }
             }
         }
-        self.sr = self.info.status.powerup;
+        self.sr = self.info.spi_status().powerup;
         self.wel = false;
         self.ewsr = false;
         self.aai = None;

@@ -16,7 +16,7 @@ pub enum Flash {
 
 impl Flash {
     pub fn new(info: &'static ChipInfo, content: Vec<u8>) -> Flash {
-        match info.bus {
+        match info.bus() {
             Bus::Parallel => Flash::Parallel(JedecChip::new(info, content)),
             Bus::Spi => Flash::Spi(SpiChip::new(info, content)),
         }
