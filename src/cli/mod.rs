@@ -46,68 +46,79 @@ pub fn main_with(args: Vec<String>) -> i32 {
 /// [`main_with`] for the arguments as the OS gives them: file names need not be UTF-8
 /// (Linux allows any bytes but / and NUL), so they are passed on as they are.
 pub fn main_os(args: Vec<std::ffi::OsString>) -> i32 {
-    use std::ffi::OsString;
+    match parse(args) {
+        Ok(cli) => run(cli),
+        Err(code) => code,
+    }
+}
+
+/// The command line as clap understands it; the classic form is normalised first.
+/// Errors are reported here (JSON or the three lines); the exit code comes back.
+fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, i32> {
     let lossy: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let json = lossy.iter().any(|a| a == "--json");
     let rest = &lossy[1.min(lossy.len())..];
-    let args: Vec<OsString> = if legacy::is_legacy(rest) {
-        match legacy::normalise(rest) {
-            Ok(v) => {
-                // The normaliser works on text; every word it passes on is given back
-                // as the OS gave it (a file name with bytes that are not UTF-8 stays so).
-                let mut used = vec![false; args.len()];
-                let mut out = vec![args[0].clone()];
-                for w in v {
-                    match (1..args.len()).find(|&j| !used[j] && lossy[j] == w) {
-                        Some(j) => {
-                            used[j] = true;
-                            out.push(args[j].clone());
-                        }
-                        None => out.push(OsString::from(w)),
-                    }
-                }
-                out
-            }
-            Err(f) => return early_error(json, &f),
-        }
+    let args = if legacy::is_legacy(rest) {
+        let words = legacy::normalise(rest).map_err(|f| early_error(json, &f))?;
+        as_given(&args, &lossy, words)
     } else {
         args
     };
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            if !json {
-                let _ = e.print();
+    Cli::try_parse_from(&args).map_err(|e| clap_error(json, &e))
+}
+
+/// The normaliser works on text; every word it passes on is given back as the OS gave
+/// it (a file name with bytes that are not UTF-8 stays so).
+fn as_given(
+    args: &[std::ffi::OsString],
+    lossy: &[String],
+    words: Vec<String>,
+) -> Vec<std::ffi::OsString> {
+    let mut used = vec![false; args.len()];
+    let mut out = vec![args[0].clone()];
+    for w in words {
+        match (1..args.len()).find(|&j| !used[j] && lossy[j] == w) {
+            Some(j) => {
+                used[j] = true;
+                out.push(args[j].clone());
             }
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ if json => {
-                    let what = e
-                        .to_string()
-                        .lines()
-                        .next()
-                        .unwrap_or("usage error")
-                        .trim_start_matches("error: ")
-                        .to_string();
-                    early_error(
-                        true,
-                        &Failure::usage(
-                            what,
-                            "see `mtkflash --help` (or `mtkflash <command> --help`) for the forms",
-                        ),
-                    )
-                }
-                _ => {
-                    let _ = writeln!(std::io::stderr(), "drive: {}", crate::error::UNTOUCHED);
-                    let _ = writeln!(std::io::stderr(), "next:  see `mtkflash --help` (or `mtkflash <command> --help`) for the forms");
-                    Exit::Usage as i32
-                }
-            };
+            None => out.push(std::ffi::OsString::from(w)),
         }
-    };
+    }
+    out
+}
+
+/// Report clap's refusal (or its help and version output) and give the exit code.
+fn clap_error(json: bool, e: &clap::Error) -> i32 {
+    const NEXT: &str = "see `mtkflash --help` (or `mtkflash <command> --help`) for the forms";
+    if !json {
+        let _ = e.print();
+    }
+    match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+        _ if json => {
+            let what = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("usage error")
+                .trim_start_matches("error: ")
+                .to_string();
+            early_error(true, &Failure::usage(what, NEXT))
+        }
+        _ => {
+            let _ = writeln!(std::io::stderr(), "drive: {}", crate::error::UNTOUCHED);
+            let _ = writeln!(std::io::stderr(), "next:  {NEXT}");
+            Exit::Usage as i32
+        }
+    }
+}
+
+/// Run a parsed command with the renderer it asks for; the exit code.
+fn run(cli: Cli) -> i32 {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -131,19 +142,18 @@ pub fn main_os(args: Vec<std::ffi::OsString>) -> i32 {
             port,
             file,
         });
-        match commands::run(cli.command, &conn, &mut ui, &mut fields) {
-            Ok(()) => {
-                ui.emit(&Event::Result {
-                    ok: true,
-                    exit: 0,
-                    fields,
-                });
-                0
-            }
-            Err(f) => {
-                ui.emit(&Event::error(&f));
-                f.code()
-            }
+        let last = match commands::run(cli.command, &conn, &mut ui, &mut fields) {
+            Ok(()) => Event::Result {
+                ok: true,
+                exit: 0,
+                fields,
+            },
+            Err(f) => Event::error(&f),
+        };
+        ui.emit(&last);
+        match last {
+            Event::Error { exit, .. } => exit,
+            _ => 0,
         }
     } else {
         let mut ui = TermUi::new(cli.quiet, false);

@@ -8,7 +8,7 @@ use crate::files;
 use crate::report::Ui;
 use crate::sim::store::{NewDrive, Stored};
 use crate::sim::Settings;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A virtual drive file for the `sim` commands.
 fn load_sim(path: &Path) -> Result<Stored, Failure> {
@@ -25,105 +25,8 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             firmware,
             bricked,
             intro,
-        } => {
-            let info = chips::by_name(&chip).ok_or_else(|| {
-                Failure::usage(
-                    format!("unknown chip '{chip}'"),
-                    "`mtkflash chips` lists the known chips",
-                )
-            })?;
-            let parts: Vec<&str> = drive.split('|').collect();
-            if parts.len() != 3 {
-                return Err(Failure::usage(
-                    format!("--drive '{drive}' is not VENDOR|PRODUCT|REV"),
-                    "e.g. --drive \"BTC|DVDRW IDE1008|0055\"",
-                ));
-            }
-            let fw = firmware
-                .map(|f| files::load_firmware(&f))
-                .transpose()?
-                .map(|f| f.data);
-            files::check_output(&path, None)?;
-            let settings = Settings {
-                vendor: parts[0].into(),
-                product: parts[1].into(),
-                revision: parts[2].into(),
-            };
-            let intro = match intro {
-                Some(_) if info.bus() != chips::Bus::Spi => {
-                    return Err(Failure::usage(
-                        format!("--intro is for serial-flash drives; {} is a parallel chip (its drive answers 0x70)", info.name),
-                        "leave --intro out, or pick an SPI chip from `mtkflash chips`",
-                    ))
-                }
-                Some(i) => Some(u8::from_str_radix(&i, 16).expect("clap checked the value")),
-                None => None,
-            };
-            let mut s = Stored::create(NewDrive {
-                chip: info,
-                settings,
-                firmware: fw,
-                bricked,
-            })
-            .map_err(|e| Failure::file(e.to_string(), "give a firmware of the chip's size"))?;
-            s.meta.intro = intro;
-            s.save(&path)
-                .map_err(|e| Failure::file(e.to_string(), "choose a folder you can write to"))?;
-            ui.line(&format!(
-                "Created virtual drive {} ({} {} {}, {})",
-                path.display(),
-                parts[0],
-                parts[1],
-                parts[2],
-                info.label()
-            ));
-            Ok(())
-        }
-        SimCommand::Show { path } => {
-            let s = load_sim(&path)?;
-            let a = crate::firmware::Analysis::of(&s.flash);
-            let (meta, chip) = (s.meta.clone(), s.chip);
-            let powered = s.into_channel();
-            ui.line(&format!("Virtual drive: {}", path.display()));
-            ui.line(&format!(
-                "Chip:      {} ({} KiB, {:?}; vendor intro answers 0x{:02X})",
-                chip.label(),
-                chip.size / 1024,
-                chip.bus(),
-                powered.drive.vendor_status()
-            ));
-            ui.line(&format!(
-                "Settings:  {} | {} | {}",
-                meta.vendor, meta.product, meta.revision
-            ));
-            ui.line(&format!(
-                "Firmware:  {}",
-                a.identity
-                    .as_ref()
-                    .map(|i| i.display())
-                    .unwrap_or_else(|| "no identity in flash".into())
-            ));
-            ui.line(&format!(
-                "State:     {}",
-                match powered.drive.mode {
-                    crate::sim::Mode::Normal => "working (firmware valid)",
-                    crate::sim::Mode::BootOnly => "bricked: boot code only (firmware invalid)",
-                    crate::sim::Mode::Dead => "dead: boot code damaged",
-                    crate::sim::Mode::Vendor => "in vendor mode",
-                    crate::sim::Mode::Outro => "left vendor mode, waiting for reset",
-                }
-            ));
-            ui.line(&format!("Check Sum: {:04X}", a.sum16));
-            ui.line(&format!(
-                "Faults:    {}",
-                if meta.faults.is_empty() {
-                    "none"
-                } else {
-                    &meta.faults
-                }
-            ));
-            Ok(())
-        }
+        } => new(path, chip, drive, firmware, bricked, intro, ui),
+        SimCommand::Show { path } => show(path, ui),
         #[cfg(unix)]
         SimCommand::Serve { path, socket, log } => {
             crate::sim::serve::serve(&path, &socket, log.as_deref())
@@ -134,96 +37,224 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             "sim serve needs Unix sockets",
             "run it on Linux",
         )),
-        SimCommand::Fault { path, spec, clear } => {
-            let mut st = load_sim(&path)?;
-            let f = if clear {
-                crate::sim::fault::Faults::default()
-            } else {
-                crate::sim::fault::Faults::parse(spec.as_deref().unwrap_or("")).map_err(|e| {
-                    Failure::usage(
-                        format!("bad fault specification: {e}"),
-                        "see `mtkflash sim fault --help` or docs/faults.md",
-                    )
-                })?
-            };
-            st.meta.faults = f.to_string();
-            st.save(&path)
-                .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
-            ui.line(&format!(
-                "Faults on {}: {}",
-                path.display(),
-                if f.is_empty() {
-                    "none".to_string()
-                } else {
-                    f.to_string()
-                }
-            ));
-            Ok(())
-        }
-        SimCommand::PowerCycle { path } => {
-            let st = load_sim(&path)?;
-            let meta = st.meta.clone();
-            let mut ch = st.into_channel();
-            ch.power_cycle(0);
-            let mode = ch.drive.mode;
-            let mut st = Stored::from_channel(ch, meta);
-            st.meta.mode = "off".into(); // the next command starts right after power-on
-            st.save(&path)
-                .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
-            ui.line(&format!("Power-cycled {}: {:?}", path.display(), mode));
-            Ok(())
-        }
+        SimCommand::Fault { path, spec, clear } => fault(path, spec, clear, ui),
+        SimCommand::PowerCycle { path } => power_cycle(path, ui),
         SimCommand::Replay {
             trace,
             drive,
             firmware,
-        } => {
-            let text = crate::transport::trace::read(&trace).map_err(|e| {
-                Failure::file(
-                    format!("cannot read {}: {e}", trace.display()),
-                    "check the path",
-                )
-            })?;
-            let st = load_sim(&drive)?;
-            let image = firmware
-                .map(|f| files::load_firmware(&f))
-                .transpose()?
-                .map(|f| f.data);
-            let mut ch = st.into_channel();
-            let r = crate::sim::replay::replay(&text, &mut ch, image.as_deref()).map_err(|e| {
-                Failure::file(
-                    format!("{}: {e}", trace.display()),
-                    "give a trace written by --trace",
-                )
-            })?;
-            match r.divergence {
-                None => {
-                    ui.line(&format!(
-                        "replay: {} lines, {} answers compared, {} payload writes{}: the model answered as recorded",
-                        r.lines,
-                        r.compared,
-                        r.redacted_writes,
-                        if r.skipped_commands > 0 { format!(", {} pass-through commands not replayed", r.skipped_commands) } else { String::new() }
-                    ));
-                    Ok(())
-                }
-                Some(d) => Err(Failure::new(
-                    Kind::ReplayDiverged,
-                    format!("the model differs at line {} of {}: `{}` recorded 0x{:X}, the model answered 0x{:X}", d.line, trace.display(), d.text, d.recorded, d.answered),
-                    "virtual drive file not changed (replays run in memory)",
-                    "if the trace comes from real hardware, this is where the model (src/inference.rs, src/sim) needs correcting",
-                )),
-            }
+        } => replay(trace, drive, firmware, ui),
+        SimCommand::Export { path, out } => export(path, out, ui),
+    }
+}
+
+/// `sim new`: create a virtual drive file.
+fn new(
+    path: PathBuf,
+    chip: String,
+    drive: String,
+    firmware: Option<PathBuf>,
+    bricked: bool,
+    intro: Option<String>,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let info = chips::by_name(&chip).ok_or_else(|| {
+        Failure::usage(
+            format!("unknown chip '{chip}'"),
+            "`mtkflash chips` lists the known chips",
+        )
+    })?;
+    let parts: Vec<&str> = drive.split('|').collect();
+    if parts.len() != 3 {
+        return Err(Failure::usage(
+            format!("--drive '{drive}' is not VENDOR|PRODUCT|REV"),
+            "e.g. --drive \"BTC|DVDRW IDE1008|0055\"",
+        ));
+    }
+    let fw = firmware
+        .map(|f| files::load_firmware(&f))
+        .transpose()?
+        .map(|f| f.data);
+    files::check_output(&path, None)?;
+    let settings = Settings {
+        vendor: parts[0].into(),
+        product: parts[1].into(),
+        revision: parts[2].into(),
+    };
+    let intro = match intro {
+        Some(_) if info.bus() != chips::Bus::Spi => {
+            return Err(Failure::usage(
+                format!("--intro is for serial-flash drives; {} is a parallel chip (its drive answers 0x70)", info.name),
+                "leave --intro out, or pick an SPI chip from `mtkflash chips`",
+            ))
         }
-        SimCommand::Export { path, out } => {
-            let s = load_sim(&path)?;
-            files::write_new_file(&out, &s.flash)?;
+        Some(i) => Some(u8::from_str_radix(&i, 16).expect("clap checked the value")),
+        None => None,
+    };
+    let mut s = Stored::create(NewDrive {
+        chip: info,
+        settings,
+        firmware: fw,
+        bricked,
+    })
+    .map_err(|e| Failure::file(e.to_string(), "give a firmware of the chip's size"))?;
+    s.meta.intro = intro;
+    s.save(&path)
+        .map_err(|e| Failure::file(e.to_string(), "choose a folder you can write to"))?;
+    ui.line(&format!(
+        "Created virtual drive {} ({} {} {}, {})",
+        path.display(),
+        parts[0],
+        parts[1],
+        parts[2],
+        info.label()
+    ));
+    Ok(())
+}
+
+/// `sim show`: what a virtual drive holds.
+fn show(path: PathBuf, ui: &mut dyn Ui) -> Result<(), Failure> {
+    let s = load_sim(&path)?;
+    let a = crate::firmware::Analysis::of(&s.flash);
+    let (meta, chip) = (s.meta.clone(), s.chip);
+    let powered = s.into_channel();
+    ui.line(&format!("Virtual drive: {}", path.display()));
+    ui.line(&format!(
+        "Chip:      {} ({} KiB, {:?}; vendor intro answers 0x{:02X})",
+        chip.label(),
+        chip.size / 1024,
+        chip.bus(),
+        powered.drive.vendor_status()
+    ));
+    ui.line(&format!(
+        "Settings:  {} | {} | {}",
+        meta.vendor, meta.product, meta.revision
+    ));
+    ui.line(&format!(
+        "Firmware:  {}",
+        a.identity
+            .as_ref()
+            .map(|i| i.display())
+            .unwrap_or_else(|| "no identity in flash".into())
+    ));
+    ui.line(&format!(
+        "State:     {}",
+        match powered.drive.mode {
+            crate::sim::Mode::Normal => "working (firmware valid)",
+            crate::sim::Mode::BootOnly => "bricked: boot code only (firmware invalid)",
+            crate::sim::Mode::Dead => "dead: boot code damaged",
+            crate::sim::Mode::Vendor => "in vendor mode",
+            crate::sim::Mode::Outro => "left vendor mode, waiting for reset",
+        }
+    ));
+    ui.line(&format!("Check Sum: {:04X}", a.sum16));
+    ui.line(&format!(
+        "Faults:    {}",
+        if meta.faults.is_empty() {
+            "none"
+        } else {
+            &meta.faults
+        }
+    ));
+    Ok(())
+}
+
+/// `sim fault`: set or clear faults.
+fn fault(path: PathBuf, spec: Option<String>, clear: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
+    let mut st = load_sim(&path)?;
+    let f = if clear {
+        crate::sim::fault::Faults::default()
+    } else {
+        crate::sim::fault::Faults::parse(spec.as_deref().unwrap_or("")).map_err(|e| {
+            Failure::usage(
+                format!("bad fault specification: {e}"),
+                "see `mtkflash sim fault --help` or docs/faults.md",
+            )
+        })?
+    };
+    st.meta.faults = f.to_string();
+    st.save(&path)
+        .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
+    ui.line(&format!(
+        "Faults on {}: {}",
+        path.display(),
+        if f.is_empty() {
+            "none".to_string()
+        } else {
+            f.to_string()
+        }
+    ));
+    Ok(())
+}
+
+/// `sim power-cycle`: off and on again.
+fn power_cycle(path: PathBuf, ui: &mut dyn Ui) -> Result<(), Failure> {
+    let st = load_sim(&path)?;
+    let meta = st.meta.clone();
+    let mut ch = st.into_channel();
+    ch.power_cycle(0);
+    let mode = ch.drive.mode;
+    let mut st = Stored::from_channel(ch, meta);
+    st.meta.mode = "off".into(); // the next command starts right after power-on
+    st.save(&path)
+        .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
+    ui.line(&format!("Power-cycled {}: {:?}", path.display(), mode));
+    Ok(())
+}
+
+/// `sim replay`: play a trace against a virtual drive, in memory.
+fn replay(
+    trace: PathBuf,
+    drive: PathBuf,
+    firmware: Option<PathBuf>,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let text = crate::transport::trace::read(&trace).map_err(|e| {
+        Failure::file(
+            format!("cannot read {}: {e}", trace.display()),
+            "check the path",
+        )
+    })?;
+    let st = load_sim(&drive)?;
+    let image = firmware
+        .map(|f| files::load_firmware(&f))
+        .transpose()?
+        .map(|f| f.data);
+    let mut ch = st.into_channel();
+    let r = crate::sim::replay::replay(&text, &mut ch, image.as_deref()).map_err(|e| {
+        Failure::file(
+            format!("{}: {e}", trace.display()),
+            "give a trace written by --trace",
+        )
+    })?;
+    match r.divergence {
+        None => {
             ui.line(&format!(
-                "Exported {} KiB to {}",
-                s.flash.len() / 1024,
-                out.display()
+                "replay: {} lines, {} answers compared, {} payload writes{}: the model answered as recorded",
+                r.lines,
+                r.compared,
+                r.redacted_writes,
+                if r.skipped_commands > 0 { format!(", {} pass-through commands not replayed", r.skipped_commands) } else { String::new() }
             ));
             Ok(())
         }
+        Some(d) => Err(Failure::new(
+            Kind::ReplayDiverged,
+            format!("the model differs at line {} of {}: `{}` recorded 0x{:X}, the model answered 0x{:X}", d.line, trace.display(), d.text, d.recorded, d.answered),
+            "virtual drive file not changed (replays run in memory)",
+            "if the trace comes from real hardware, this is where the model (src/inference.rs, src/sim) needs correcting",
+        )),
     }
+}
+
+/// `sim export`: the raw flash content to a new file.
+fn export(path: PathBuf, out: PathBuf, ui: &mut dyn Ui) -> Result<(), Failure> {
+    let s = load_sim(&path)?;
+    files::write_new_file(&out, &s.flash)?;
+    ui.line(&format!(
+        "Exported {} KiB to {}",
+        s.flash.len() / 1024,
+        out.display()
+    ));
+    Ok(())
 }

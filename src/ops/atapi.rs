@@ -157,127 +157,144 @@ pub fn write(
     check(image, opts)?;
     let fw = &image.fw;
     let analysis = &image.analysis;
-    {
-        ui.line(&format!("Device: {}", t.describe()));
-        let before = inquiry(t).map_err(update_failure)?;
-        ui.event(&Event::Identity {
-            vendor: before.vendor.clone(),
-            product: before.product.clone(),
-            revision: before.revision.clone(),
-            mode: "firmware".into(),
-        });
-        ui.line(&format!(
-            "Drive is currently: [{}][{}][{}]",
-            before.vendor, before.product, before.revision
-        ));
-        if let Some(id) = &analysis.identity {
-            ui.line(&format!(
-                "Firmware is for:    [{}][{}][{}]",
-                id.vendor, id.product, id.revision
-            ));
-            if !id.same_model(&before.vendor, &before.product) {
-                let what = format!(
-                    "the firmware is for {} {}, but the drive is {} {}",
-                    id.vendor, id.product, before.vendor, before.product
-                );
-                if !opts.force {
-                    return Err(Failure::new(
-                        Kind::ModelMismatch,
-                        what,
-                        UNTOUCHED,
-                        "use the firmware for this model; if you are sure, add --force",
-                    ));
-                }
-                ui.warn(&format!("{what}; writing anyway (--force)"));
-            }
-        }
-        if opts.dry_run {
-            show_commands(&fw.data, ui);
-            return Ok(Report {
-                identity_before: Some(format!(
-                    "{} {} {}",
-                    before.vendor, before.product, before.revision
-                )),
-                sum16: sum16(&fw.data),
-                atapi: true,
-                dry_run: true,
-                wall: start.elapsed(),
-                ..Report::default()
-            });
-        }
-        if opts.backup == Backup::Auto {
-            ui.warn("no backup: the drive's own update protocol cannot read the flash (vendor mode can)");
-        }
-        ui.line(&format!(
-            "Uploading firmware (Check Sum : {:04X})....",
-            sum16(&fw.data)
-        ));
-        ui.begin("Uploading", fw.data.len() as u64);
-        let mut last = 0usize;
-        let mut waiting = false;
-        let shared = std::cell::RefCell::new(&mut *ui);
-        let r = btc_update_with(
-            t,
-            &fw.data,
-            |done, _| {
-                shared.borrow_mut().advance((done - last) as u64);
-                last = done;
-                !crate::interrupt::requested()
-            },
-            |waited, limit| {
-                let mut ui = shared.borrow_mut();
-                if !waiting {
-                    waiting = true;
-                    ui.end();
-                    ui.line(&format!(
-                        "Committed. The drive rewrites its flash now: leaving it alone for {} s as btcflash does, then waiting up to {} min for it to answer; do not power it off",
-                        SETTLE.as_secs(),
-                        limit.as_secs() / 60
-                    ));
-                    ui.begin("Drive updating (s)", limit.as_secs());
-                }
-                if waited.as_secs() > 0 {
-                    ui.advance(1);
-                }
-            },
-        );
-        ui.end();
-        let after: Inquiry = r.map_err(update_failure)?;
-        ui.line(&format!(
-            "Drive is now:       [{}][{}][{}]",
-            after.vendor, after.product, after.revision
-        ));
-        let want = analysis.identity.as_ref().map(|i| i.revision.clone());
-        if let Some(w) = want {
-            if w != after.revision {
-                return Err(Failure::new(
-                    Kind::VerifyFailed,
-                    format!("after the update the drive reports revision {}, the firmware is {w}", after.revision),
-                    "the drive accepted the upload but does not run the new firmware",
-                    "power-cycle the drive and run `mtkflash info`; write through vendor mode for a verified write",
-                ));
-            }
-        }
-        ui.line("Updated by the drive's own updater: its checksum accepted the image and it now runs the new revision (byte-for-byte read-back needs vendor mode)");
-        Ok(Report {
-            chip: String::new(),
+    ui.line(&format!("Device: {}", t.describe()));
+    let before = inquiry(t).map_err(update_failure)?;
+    ui.event(&Event::Identity {
+        vendor: before.vendor.clone(),
+        product: before.product.clone(),
+        revision: before.revision.clone(),
+        mode: "firmware".into(),
+    });
+    ui.line(&format!(
+        "Drive is currently: [{}][{}][{}]",
+        before.vendor, before.product, before.revision
+    ));
+    check_model(&before, image, opts.force, ui)?;
+    if opts.dry_run {
+        show_commands(&fw.data, ui);
+        return Ok(Report {
             identity_before: Some(format!(
                 "{} {} {}",
                 before.vendor, before.product, before.revision
             )),
-            identity_after: Some(format!(
-                "{} {} {}",
-                after.vendor, after.product, after.revision
-            )),
-            program_bytes: fw.data.len() as u64,
-            changed_bytes: fw.data.len() as u64,
             sum16: sum16(&fw.data),
             atapi: true,
-            modelled: t.modelled(),
+            dry_run: true,
             wall: start.elapsed(),
             ..Report::default()
-        })
+        });
     }
+    if opts.backup == Backup::Auto {
+        ui.warn(
+            "no backup: the drive's own update protocol cannot read the flash (vendor mode can)",
+        );
+    }
+    ui.line(&format!(
+        "Uploading firmware (Check Sum : {:04X})....",
+        sum16(&fw.data)
+    ));
+    let r = upload(t, &fw.data, ui);
+    let after: Inquiry = r.map_err(update_failure)?;
+    ui.line(&format!(
+        "Drive is now:       [{}][{}][{}]",
+        after.vendor, after.product, after.revision
+    ));
+    let want = analysis.identity.as_ref().map(|i| i.revision.clone());
+    if let Some(w) = want {
+        if w != after.revision {
+            return Err(Failure::new(
+                Kind::VerifyFailed,
+                format!("after the update the drive reports revision {}, the firmware is {w}", after.revision),
+                "the drive accepted the upload but does not run the new firmware",
+                "power-cycle the drive and run `mtkflash info`; write through vendor mode for a verified write",
+            ));
+        }
+    }
+    ui.line("Updated by the drive's own updater: its checksum accepted the image and it now runs the new revision (byte-for-byte read-back needs vendor mode)");
+    Ok(Report {
+        chip: String::new(),
+        identity_before: Some(format!(
+            "{} {} {}",
+            before.vendor, before.product, before.revision
+        )),
+        identity_after: Some(format!(
+            "{} {} {}",
+            after.vendor, after.product, after.revision
+        )),
+        program_bytes: fw.data.len() as u64,
+        changed_bytes: fw.data.len() as u64,
+        sum16: sum16(&fw.data),
+        atapi: true,
+        modelled: t.modelled(),
+        wall: start.elapsed(),
+        ..Report::default()
+    })
+}
+
+/// Refuse an image whose identity names another model, unless forced.
+fn check_model(
+    before: &Inquiry,
+    image: &Image,
+    force: bool,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    if let Some(id) = &image.analysis.identity {
+        ui.line(&format!(
+            "Firmware is for:    [{}][{}][{}]",
+            id.vendor, id.product, id.revision
+        ));
+        if !id.same_model(&before.vendor, &before.product) {
+            let what = format!(
+                "the firmware is for {} {}, but the drive is {} {}",
+                id.vendor, id.product, before.vendor, before.product
+            );
+            if !force {
+                return Err(Failure::new(
+                    Kind::ModelMismatch,
+                    what,
+                    UNTOUCHED,
+                    "use the firmware for this model; if you are sure, add --force",
+                ));
+            }
+            ui.warn(&format!("{what}; writing anyway (--force)"));
+        }
+    }
+    Ok(())
+}
+
+/// The BTC upload with progress, the commit and the wait for the drive to come back.
+fn upload(t: &mut dyn ScsiTransport, data: &[u8], ui: &mut dyn Ui) -> Result<Inquiry, UpdateError> {
+    ui.begin("Uploading", data.len() as u64);
+    let mut last = 0usize;
+    let mut waiting = false;
+    let shared = std::cell::RefCell::new(&mut *ui);
+    let r = btc_update_with(
+        t,
+        data,
+        |done, _| {
+            shared.borrow_mut().advance((done - last) as u64);
+            last = done;
+            !crate::interrupt::requested()
+        },
+        |waited, limit| {
+            let mut ui = shared.borrow_mut();
+            if !waiting {
+                waiting = true;
+                ui.end();
+                ui.line(&format!(
+                    "Committed. The drive rewrites its flash now: leaving it alone for {} s as btcflash does, then waiting up to {} min for it to answer; do not power it off",
+                    SETTLE.as_secs(),
+                    limit.as_secs() / 60
+                ));
+                ui.begin("Drive updating (s)", limit.as_secs());
+            }
+            if waited.as_secs() > 0 {
+                ui.advance(1);
+            }
+        },
+    );
+    ui.end();
+    r
 }
 
 /// `info` on a pass-through device: INQUIRY, IDENTIFY PACKET DEVICE and the vendor intro
@@ -286,43 +303,41 @@ pub fn info(t: &mut dyn ScsiTransport, ui: &mut dyn Ui) -> Result<(), Failure> {
     use crate::mtk::vendor::{intro_answer, send_intro, IntroAnswer};
     use crate::transport::ata::ata_string;
     use crate::transport::atapt::PassThroughTaskFile;
-    {
-        let inq = inquiry(t).map_err(update_failure)?;
-        ui.line(&format!("Device:    {}", t.describe()));
-        ui.line(&format!(
-            "INQUIRY:   [{}][{}][{}]",
-            inq.vendor, inq.product, inq.revision
-        ));
-        let at = t.describe();
-        let mut tf = PassThroughTaskFile::new(t, false);
-        match tf.identify_packet() {
-            Some(w) => ui.line(&format!(
-                "IDENTIFY:  {} revision {} (IDENTIFY PACKET DEVICE through ATA pass-through)",
-                ata_string(&w[27..47]),
-                ata_string(&w[23..27])
-            )),
-            None => ui.line("IDENTIFY:  no answer through ATA pass-through"),
+    let inq = inquiry(t).map_err(update_failure)?;
+    ui.line(&format!("Device:    {}", t.describe()));
+    ui.line(&format!(
+        "INQUIRY:   [{}][{}][{}]",
+        inq.vendor, inq.product, inq.revision
+    ));
+    let at = t.describe();
+    let mut tf = PassThroughTaskFile::new(t, false);
+    match tf.identify_packet() {
+        Some(w) => ui.line(&format!(
+            "IDENTIFY:  {} revision {} (IDENTIFY PACKET DEVICE through ATA pass-through)",
+            ata_string(&w[27..47]),
+            ata_string(&w[23..27])
+        )),
+        None => ui.line("IDENTIFY:  no answer through ATA pass-through"),
+    }
+    let status = send_intro(&mut tf);
+    match intro_answer(status) {
+        IntroAnswer::Parallel | IntroAnswer::Serial(_) | IntroAnswer::Unsupported => {
+            let kind = match intro_answer(status) {
+                IntroAnswer::Parallel => "parallel flash",
+                IntroAnswer::Serial(_) => "serial flash",
+                _ => "a status no known flasher writes to",
+            };
+            ui.line(&format!(
+                "Vendor:    answers the MTK vendor intro (status 0x{status:02X}, {kind}) through ATA pass-through (experimental)"
+            ));
+            crate::mtk::vendor::send_outro(&mut tf);
+            Ok(())
         }
-        let status = send_intro(&mut tf);
-        match intro_answer(status) {
-            IntroAnswer::Parallel | IntroAnswer::Serial(_) | IntroAnswer::Unsupported => {
-                let kind = match intro_answer(status) {
-                    IntroAnswer::Parallel => "parallel flash",
-                    IntroAnswer::Serial(_) => "serial flash",
-                    _ => "a status no known flasher writes to",
-                };
-                ui.line(&format!(
-                    "Vendor:    answers the MTK vendor intro (status 0x{status:02X}, {kind}) through ATA pass-through (experimental)"
-                ));
-                crate::mtk::vendor::send_outro(&mut tf);
-                Ok(())
-            }
-            IntroAnswer::Failed => Err(Failure::new(
-                Kind::NotMediatek,
-                format!("MTK vendor intro failed on {at} (status 0x{status:02X}): this is not a MediaTek drive, or the pass-through path does not carry vendor commands"),
-                UNTOUCHED,
-                "for a MediaTek drive, use a task-file port (1-4, BASE:POSITION) for vendor mode; its own update works through this device with --method atapi",
-            )),
-        }
+        IntroAnswer::Failed => Err(Failure::new(
+            Kind::NotMediatek,
+            format!("MTK vendor intro failed on {at} (status 0x{status:02X}): this is not a MediaTek drive, or the pass-through path does not carry vendor commands"),
+            UNTOUCHED,
+            "for a MediaTek drive, use a task-file port (1-4, BASE:POSITION) for vendor mode; its own update works through this device with --method atapi",
+        )),
     }
 }

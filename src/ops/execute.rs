@@ -7,6 +7,7 @@ use super::write::{partial_state, uncommitted, Report};
 use crate::error::{Failure, Kind, NOT_CHANGED};
 use crate::firmware;
 use crate::inference::BOOT_LEN;
+use crate::mtk::flash::FlashOps;
 use crate::plan::{self, Step};
 use crate::report::{Event, Recorder, Ui};
 use std::path::PathBuf;
@@ -170,6 +171,60 @@ pub(super) fn verify_ranges(
     Ok(())
 }
 
+/// The failure of a write stopped by Ctrl-C before step `i`: what the flash holds then.
+fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure {
+    let at = match &p.steps[i] {
+        Step::Erase { start, .. } | Step::Program { start, .. } => *start,
+    };
+    let boot_steps = &p.boot_steps;
+    let state = if i == 0 {
+        NOT_CHANGED.to_string()
+    } else if i >= p.steps.len() - p.commit {
+        uncommitted(backup)
+    } else {
+        format!(
+            "{} of {} steps done; {}",
+            i,
+            p.steps.len(),
+            partial_state(
+                Some(at),
+                !(boot_steps.start < i && i < boot_steps.end),
+                backup
+            )
+        )
+    };
+    Failure::new(
+        Kind::Interrupted,
+        format!(
+            "interrupted (Ctrl-C) before the step at 0x{at:06X}; the step in flight was finished"
+        ),
+        state,
+        "run the same command again to finish: only what still differs is written",
+    )
+}
+
+/// Read the rewritten boot code back; it must be the plan's.
+fn check_boot(drv: &mut dyn FlashOps, p: &plan::Plan, current: &[u8]) -> Result<(), Failure> {
+    let mut got = vec![0u8; BOOT_LEN];
+    read_checked(drv, 0, &mut got, &mut Recorder::default())?;
+    if got[..] == p.target[..BOOT_LEN] {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Kind::VerifyFailed,
+        "the rewritten boot code does not read back correctly".to_string(),
+        "the boot code may be damaged: do NOT power the drive off",
+        format!(
+            "run the same command with /b right away to write the boot code again{}",
+            if got[..] == current[..BOOT_LEN] {
+                ""
+            } else {
+                " (the old boot code is in the backup)"
+            }
+        ),
+    ))
+}
+
 /// Run the plan's steps in `range`, one `BankN` line per 64 KiB bank reached, verifying
 /// the boot code as soon as the steps that rewrite it are done.
 pub(super) fn execute(
@@ -212,31 +267,7 @@ pub(super) fn execute(
         if crate::interrupt::requested() {
             ui.end();
             let _ = drv.restore();
-            let at = match st {
-                Step::Erase { start, .. } | Step::Program { start, .. } => *start,
-            };
-            let state = if i == 0 {
-                NOT_CHANGED.to_string()
-            } else if i >= commit_from {
-                uncommitted(&backup)
-            } else {
-                format!(
-                    "{} of {} steps done; {}",
-                    i,
-                    p.steps.len(),
-                    partial_state(
-                        Some(at),
-                        !(boot_steps.start < i && i < boot_steps.end),
-                        &backup
-                    )
-                )
-            };
-            return Err(Failure::new(
-                Kind::Interrupted,
-                format!("interrupted (Ctrl-C) before the step at 0x{at:06X}; the step in flight was finished"),
-                state,
-                "run the same command again to finish: only what still differs is written",
-            ));
+            return Err(interrupted_at(p, i, &backup));
         }
         let (addr, r, cost) = match st {
             Step::Erase { eraser, start, len } => {
@@ -266,24 +297,7 @@ pub(super) fn execute(
         ui.advance(cost);
         if !boot_steps.is_empty() && i + 1 == boot_steps.end {
             // The boot code was rewritten: check it before going on.
-            let mut got = vec![0u8; BOOT_LEN];
-            read_checked(drv.as_mut(), 0, &mut got, &mut Recorder::default())?;
-            if got[..] != p.target[..BOOT_LEN] {
-                ui.end();
-                return Err(Failure::new(
-                    Kind::VerifyFailed,
-                    "the rewritten boot code does not read back correctly".to_string(),
-                    "the boot code may be damaged: do NOT power the drive off",
-                    format!(
-                        "run the same command with /b right away to write the boot code again{}",
-                        if got[..] == current[..BOOT_LEN] {
-                            ""
-                        } else {
-                            " (the old boot code is in the backup)"
-                        }
-                    ),
-                ));
-            }
+            check_boot(drv.as_mut(), p, current).inspect_err(|_| ui.end())?;
             ui.line("Boot code rewritten and verified");
         }
     }
