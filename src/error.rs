@@ -58,6 +58,8 @@ pub enum Kind {
     NoDrive,
     /// The OS refused access (not root, no capability, locked down).
     NoPermission,
+    /// Another mtkflash holds this drive's lock.
+    Busy,
     /// A kernel driver owns the ports (`--force` uses them anyway).
     PortsInUse,
     /// The drive or the path to it failed a command (timeouts, errors, unreliable reads).
@@ -105,6 +107,7 @@ impl Kind {
         Kind::SizeMismatch,
         Kind::NoDrive,
         Kind::NoPermission,
+        Kind::Busy,
         Kind::PortsInUse,
         Kind::DriveError,
         Kind::NotMediatek,
@@ -135,6 +138,7 @@ impl Kind {
             Kind::SizeMismatch => ("size-mismatch", Exit::File),
             Kind::NoDrive => ("no-drive", Exit::Drive),
             Kind::NoPermission => ("no-permission", Exit::Drive),
+            Kind::Busy => ("busy", Exit::Drive),
             Kind::PortsInUse => ("ports-in-use", Exit::Drive),
             Kind::DriveError => ("drive-error", Exit::Drive),
             Kind::NotMediatek => ("not-mediatek", Exit::Drive),

@@ -157,7 +157,12 @@ pub fn save_backup(
             Ok(Some(p.clone()))
         }
         Backup::Auto => {
-            let input = auto_next_to.unwrap_or(Path::new("firmware.bin"));
+            let input = auto_next_to.ok_or_else(|| {
+                Failure::usage(
+                    "an automatic backup goes next to the image's file, and this image has none",
+                    "give the backup a path (Backup::To) or skip it",
+                )
+            })?;
             let (p, exists) = auto_backup_path(input, current);
             if !exists {
                 write_new_file(&p, current)?;

@@ -214,7 +214,7 @@ fn info(
 ) -> Result<(), Failure> {
     let t = Target::parse(port)?;
     if let Target::Scsi(_) = t {
-        return jobs::atapi_info(&t, conn, ui);
+        return jobs::atapi_info(&t, conn, drive.force, ui);
     }
     let i = jobs::info(&t, conn, &enter_opts(drive)?, ui)?;
     put(

@@ -3,6 +3,7 @@
 //! choice, the preflight checks, the trace recorder and the virtual drive (which saves
 //! itself when closed) live here and nowhere above: operations take an open device.
 
+pub mod lock;
 mod ports;
 pub mod target;
 mod virtual_drive;
@@ -40,6 +41,8 @@ pub struct Device {
     pub ata: Ata<Ports>,
     pub target: Target,
     saved: Option<virtual_drive::Saved>,
+    /// Held until the device is dropped (after a virtual drive is saved).
+    _lock: Option<lock::DriveLock>,
 }
 
 fn trace_failure(path: &Path, e: std::io::Error) -> Failure {
@@ -51,7 +54,12 @@ fn trace_failure(path: &Path, e: std::io::Error) -> Failure {
 
 /// Open `target` as a task-file device; with `--trace` every access is recorded.
 pub fn open(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<Device, Failure> {
+    if let Target::Sim(p) = target {
+        virtual_drive::ensure_default(p, ui)?;
+    }
+    let lock = lock::acquire(target)?;
     let mut dev = open_untraced(target, conn.force, ui)?;
+    dev._lock = lock;
     if let Some(path) = &conn.trace {
         let describe = dev.ata.ch.describe();
         let (cmd, ctl) = (dev.ata.ch.cmd, dev.ata.ch.ctl);
@@ -104,14 +112,15 @@ fn open_sg(p: &Path) -> Result<crate::transport::sgio::SgIo, Failure> {
 
 fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
     #[cfg(not(target_os = "linux"))]
-    let _ = force;
+    let _ = (force, &ui);
     match target {
         Target::Sim(path) => {
-            let (ata, saved) = virtual_drive::open(path, ui)?;
+            let (ata, saved) = virtual_drive::open(path)?;
             Ok(Device {
                 ata,
                 target: target.clone(),
                 saved: Some(saved),
+                _lock: None,
             })
         }
         #[cfg(target_os = "linux")]
@@ -135,7 +144,7 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
         }
         #[cfg(not(target_os = "linux"))]
         Target::Scsi(p) => Err(Failure::new(
-            Kind::NotSupported,
+            Kind::Usage,
             format!(
                 "{} is a pass-through device: vendor mode needs a task-file port here",
                 p.display()
@@ -159,6 +168,7 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
                 ata: Ata::new(Ports::Raw(raw), *ch),
                 target: target.clone(),
                 saved: None,
+                _lock: None,
             })
         }
         #[cfg(not(target_os = "linux"))]
@@ -186,13 +196,18 @@ impl Device {
             ),
             target,
             saved: None,
+            _lock: None,
         }
     }
 
     /// Close the device: a virtual drive saves its state; real drives need nothing.
+    /// The lock is released after that.
     pub fn close(self) -> Result<(), Failure> {
-        match self.saved {
-            Some(saved) => virtual_drive::save(saved, self.ata.io),
+        let Device {
+            ata, saved, _lock, ..
+        } = self;
+        match saved {
+            Some(saved) => virtual_drive::save(saved, ata.io),
             None => Ok(()),
         }
     }
@@ -222,6 +237,7 @@ pub fn with_packet<R>(
 ) -> Result<R, Failure> {
     match target {
         Target::Scsi(path) => {
+            let _lock = lock::acquire(target)?;
             #[cfg(target_os = "linux")]
             {
                 let mut t = open_sg(path)?;

@@ -45,7 +45,7 @@ fn hex16(s: &str) -> Option<u16> {
 /// other hardware (keyboard 0x60/0x64, DMA/PIC/PIT below 0x100, floppy 0x3F0-0x3F7,
 /// PCI configuration 0xCF8-0xCFF).
 pub fn plausible_base(base: u16) -> Result<(), String> {
-    if base % 8 != 0 {
+    if !base.is_multiple_of(8) {
         return Err(format!("0x{base:X} is not 8-aligned; a command block spans 8 ports starting at a multiple of 8"));
     }
     if base < 0x100 {

@@ -18,7 +18,8 @@ pub struct Saved {
 }
 
 /// Create the default virtual drive: a BTC DVDRW IDE1008, revision 0055, 1 MiB flash.
-pub fn create_default(path: &Path) -> Result<(), Failure> {
+/// Returns false when another process created it first (it is not replaced).
+pub fn create_default(path: &Path) -> Result<bool, Failure> {
     let s = Stored::create(store::NewDrive {
         chip: crate::chips::by_name("SST39VF080").expect("in the chip table"),
         settings: crate::sim::btc_settings("0055"),
@@ -26,19 +27,23 @@ pub fn create_default(path: &Path) -> Result<(), Failure> {
         bricked: false,
     })
     .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
-    s.save(path)
+    s.save_new(path)
         .map_err(|e| Failure::file(e.to_string(), "run from a folder you can write to"))
 }
 
-/// Open the virtual drive stored at `path` (the default one is created on first use).
-pub fn open(path: &Path, ui: &mut dyn Ui) -> Result<(Ata<Ports>, Saved), Failure> {
-    if !path.exists() && path == Path::new(DEFAULT_PATH) {
-        create_default(path)?;
+/// The default virtual drive (`sim`) is created on first use.
+pub fn ensure_default(path: &Path, ui: &mut dyn Ui) -> Result<(), Failure> {
+    if !path.exists() && path == Path::new(DEFAULT_PATH) && create_default(path)? {
         ui.line(&format!(
             "Created the default virtual drive {} (BTC DVDRW IDE1008 0055, SST39VF080 1 MiB)",
             path.display()
         ));
     }
+    Ok(())
+}
+
+/// Open the virtual drive stored at `path`.
+pub fn open(path: &Path) -> Result<(Ata<Ports>, Saved), Failure> {
     let stored = Stored::load(path).map_err(|e| {
         Failure::new(
             Kind::NoDrive,

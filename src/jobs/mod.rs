@@ -14,6 +14,15 @@ use crate::report::Ui;
 use std::path::Path;
 use std::time::Instant;
 
+/// `conn` with `--force` added when the command asked for it: ports a kernel driver
+/// owns are used only then.
+fn forced(conn: &Connect, force: bool) -> Connect {
+    Connect {
+        force: conn.force || force,
+        ..conn.clone()
+    }
+}
+
 /// Load `input` and check it for a write (pure apart from reading the file).
 pub fn load_for_write(input: &Path, write_boot: bool, ui: &mut dyn Ui) -> Result<Image, Failure> {
     let image = files::load_image(input)?;
@@ -53,9 +62,16 @@ pub fn write(
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
     let start = Instant::now();
-    let image = load_for_write(input, opts.write_boot, ui)?;
+    // The operation checks the image (and says its warnings) itself.
+    let image = files::load_image(input)?;
+    write::check_image(
+        &image,
+        opts.write_boot,
+        &mut crate::report::Recorder::default(),
+    )?;
     check_backup(input, opts)?;
-    let mut r = connect::with_device(target, conn, ui, |dev, ui| {
+    let conn = forced(conn, opts.enter.force);
+    let mut r = connect::with_device(target, &conn, ui, |dev, ui| {
         write::write(dev, &image, opts, ui)
     })?;
     r.wall = start.elapsed();
@@ -70,14 +86,21 @@ pub fn atapi_write(
     opts: &WriteOptions,
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
+    atapi::check_options(opts)?;
     let image = load_for_write(input, true, ui)?;
     atapi::check(&image, opts)?;
-    connect::with_packet(target, conn, ui, |t, ui| atapi::write(t, &image, opts, ui))
+    let conn = forced(conn, opts.enter.force);
+    connect::with_packet(target, &conn, ui, |t, ui| atapi::write(t, &image, opts, ui))
 }
 
 /// `info` on a pass-through device (INQUIRY, IDENTIFY, the vendor intro's answer).
-pub fn atapi_info(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<(), Failure> {
-    connect::with_packet(target, conn, ui, atapi::info)
+pub fn atapi_info(
+    target: &Target,
+    conn: &Connect,
+    force: bool,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    connect::with_packet(target, &forced(conn, force), ui, atapi::info)
 }
 
 /// Read the whole flash into a new file (never replacing one).
@@ -90,15 +113,18 @@ pub fn read(
 ) -> Result<Report, Failure> {
     let start = Instant::now();
     check_output(out, None)?;
-    let (data, mut r) =
-        connect::with_device(target, conn, ui, |dev, ui| flash::read(dev, opts, ui))?;
-    files::write_new_file(out, &data).map_err(|f| f.with_drive(NOT_CHANGED))?;
-    ui.line(&format!(
-        "Saved {} ({} KiB, Check Sum : {:04X})",
-        out.display(),
-        data.len() / 1024,
-        sum16(&data)
-    ));
+    let conn = forced(conn, opts.force);
+    let mut r = connect::with_device(target, &conn, ui, |dev, ui| {
+        let (data, r) = flash::read(dev, opts, ui)?;
+        files::write_new_file(out, &data).map_err(|f| f.with_drive(NOT_CHANGED))?;
+        ui.line(&format!(
+            "Saved {} ({} KiB, Check Sum : {:04X})",
+            out.display(),
+            data.len() / 1024,
+            sum16(&data)
+        ));
+        Ok(r)
+    })?;
     r.backup = Some(out.to_path_buf());
     r.wall = start.elapsed();
     Ok(r)
@@ -114,7 +140,7 @@ pub fn verify(
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
     let image = files::load_image(input)?;
-    connect::with_device(target, conn, ui, |dev, ui| {
+    connect::with_device(target, &forced(conn, opts.force), ui, |dev, ui| {
         flash::verify(dev, &image, with_boot, opts, ui)
     })
 }
@@ -127,7 +153,7 @@ pub fn erase(
     opts: &EnterOptions,
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
-    connect::with_device(target, conn, ui, |dev, ui| {
+    connect::with_device(target, &forced(conn, opts.force), ui, |dev, ui| {
         flash::erase(dev, with_boot, opts, ui)
     })
 }
@@ -139,5 +165,25 @@ pub fn info(
     opts: &EnterOptions,
     ui: &mut dyn Ui,
 ) -> Result<Info, Failure> {
-    connect::with_device(target, conn, ui, |dev, ui| flash::info(dev, opts, ui))
+    connect::with_device(target, &forced(conn, opts.force), ui, |dev, ui| {
+        flash::info(dev, opts, ui)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn force_on_the_command_reaches_the_connect_layer() {
+        let base = Connect {
+            force: false,
+            trace: Some("t.trace".into()),
+        };
+        let c = forced(&base, true);
+        assert!(c.force);
+        assert_eq!(c.trace, base.trace);
+        assert!(!forced(&base, false).force);
+        assert!(forced(&Connect::forced(true), false).force);
+    }
 }

@@ -197,6 +197,10 @@ pub fn run(
             status: o.status.as_str().into(),
             detail: o.detail.clone(),
             exit: o.status.exit() as i32,
+            code: match o.status {
+                Status::Failed(k) => Some(k.code().into()),
+                _ => None,
+            },
         });
         let failed = matches!(o.status, Status::Failed(_));
         out.push(o);

@@ -37,7 +37,7 @@ fn update_failure(e: UpdateError) -> Failure {
             "use the whole 1 MiB firmware, or vendor mode",
         ),
         UpdateError::NotReady { secs } => Failure::new(
-            Kind::NotBack,
+            Kind::WriteFailed,
             format!("the drive did not come back within {secs} s after the commit"),
             "the drive was rewriting its flash; its state is unknown",
             "leave it powered for a few minutes, then power-cycle it and run `mtkflash info`; if it runs boot code only, write the firmware through vendor mode",
@@ -114,15 +114,21 @@ fn show_commands(image: &[u8], ui: &mut dyn Ui) {
     }
 }
 
-/// What can be refused before the drive is opened: a backup (the protocol cannot read)
-/// and any image that is not exactly the 1 MiB the updater takes.
-pub fn check(image: &Image, opts: &WriteOptions) -> Result<(), Failure> {
+/// Options this protocol cannot honour: a backup needs a read.
+pub fn check_options(opts: &WriteOptions) -> Result<(), Failure> {
     if let Backup::To(_) = opts.backup {
         return Err(Failure::usage(
             "--backup needs vendor mode: the ATAPI update protocol cannot read the flash",
             "use --method vendor on a task-file port to get a backup, or drop --backup",
         ));
     }
+    Ok(())
+}
+
+/// What can be refused before the drive is opened: a backup (the protocol cannot read)
+/// and any image that is not exactly the 1 MiB the updater takes.
+pub fn check(image: &Image, opts: &WriteOptions) -> Result<(), Failure> {
+    check_options(opts)?;
     if image.data().len() != BTC_IMAGE_LEN {
         let what = match image.fw.format {
             Format::BtcHex => format!(

@@ -119,14 +119,15 @@ pub fn erase(
     let (chip, erased) = in_vendor_mode(dev, opts, ui, |s, ui| {
         let current = read_all(s, ui)?;
         let blank = vec![0xFF; current.len()];
-        let p = plan::plan(
-            s.chip,
-            &s.erasers,
-            &current,
-            &blank,
-            with_boot,
-            &Cost::default(),
-        );
+        let p = plan::plan_owned(s.chip, &s.erasers, &current, blank, with_boot, &Cost::default())
+            .map_err(|e| {
+                Failure::new(
+                    Kind::PlanCheck,
+                    format!("refusing an erase plan that fails its self-check: {e}"),
+                    NOT_CHANGED,
+                    "this is a bug in mtkflash's chip table or planner: please report it with `mtkflash chips` output",
+                )
+            })?;
         execute(s, &p, 0..p.steps.len(), &current, None, ui)?;
         let mut got = current.clone();
         {

@@ -111,6 +111,9 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                     vendor: Some(v),
                 }),
                 Err(f) if f.kind == crate::error::Kind::NoDrive => {}
+                Err(f) if f.kind == crate::error::Kind::Busy => {
+                    ui.line(&format!("{what} {port}: skipped, {}", f.what));
+                }
                 Err(f) => {
                     // The same cause for every port is said once.
                     let cause = f
@@ -187,6 +190,9 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                 identity: Some(id),
                 vendor: Some(v),
             }),
+            Err(f) if f.kind == crate::error::Kind::Busy => {
+                ui.line(&format!("virtual drive {port}: skipped, {}", f.what));
+            }
             Err(f) => found.push(Found {
                 port,
                 what: "virtual drive".into(),

@@ -198,6 +198,7 @@ pub fn write(
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
     let start = Instant::now();
+    check_image(image, opts.write_boot, ui)?;
     ui.line(&format!(
         "Port: {:X}, Master/Slave: {:02x}",
         dev.ata.ch.cmd,
@@ -215,7 +216,11 @@ pub fn write(
         write_in_session(s, &identity, image, opts, ui)
     })?;
     report.identity_before = Some(identity.describe());
-    if !report.dry_run {
+    if report.dry_run {
+        ui.line(
+            "Dry run: nothing was erased or programmed; vendor mode was left and the drive reset",
+        );
+    } else {
         // The drive reboots into the new firmware: ask it who it is now.
         match identify(dev) {
             Ok(id @ Identity::Atapi { .. }) => {
@@ -303,9 +308,6 @@ fn write_in_session(
         report.dry_run = true;
         report.nothing_to_do = p.is_empty();
         let _ = s.driver().restore();
-        ui.line(
-            "Dry run: nothing was erased or programmed; vendor mode was left and the drive reset",
-        );
         return Ok(report);
     }
     if p.is_empty() {

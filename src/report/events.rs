@@ -1,9 +1,11 @@
-//! Structured events for `--json` (schema: docs/events.schema.json, version 1). One JSON
+//! Structured events for `--json` (schema: docs/events.schema.json, version 2). One JSON
 //! object per line on stdout; nothing else is printed there in that mode.
 
 use serde::Serialize;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2 (mtkflash 0.2): `error` and `drive-result` carry `code`, the failure's kind; the
+/// `phase` event is new. Version 1 had neither.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -64,6 +66,8 @@ pub enum Event {
         status: String,
         detail: String,
         exit: i32,
+        /// The failure's kind when `status` is "failed".
+        code: Option<String>,
     },
     /// Last line on success: command-specific fields.
     Result {

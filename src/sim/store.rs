@@ -177,6 +177,19 @@ impl Stored {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        self.save_as(path, true)
+    }
+
+    /// Save to a new file; an existing one is left alone (`Ok(false)`).
+    pub fn save_new(&self, path: &Path) -> Result<bool, StoreError> {
+        match self.save_as(path, false) {
+            Ok(()) => Ok(true),
+            Err(_) if path.exists() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save_as(&self, path: &Path, replace: bool) -> Result<(), StoreError> {
         let err = |e: std::io::Error| StoreError::Write {
             path: path.display().to_string(),
             err: e.to_string(),
@@ -194,7 +207,11 @@ impl Stored {
         tmp.write_all(b"\n").map_err(err)?;
         tmp.write_all(&self.flash).map_err(err)?;
         tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
+        if replace {
+            tmp.persist(path).map_err(|e| err(e.error))?;
+        } else {
+            tmp.persist_noclobber(path).map_err(|e| err(e.error))?;
+        }
         Ok(())
     }
 

@@ -199,7 +199,7 @@ impl SpiChip {
                 .unwrap_or(0xFF),
             0x90 if pos >= 4 => {
                 let first_dev = self.rx[3] & 1 == 1;
-                if ((pos - 4) % 2 == 0) ^ first_dev {
+                if (pos - 4).is_multiple_of(2) ^ first_dev {
                     rems.0
                 } else {
                     rems.1

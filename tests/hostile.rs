@@ -1,0 +1,106 @@
+//! The hostile user's reproducers (one test each), run against the built binary and
+//! virtual drives.
+
+#![cfg(unix)]
+
+use assert_cmd::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("mtkflash")
+}
+
+fn mtk(dir: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir);
+    c
+}
+
+fn fixture(n: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(n)
+}
+
+fn flash_of(p: &Path) -> Vec<u8> {
+    mtkflash::sim::store::Stored::load(p).unwrap().flash
+}
+
+/// Finding 1: two writes to one drive. The first holds the drive until it is done; the
+/// second is refused at once (exit 4, drive not touched, the holder's pid named); the
+/// flash holds exactly the first's image.
+#[test]
+fn a_second_write_to_a_busy_drive_is_refused_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "c.mtksim", "--chip", "SST39VF080"])
+        .assert()
+        .success();
+    let old = fixture("btc-ide1008-0055.bin");
+    let new = fixture("btc-ide1008-0758.bin");
+    let mut first = std::process::Command::new(bin())
+        .current_dir(d)
+        .args(["write", "sim:c.mtksim"])
+        .arg(&new)
+        .args(["--no-backup", "--verify-all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Start the second once the first is in vendor mode (it holds the lock by then).
+    let mut out = BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 && !line.contains("Identifying flash type") {
+        line.clear();
+    }
+    assert!(
+        line.contains("Identifying"),
+        "the first write never got going"
+    );
+    let second = mtk(d)
+        .args(["write", "sim:c.mtksim"])
+        .arg(&old)
+        .arg("--no-backup")
+        .output()
+        .unwrap();
+    let rest: Vec<String> = out.lines().map(|l| l.unwrap()).collect();
+    let status = first.wait().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!("busy: another mtkflash (pid {})", first.id())),
+        "{err}"
+    );
+    assert!(err.contains("drive: not touched"), "{err}");
+    assert!(status.success(), "the first write: {rest:?}");
+    let want = std::fs::read(&new).unwrap();
+    assert_eq!(flash_of(&d.join("c.mtksim")), want);
+}
+
+/// Finding 1, scan: a drive in use is skipped and said to be.
+#[test]
+fn scan_skips_a_drive_in_use_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39VF080"])
+        .assert()
+        .success();
+    mtk(d)
+        .args(["sim", "new", "b.mtksim", "--chip", "SST39VF080"])
+        .assert()
+        .success();
+    let f = std::fs::File::open(d.join("a.mtksim")).unwrap();
+    f.try_lock().unwrap();
+    let out = mtk(d).arg("scan").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("sim:a.mtksim: skipped, busy: another mtkflash"),
+        "{text}"
+    );
+    assert!(!text.contains(". sim:a.mtksim"), "listed: {text}");
+    assert!(text.contains("sim:b.mtksim"), "{text}");
+}
