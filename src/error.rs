@@ -34,7 +34,8 @@ Exit codes:
      to recover (run the same command again: the boot code is kept)
   6  refused for safety (firmware for another model, unknown flash chip); see --force
      and --chip
-  130 interrupted (Ctrl-C or SIGTERM): stopped after the command in flight; the message
+  130 interrupted (Ctrl-C, SIGTERM or SIGHUP): stopped after the command in flight (at
+     a question: at once, nothing changed); the message
      says what the flash holds and how to finish";
 
 /// What went wrong, as a stable machine code (`--json` error events carry it as `code`)

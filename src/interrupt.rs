@@ -1,35 +1,87 @@
-//! Ctrl-C (SIGINT) and SIGTERM: never act in the middle of a command. A handler only
-//! records the request; the engine stops at the next safe point. Around calls that a
-//! signal would orphan (an SG_IO ioctl) the signals are blocked, so they arrive after.
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed): never act in the middle of
+//! a command. A handler only records the request; the engine stops at the next safe
+//! point. Around calls that a signal would orphan (an SG_IO ioctl) the signals are
+//! blocked, so they arrive after. At a question (nothing in flight) a signal ends the
+//! program at once, exit 130.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The signal that asked to stop (0: none; -1: a request from code).
+static REQUESTED: AtomicI32 = AtomicI32::new(0);
+/// A question is waiting for an answer: nothing is in flight.
+static PROMPTING: AtomicBool = AtomicBool::new(false);
 
 /// Has an interruption been requested?
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst)
+    REQUESTED.load(Ordering::SeqCst) != 0
 }
 
-/// Record a request (the signal handler; tests).
+/// Record a request (tests, library users).
 pub fn request() {
-    REQUESTED.store(true, Ordering::SeqCst);
+    REQUESTED.store(-1, Ordering::SeqCst);
 }
 
 pub fn clear() {
-    REQUESTED.store(false, Ordering::SeqCst);
+    REQUESTED.store(0, Ordering::SeqCst);
+}
+
+/// What asked to stop, for messages: "Ctrl-C", "SIGTERM", "SIGHUP".
+pub fn what() -> &'static str {
+    #[cfg(unix)]
+    match REQUESTED.load(Ordering::SeqCst) {
+        libc::SIGTERM => return "SIGTERM",
+        libc::SIGHUP => return "SIGHUP (the terminal closed)",
+        _ => {}
+    }
+    "Ctrl-C"
+}
+
+/// Ask a question: while `f` waits for the answer, a signal ends the program at once
+/// with exit 130 and the three lines (the question comes before anything is changed).
+pub fn at_question<T>(f: impl FnOnce() -> T) -> T {
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            PROMPTING.store(false, Ordering::SeqCst);
+        }
+    }
+    if requested() {
+        quit_at_question();
+    }
+    PROMPTING.store(true, Ordering::SeqCst);
+    let _done = Done;
+    f()
+}
+
+/// The exit at a question, also from the signal handler: only async-signal-safe calls.
+fn quit_at_question() -> ! {
+    const MSG: &[u8] = b"\nerror: interrupted at a question\ndrive: not changed by this command's question (nothing is written while it waits)\nnext:  run the command again when ready\n";
+    #[cfg(unix)]
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; MSG is a valid static buffer.
+    unsafe {
+        libc::write(2, MSG.as_ptr().cast(), MSG.len());
+        libc::_exit(130);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), MSG);
+        std::process::exit(130);
+    }
 }
 
 #[cfg(unix)]
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
+    if PROMPTING.load(Ordering::SeqCst) {
+        quit_at_question();
+    }
     // Only an atomic store: async-signal-safe.
-    REQUESTED.store(true, Ordering::SeqCst);
+    REQUESTED.store(sig, Ordering::SeqCst);
 }
 
 /// Install the handlers (once, from the binary).
 #[cfg(unix)]
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: sigaction with a zeroed struct, a handler that only stores to an atomic
         // (async-signal-safe), and an empty mask; the pointers are valid for the call.
         unsafe {
@@ -67,6 +119,7 @@ pub fn deferred<T>(f: impl FnOnce() -> T) -> T {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
         Restore(old)
     };

@@ -104,3 +104,43 @@ fn scan_skips_a_drive_in_use_and_says_so() {
     assert!(!text.contains(". sim:a.mtksim"), "listed: {text}");
     assert!(text.contains("sim:b.mtksim"), "{text}");
 }
+
+/// Run `args` on a pseudo-terminal, answering prompts: (text to wait for, what to type).
+fn on_pty(dir: &Path, answers: &[(&str, &str)], args: &[&str]) -> (String, i32) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pty/run.py");
+    let mut c = std::process::Command::new("python3");
+    c.current_dir(dir).arg(script);
+    for (want, send) in answers {
+        c.args(["--expect", want, "--send", send]);
+    }
+    c.arg("--").arg(bin()).args(args);
+    let out = c.output().expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = text
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("exit "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(-1);
+    (text, code)
+}
+
+/// Finding 7: Ctrl-C at a question ends the program at once, exit 130, drive untouched.
+#[test]
+fn ctrl_c_at_a_question_ends_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39VF080"])
+        .assert()
+        .success();
+    let before = std::fs::read(d.join("a.mtksim")).unwrap();
+    let (text, code) = on_pty(d, &[("[y/N]", "\\x03")], &["erase", "sim:a.mtksim"]);
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("interrupted at a question"), "{text}");
+    assert_eq!(std::fs::read(d.join("a.mtksim")).unwrap(), before);
+    // The drive chooser of the classic form without a port, too.
+    let (text, code) = on_pty(d, &[("chose one drive:", "\\x03")], &["r", "/m", "x.bin"]);
+    assert_eq!(code, 130, "{text}");
+    assert!(!d.join("x.bin").exists());
+}

@@ -91,7 +91,8 @@ impl Ui for TermUi {
             let _ = write!(std::io::stderr(), "{prompt} ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
-            if std::io::stdin().lock().read_line(&mut line).ok()? == 0 {
+            let got = crate::interrupt::at_question(|| std::io::stdin().lock().read_line(&mut line));
+            if got.ok()? == 0 {
                 return None;
             }
             match line.trim().parse::<usize>() {
@@ -112,7 +113,7 @@ impl Ui for TermUi {
         let _ = write!(std::io::stderr(), "{q} [y/N] ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line).is_err() {
+        if crate::interrupt::at_question(|| std::io::stdin().lock().read_line(&mut line)).is_err() {
             return false;
         }
         matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")

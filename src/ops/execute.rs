@@ -196,7 +196,8 @@ fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure
     Failure::new(
         Kind::Interrupted,
         format!(
-            "interrupted (Ctrl-C) before the step at 0x{at:06X}; the step in flight was finished"
+            "interrupted ({}) before the step at 0x{at:06X}; the step in flight was finished",
+            crate::interrupt::what()
         ),
         state,
         "run the same command again to finish: only what still differs is written",
