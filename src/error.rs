@@ -91,6 +91,8 @@ pub enum Kind {
     UnknownChip,
     /// The flash ID fits chips of different geometry.
     AmbiguousChip,
+    /// `--chip` names another chip than the one identified.
+    ChipConflict,
     /// The write plan failed its own consistency check.
     PlanCheck,
     /// Ctrl-C or SIGTERM, stopped at a safe point.
@@ -124,6 +126,7 @@ impl Kind {
         Kind::ModelMismatch,
         Kind::UnknownChip,
         Kind::AmbiguousChip,
+        Kind::ChipConflict,
         Kind::PlanCheck,
         Kind::Interrupted,
     ];
@@ -155,6 +158,7 @@ impl Kind {
             Kind::ModelMismatch => ("model-mismatch", Exit::Refused),
             Kind::UnknownChip => ("unknown-chip", Exit::Refused),
             Kind::AmbiguousChip => ("ambiguous-chip", Exit::Refused),
+            Kind::ChipConflict => ("chip-conflict", Exit::Refused),
             Kind::PlanCheck => ("plan-check", Exit::Refused),
             Kind::Interrupted => ("interrupted", Exit::Interrupted),
         }

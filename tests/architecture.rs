@@ -12,7 +12,7 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     (
         "connect",
-        &["transport", "sim", "chips", "clock", "report", "error"],
+        &["transport", "sim", "chips", "clock", "files", "report", "error"],
     ),
     (
         "ops",

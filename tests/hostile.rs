@@ -144,3 +144,103 @@ fn ctrl_c_at_a_question_ends_at_once() {
     assert_eq!(code, 130, "{text}");
     assert!(!d.join("x.bin").exists());
 }
+
+/// Finding 5: `--chip` never overrides a chip that was identified; it stands in only
+/// for an unknown ID. A conflict is refused, exit 6, and no file is written.
+#[test]
+fn chip_never_overrides_an_identified_chip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39VF080"])
+        .assert()
+        .success();
+    let out = mtk(d)
+        .args(["read", "sim:a.mtksim", "b.bin", "--chip", "SST39SF010A"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("conflicts with the chip the drive identifies: SST39VF080"),
+        "{err}"
+    );
+    assert!(!d.join("b.bin").exists(), "no 128 KiB \"backup\"");
+    // Naming the chip the drive has is fine.
+    mtk(d)
+        .args(["read", "sim:a.mtksim", "c.bin", "--chip", "SST39VF080"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::metadata(d.join("c.bin")).unwrap().len(), 1 << 20);
+}
+
+/// Finding 4: a trace never replaces a file (refused before the drive is touched, exit
+/// 3), and a trace that cannot be written is reported, not lost in silence.
+#[test]
+fn a_trace_never_replaces_a_file_and_its_failures_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
+        .assert()
+        .success();
+    std::fs::write(d.join("t.trace"), b"keep me").unwrap();
+    let before = std::fs::read(d.join("a.mtksim")).unwrap();
+    let out = mtk(d)
+        .args(["--trace", "t.trace", "info", "sim:a.mtksim"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert!(err.contains("drive: not touched"), "{err}");
+    assert_eq!(std::fs::read(d.join("t.trace")).unwrap(), b"keep me");
+    assert_eq!(std::fs::read(d.join("a.mtksim")).unwrap(), before);
+    // /dev/full exists: refused the same way, never "exit 0 with the trace lost".
+    let out = mtk(d)
+        .args(["--trace", "/dev/full", "info", "sim:a.mtksim"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    // A new name: the trace is there, whole, and nothing else is left behind.
+    mtk(d)
+        .args(["--trace", "n.trace", "info", "sim:a.mtksim"])
+        .assert()
+        .success();
+    let t = std::fs::read_to_string(d.join("n.trace")).unwrap();
+    assert!(t.starts_with("# mtkflash trace 1\n"));
+    let stray: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".mtkflash"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// Finding 4: a trace that cannot be written in full (a full file system) fails the
+/// command with exit 3 and says the drive's state, instead of exit 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_trace_that_cannot_be_written_fails_the_command() {
+    // A tiny tmpfs is not available unprivileged; a file-size limit is: the trace
+    // grows past it and the write fails with EFBIG.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
+        .assert()
+        .success();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 2048; exec {} --trace big.trace info sim:a.mtksim",
+        bin().display()
+    );
+    let out = std::process::Command::new("sh")
+        .current_dir(d)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot write the trace"), "{err}");
+    assert!(err.contains("only the trace is lost"), "{err}");
+}

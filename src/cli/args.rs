@@ -44,7 +44,7 @@ pub struct DriveOpts {
     /// Vendor-intro attempts before giving up (interactive: then asks to power-cycle).
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
-    /// Use this chip's geometry whatever its ID reads (see `mtkflash chips`).
+    /// The chip, when its ID is unknown or shared by variants (see `mtkflash chips`); never overrides a chip that was identified.
     #[arg(long, value_name = "NAME")]
     pub chip: Option<String>,
     /// Go ahead despite a safety refusal: firmware for another drive model, or ports that

@@ -91,7 +91,8 @@ impl Ui for TermUi {
             let _ = write!(std::io::stderr(), "{prompt} ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
-            let got = crate::interrupt::at_question(|| std::io::stdin().lock().read_line(&mut line));
+            let got =
+                crate::interrupt::at_question(|| std::io::stdin().lock().read_line(&mut line));
             if got.ok()? == 0 {
                 return None;
             }

@@ -43,13 +43,28 @@ pub struct Device {
     saved: Option<virtual_drive::Saved>,
     /// Held until the device is dropped (after a virtual drive is saved).
     _lock: Option<lock::DriveLock>,
+    /// Where `--trace` writes, when it does.
+    trace: Option<PathBuf>,
 }
 
 fn trace_failure(path: &Path, e: std::io::Error) -> Failure {
-    Failure::file(
+    let kind = if e.kind() == std::io::ErrorKind::AlreadyExists {
+        Kind::OutputExists
+    } else {
+        Kind::File
+    };
+    Failure::file_kind(
+        kind,
         format!("cannot write the trace {}: {e}", path.display()),
-        "choose another file",
+        "give --trace a new file name in a folder you can write to",
     )
+}
+
+/// A trace that could not be finished, after the command ran: the drive's state is
+/// what the command reported; only the trace is lost.
+fn trace_lost(path: &Path, e: std::io::Error) -> Failure {
+    trace_failure(path, e)
+        .with_drive("as the command reported above (it ran to its end); only the trace is lost")
 }
 
 /// Open `target` as a task-file device; with `--trace` every access is recorded.
@@ -57,10 +72,15 @@ pub fn open(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<Device, 
     if let Target::Sim(p) = target {
         virtual_drive::ensure_default(p, ui)?;
     }
+    if let Some(path) = &conn.trace {
+        // Refused before the drive is touched: a trace never replaces a file.
+        crate::files::check_output(path, None)?;
+    }
     let lock = lock::acquire(target)?;
     let mut dev = open_untraced(target, conn.force, ui)?;
     dev._lock = lock;
     if let Some(path) = &conn.trace {
+        dev.trace = Some(path.clone());
         let describe = dev.ata.ch.describe();
         let (cmd, ctl) = (dev.ata.ch.cmd, dev.ata.ch.ctl);
         let io = std::mem::replace(&mut dev.ata.io, Ports::Closed);
@@ -121,6 +141,7 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
                 target: target.clone(),
                 saved: Some(saved),
                 _lock: None,
+            trace: None,
             })
         }
         #[cfg(target_os = "linux")]
@@ -169,6 +190,7 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
                 target: target.clone(),
                 saved: None,
                 _lock: None,
+            trace: None,
             })
         }
         #[cfg(not(target_os = "linux"))]
@@ -197,6 +219,7 @@ impl Device {
             target,
             saved: None,
             _lock: None,
+            trace: None,
         }
     }
 
@@ -204,11 +227,27 @@ impl Device {
     /// The lock is released after that.
     pub fn close(self) -> Result<(), Failure> {
         let Device {
-            ata, saved, _lock, ..
+            ata,
+            saved,
+            _lock,
+            trace: trace_path,
+            ..
         } = self;
-        match saved {
-            Some(saved) => virtual_drive::save(saved, ata.io),
+        let (io, trace) = match ata.io {
+            Ports::Traced(t) => {
+                let (io, r) = t.finish();
+                (io, r.err())
+            }
+            other => (other, None),
+        };
+        let saved = match saved {
+            Some(saved) => virtual_drive::save(saved, io),
             None => Ok(()),
+        };
+        match (saved, trace) {
+            (Err(f), _) => Err(f),
+            (Ok(()), Some(e)) => Err(trace_lost(&trace_path.unwrap_or_default(), e)),
+            (Ok(()), None) => Ok(()),
         }
     }
 
@@ -283,9 +322,15 @@ fn traced_packet<R>(
 ) -> Result<R, Failure> {
     match &conn.trace {
         Some(p) => {
+            crate::files::check_output(p, None)?;
             let mut tt =
                 crate::transport::trace::TracedScsi::new(t, p).map_err(|e| trace_failure(p, e))?;
-            f(&mut tt, ui)
+            let r = f(&mut tt, ui);
+            match (r, tt.finish()) {
+                (Ok(v), Ok(_)) => Ok(v),
+                (Ok(_), Err(e)) => Err(trace_lost(p, e)),
+                (Err(f), _) => Err(f),
+            }
         }
         None => f(t, ui),
     }

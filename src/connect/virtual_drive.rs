@@ -66,12 +66,8 @@ pub fn open(path: &Path) -> Result<(Ata<Ports>, Saved), Failure> {
     Ok((Ata::new(Ports::Sim(Box::new(ch)), channel), saved))
 }
 
-/// Save the drive's state after a session (`io` is what the device held).
+/// Save the drive's state after a session (`io` is the untraced backend).
 pub fn save(saved: Saved, io: Ports) -> Result<(), Failure> {
-    let io = match io {
-        Ports::Traced(t) => t.into_inner(),
-        other => other,
-    };
     if let Ports::Sim(ch) = io {
         Stored::from_channel(*ch, saved.meta)
             .save(&saved.path)

@@ -146,6 +146,30 @@ fn identity_of(port: &str, conn: &Connect) -> Result<Option<(String, String, Str
     })
 }
 
+/// One trace per drive: `t.trace` becomes `t.sim_a.mtksim.trace` for `sim:a.mtksim`
+/// (a trace never replaces a file, so the drives cannot share one).
+fn per_drive(trace: &Path, port: &str) -> PathBuf {
+    let tag: String = port
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = trace
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let (stem, ext) = match name.split_once('.') {
+        Some((s, e)) => (s.to_string(), format!(".{e}")),
+        None => (name, String::new()),
+    };
+    trace.with_file_name(format!("{stem}.{tag}{ext}"))
+}
+
 /// Run the batch. Returns every drive's outcome; stops after the first failure when
 /// `stop_on_error`.
 pub fn run(
@@ -190,7 +214,11 @@ pub fn run(
     };
     let mut out = Vec::new();
     for port in ports {
-        let o = one(&port, conn, &m.rules, &images, ui);
+        let conn = Connect {
+            trace: conn.trace.as_deref().map(|p| per_drive(p, &port)),
+            ..conn.clone()
+        };
+        let o = one(&port, &conn, &m.rules, &images, ui);
         ui.line(&format!("{port}: {} ({})", o.status.as_str(), o.detail));
         ui.event(&Event::DriveResult {
             port: o.port.clone(),
@@ -301,4 +329,22 @@ pub fn first_failure(outcomes: &[Outcome]) -> Option<(&Outcome, Kind)> {
         Status::Failed(k) => Some((o, k)),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_drive_gets_its_own_trace() {
+        assert_eq!(
+            per_drive(Path::new("d/t.trace.gz"), "sim:a.mtksim"),
+            Path::new("d/t.sim_a.mtksim.trace.gz")
+        );
+        assert_eq!(per_drive(Path::new("t"), "3"), Path::new("t.3"));
+        assert_ne!(
+            per_drive(Path::new("t.trace"), "3"),
+            per_drive(Path::new("t.trace"), "4")
+        );
+    }
 }

@@ -233,6 +233,21 @@ impl<'d> Session<'d> {
                     "pick a chip of the right kind from `mtkflash chips`",
                 ));
             }
+            // --chip stands in for an ID that is not known, or picks among variants
+            // that share one; it never overrides a chip that was identified.
+            if !cands.is_empty() && !cands.iter().any(|k| k.name == c.name) {
+                let names: Vec<_> = cands.iter().map(|k| k.name).collect();
+                return Err(Failure::new(
+                    Kind::ChipConflict,
+                    format!(
+                        "--chip {} conflicts with the chip the drive identifies: {} ({ids})",
+                        c.name,
+                        names.join(" or ")
+                    ),
+                    NOT_CHANGED,
+                    "leave --chip out: it is only for a chip whose ID is unknown or shared",
+                ));
+            }
             self.chip = c;
             self.erasers = c.erasers.to_vec();
             return Ok(());

@@ -21,27 +21,119 @@
 
 use super::{Carries, PortIo};
 use crate::clock::{Clock, Timed};
-use std::io::Write;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A trace file, gzip-compressed when its name ends in `.gz`.
-fn open_writer(path: &Path) -> std::io::Result<Box<dyn Write>> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    Ok(if path.extension().map(|e| e == "gz").unwrap_or(false) {
-        Box::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::fast(),
-        ))
-    } else {
-        Box::new(file)
-    })
+enum Out {
+    Plain(BufWriter<File>),
+    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
+/// A trace being written, with the rules of every file mtkflash writes: it never
+/// replaces a file (refused when the name is taken), it is written to a temporary file
+/// beside its place and moved there whole when done, and a write error is kept and
+/// reported by [`TraceFile::finish`] instead of being lost. Gzip-compressed when the
+/// name ends in `.gz`. A trace dropped unfinished (a failed run) is still moved into
+/// place: that is the trace most worth having.
+pub struct TraceFile {
+    out: Option<Out>,
+    tmp: Option<tempfile::TempPath>,
+    dest: PathBuf,
+    err: Option<std::io::Error>,
+}
+
+impl TraceFile {
+    pub fn create(dest: &Path) -> std::io::Result<TraceFile> {
+        if dest.exists() || dest.is_symlink() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the file exists; a trace never replaces a file",
+            ));
+        }
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let (file, tmp) = tempfile::Builder::new()
+            .prefix(".mtkflash-trace")
+            .tempfile_in(dir)?
+            .into_parts();
+        let file = BufWriter::new(file);
+        let out = if dest.extension().is_some_and(|e| e == "gz") {
+            Out::Gz(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::fast(),
+            ))
+        } else {
+            Out::Plain(file)
+        };
+        Ok(TraceFile {
+            out: Some(out),
+            tmp: Some(tmp),
+            dest: dest.to_path_buf(),
+            err: None,
+        })
+    }
+
+    /// Write one line; the first error is kept for `finish`.
+    fn line(&mut self, args: std::fmt::Arguments<'_>) {
+        if self.err.is_some() {
+            return;
+        }
+        let r = match &mut self.out {
+            Some(Out::Plain(w)) => writeln!(w, "{args}"),
+            Some(Out::Gz(w)) => writeln!(w, "{args}"),
+            None => Ok(()),
+        };
+        if let Err(e) = r {
+            self.err = Some(e);
+        }
+    }
+
+    /// Flush, sync and move the trace into place; the first error of the whole run.
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        self.finish_mut()
+    }
+
+    fn finish_mut(&mut self) -> std::io::Result<PathBuf> {
+        let out = self.out.take();
+        if let Some(e) = self.err.take() {
+            return Err(e);
+        }
+        let file = match out {
+            Some(Out::Plain(w)) => w.into_inner().map_err(|e| e.into_error())?,
+            Some(Out::Gz(g)) => g.finish()?.into_inner().map_err(|e| e.into_error())?,
+            None => return Ok(self.dest.clone()),
+        };
+        file.sync_all()?;
+        if let Some(tmp) = self.tmp.take() {
+            tmp.persist_noclobber(&self.dest).map_err(|e| e.error)?;
+        }
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            self.err = None;
+            if let Err(e) = self.finish_mut() {
+                log::warn!(
+                    "the trace {} could not be written: {e}",
+                    self.dest.display()
+                );
+            }
+        }
+    }
 }
 
 pub struct Tracer<P: PortIo> {
-    /// Always Some until `into_inner`.
+    /// Always Some until `finish`.
     inner: Option<P>,
-    out: Box<dyn Write>,
+    /// Always Some until `finish`.
+    out: Option<TraceFile>,
     base: u16,
     ctl: u16,
     /// The last line (without its time) and how often it repeated, not yet written.
@@ -65,13 +157,13 @@ impl<P: PortIo> Tracer<P> {
         ctl: u16,
         describe: &str,
     ) -> std::io::Result<Self> {
-        let mut out = open_writer(path)?;
-        writeln!(out, "# mtkflash trace 1")?;
-        writeln!(out, "# target {describe}")?;
-        writeln!(out, "# base {cmd_base:X} {ctl:X}")?;
+        let mut out = TraceFile::create(path)?;
+        out.line(format_args!("# mtkflash trace 1"));
+        out.line(format_args!("# target {describe}"));
+        out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
         Ok(Tracer {
             inner: Some(inner),
-            out,
+            out: Some(out),
             base: cmd_base,
             ctl,
             last: None,
@@ -102,7 +194,9 @@ impl<P: PortIo> Tracer<P> {
             } else {
                 String::new()
             };
-            let _ = writeln!(self.out, "{dt} {text}{rep}");
+            if let Some(o) = &mut self.out {
+                o.line(format_args!("{dt} {text}{rep}"));
+            }
         }
     }
 
@@ -114,9 +208,15 @@ impl<P: PortIo> Tracer<P> {
         self.inner.as_ref().expect("tracer in use")
     }
 
-    /// Stop tracing (flushing the file) and give the backend back.
-    pub fn into_inner(mut self) -> P {
-        self.inner.take().expect("tracer in use")
+    /// Stop tracing and give the backend back, with how writing the trace went.
+    pub fn finish(mut self) -> (P, std::io::Result<PathBuf>) {
+        self.flush_sleeps();
+        self.flush_last();
+        let r = match self.out.take() {
+            Some(o) => o.finish(),
+            None => Ok(PathBuf::new()),
+        };
+        (self.inner.take().expect("tracer in use"), r)
     }
 
     fn t(&self) -> u128 {
@@ -161,9 +261,10 @@ impl<P: PortIo> Tracer<P> {
 
 impl<P: PortIo> Drop for Tracer<P> {
     fn drop(&mut self) {
-        self.flush_sleeps();
-        self.flush_last();
-        let _ = self.out.flush();
+        if self.out.is_some() {
+            self.flush_sleeps();
+            self.flush_last();
+        }
     }
 }
 
@@ -246,7 +347,7 @@ pub fn read(path: &Path) -> std::io::Result<String> {
 /// direction and length, status, sense and duration; never the data itself.
 pub struct TracedScsi<'a> {
     inner: &'a mut dyn super::scsi::ScsiTransport,
-    out: Box<dyn Write>,
+    out: TraceFile,
     start: std::time::Instant,
     last: u128,
 }
@@ -256,15 +357,22 @@ impl<'a> TracedScsi<'a> {
         inner: &'a mut dyn super::scsi::ScsiTransport,
         path: &Path,
     ) -> std::io::Result<Self> {
-        let mut out = open_writer(path)?;
-        writeln!(out, "# mtkflash trace 1")?;
-        writeln!(out, "# target {}", inner.describe())?;
+        let mut out = TraceFile::create(path)?;
+        out.line(format_args!("# mtkflash trace 1"));
+        out.line(format_args!("# target {}", inner.describe()));
         Ok(TracedScsi {
             inner,
             out,
             start: std::time::Instant::now(),
             last: 0,
         })
+    }
+}
+
+impl TracedScsi<'_> {
+    /// Stop tracing; how writing the trace went.
+    pub fn finish(self) -> std::io::Result<PathBuf> {
+        self.out.finish()
     }
 }
 
@@ -295,12 +403,11 @@ impl super::scsi::ScsiTransport for TracedScsi<'_> {
             Err(e) => format!("ERR {}", e.to_string().replace(' ', "_")),
         };
         let us = self.start.elapsed().as_micros() - t0;
-        let _ = writeln!(
-            self.out,
+        self.out.line(format_args!(
             "{} C {} {d} {n} {res} {us}us",
             t0 - self.last,
             hex::encode_upper(cdb)
-        );
+        ));
         self.last = t0;
         r
     }
@@ -311,7 +418,7 @@ impl super::scsi::ScsiTransport for TracedScsi<'_> {
         self.inner.describe()
     }
     fn sleep(&mut self, d: Duration) {
-        let _ = writeln!(self.out, "0 S {}", d.as_nanos());
+        self.out.line(format_args!("0 S {}", d.as_nanos()));
         self.inner.sleep(d);
     }
     fn modelled(&self) -> Option<Duration> {
@@ -358,7 +465,8 @@ mod tests {
         t.carries(Carries::Protocol);
         t.outb(0x173, 0x56);
         t.inb(0x177);
-        drop(t);
+        let (_, r) = t.finish();
+        r.unwrap();
         let text = read(&path).unwrap();
         let body: Vec<&str> = text
             .lines()
