@@ -93,6 +93,12 @@ pub enum Kind {
     AmbiguousChip,
     /// `--chip` names another chip than the one identified.
     ChipConflict,
+    /// The planned result is an image the drive would not start.
+    WouldNotBoot,
+    /// Written and verified, but the drive does not start the image.
+    NotBooting,
+    /// `erase --boot` did what it says: only a programmer can revive the drive.
+    BootErased,
     /// The write plan failed its own consistency check.
     PlanCheck,
     /// Ctrl-C or SIGTERM, stopped at a safe point.
@@ -127,6 +133,9 @@ impl Kind {
         Kind::UnknownChip,
         Kind::AmbiguousChip,
         Kind::ChipConflict,
+        Kind::WouldNotBoot,
+        Kind::NotBooting,
+        Kind::BootErased,
         Kind::PlanCheck,
         Kind::Interrupted,
     ];
@@ -159,6 +168,9 @@ impl Kind {
             Kind::UnknownChip => ("unknown-chip", Exit::Refused),
             Kind::AmbiguousChip => ("ambiguous-chip", Exit::Refused),
             Kind::ChipConflict => ("chip-conflict", Exit::Refused),
+            Kind::WouldNotBoot => ("would-not-boot", Exit::Refused),
+            Kind::NotBooting => ("not-booting", Exit::Write),
+            Kind::BootErased => ("boot-erased", Exit::Write),
             Kind::PlanCheck => ("plan-check", Exit::Refused),
             Kind::Interrupted => ("interrupted", Exit::Interrupted),
         }

@@ -12,7 +12,15 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     (
         "connect",
-        &["transport", "sim", "chips", "clock", "files", "report", "error"],
+        &[
+            "transport",
+            "sim",
+            "chips",
+            "clock",
+            "files",
+            "report",
+            "error",
+        ],
     ),
     (
         "ops",

@@ -244,3 +244,84 @@ fn a_trace_that_cannot_be_written_fails_the_command() {
     assert!(err.contains("cannot write the trace"), "{err}");
     assert!(err.contains("only the trace is lost"), "{err}");
 }
+
+/// Finding 3: a HEX file cut short (the first 200 records of the combo fixture) would
+/// leave a working drive running boot code only. Refused before anything is written
+/// (exit 6); with --force it is written, and the result is exit 5, not 0.
+#[test]
+fn an_image_the_drive_would_not_start_is_refused_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hex = std::fs::read_to_string(fixture("liteon-combo-nk0d-512k.hex")).unwrap();
+    let mut part: Vec<&str> = hex.lines().take(200).collect();
+    part.push(":00000001FF");
+    std::fs::write(d.join("part.hex"), part.join("\n") + "\n").unwrap();
+    mtk(d)
+        .args(["sim", "new", "s.mtksim", "--chip", "SST39SF010A"])
+        .assert()
+        .success();
+    let before = flash_of(&d.join("s.mtksim"));
+    let out = mtk(d)
+        .args(["write", "sim:s.mtksim", "part.hex", "--no-backup"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("bank(s) 1 (empty)"), "{err}");
+    assert_eq!(flash_of(&d.join("s.mtksim")), before, "nothing written");
+    let out = mtk(d)
+        .args([
+            "write",
+            "sim:s.mtksim",
+            "part.hex",
+            "--no-backup",
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("runs its boot code only"), "{err}");
+    let info = mtk(d).args(["info", "sim:s.mtksim"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&info.stdout).contains("BOOT CODE ONLY"));
+}
+
+/// Finding 2: erasing the boot code needs its own confirmation, never asked; when done,
+/// exit 5 says the truth: only a programmer can help, and where the backup is.
+#[test]
+fn erasing_the_boot_code_needs_its_own_confirmation_and_tells_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
+        .assert()
+        .success();
+    let before = flash_of(&d.join("a.mtksim"));
+    let out = mtk(d)
+        .args(["erase", "sim:a.mtksim", "--boot", "--yes"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--destroy-boot-code"), "{err}");
+    assert_eq!(flash_of(&d.join("a.mtksim")), before);
+    let out = mtk(d)
+        .args([
+            "erase",
+            "sim:a.mtksim",
+            "--boot",
+            "--destroy-boot-code",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("the boot code is erased: the drive can only be revived with an external flash programmer"),
+        "{err}"
+    );
+    assert!(err.contains("your backup is erase.backup.bin"), "{err}");
+    assert_eq!(std::fs::read(d.join("erase.backup.bin")).unwrap(), before);
+    assert!(flash_of(&d.join("a.mtksim")).iter().all(|&b| b == 0xFF));
+}

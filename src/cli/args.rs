@@ -133,10 +133,22 @@ pub enum Command {
     )]
     Erase {
         port: String,
+        /// Also erase the boot code. Afterwards NO software can revive the drive (only an
+        /// external flash programmer): needs --destroy-boot-code as well, never asked.
         #[arg(short = 'b', long)]
         boot: bool,
+        /// The separate confirmation --boot needs: "I have an external programmer".
+        #[arg(long, requires = "boot")]
+        destroy_boot_code: bool,
         #[arg(short = 'y', long)]
         yes: bool,
+        /// Save the flash to FILE (must not exist) before erasing; default
+        /// erase.backup.bin in this folder (or -2, -3, ...).
+        #[arg(long, value_name = "FILE", conflicts_with = "no_backup")]
+        backup: Option<PathBuf>,
+        /// Do not save the flash first.
+        #[arg(long)]
+        no_backup: bool,
         #[command(flatten)]
         drive: DriveOpts,
     },

@@ -169,9 +169,25 @@ pub(super) fn run(
         Command::Erase {
             port,
             boot,
+            destroy_boot_code,
             yes,
+            backup,
+            no_backup,
             drive,
-        } => erase(&port, boot, yes, &drive, conn, ui, out),
+        } => {
+            if boot && !destroy_boot_code {
+                return Err(Failure::usage(
+                    "erase --boot also erases the boot code: afterwards no software can revive the drive, only an external flash programmer",
+                    "to erase the firmware and keep the boot code, leave out --boot; if you have a programmer and mean it, add --destroy-boot-code",
+                ));
+            }
+            let backup = if no_backup {
+                Backup::Skip
+            } else {
+                backup.map(Backup::To).unwrap_or(Backup::Auto)
+            };
+            erase(&port, boot, yes, &backup, &drive, conn, ui, out)
+        }
         Command::Check { file } => check_file(&file, ui, out),
         Command::Scan { force } => scan_command(force, ui, out),
         Command::Chips => {
@@ -305,10 +321,12 @@ fn write(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn erase(
     port: &str,
     boot: bool,
     yes: bool,
+    backup: &Backup,
     drive: &DriveOpts,
     conn: &Connect,
     ui: &mut dyn Ui,
@@ -332,7 +350,7 @@ fn erase(
             "add --yes to erase without asking",
         ));
     }
-    let r = jobs::erase(&t, conn, boot, &enter_opts(drive)?, ui)?;
+    let r = jobs::erase(&t, conn, boot, backup, &enter_opts(drive)?, ui)?;
     put(
         out,
         serde_json::json!({"chip": r.chip, "erased_bytes": r.erase_bytes, "boot_erased": boot}),

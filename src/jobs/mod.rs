@@ -150,11 +150,17 @@ pub fn erase(
     target: &Target,
     conn: &Connect,
     with_boot: bool,
+    backup: &Backup,
     opts: &EnterOptions,
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
+    match backup {
+        Backup::To(p) => check_output(p, None)?,
+        Backup::Auto => check_output(Path::new(".mtkflash-probe-name"), None)?,
+        Backup::Skip => {}
+    }
     connect::with_device(target, &forced(conn, opts.force), ui, |dev, ui| {
-        flash::erase(dev, with_boot, opts, ui)
+        flash::erase(dev, with_boot, backup, opts, ui)
     })
 }
 

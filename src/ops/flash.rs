@@ -7,10 +7,12 @@ use super::session::{identify, in_vendor_mode, EnterOptions, Identity};
 use super::write::Report;
 use crate::connect::Device;
 use crate::error::{Failure, Kind, NOT_CHANGED};
+use crate::files::{save_backup, Backup};
 use crate::firmware::{sum16, Analysis, Image};
 use crate::inference::BOOT_LEN;
 use crate::plan::{self, Cost};
 use crate::report::Ui;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Read the whole flash (every block read twice). The report names the chip, the
@@ -110,14 +112,23 @@ pub fn verify(
 pub fn erase(
     dev: &mut Device,
     with_boot: bool,
+    backup: &Backup,
     opts: &EnterOptions,
     ui: &mut dyn Ui,
 ) -> Result<Report, Failure> {
     let start = Instant::now();
     let identity = identify(dev)?;
     ui.event(&identity.event());
-    let (chip, erased) = in_vendor_mode(dev, opts, ui, |s, ui| {
+    let mut saved: Option<PathBuf> = None;
+    let mut boot_gone = false;
+    let r = in_vendor_mode(dev, opts, ui, |s, ui| {
         let current = read_all(s, ui)?;
+        saved = save_backup(backup, Some(Path::new("erase.bin")), &current)
+            .map_err(|f| f.with_drive(NOT_CHANGED))?;
+        if let Some(b) = &saved {
+            ui.line(&format!("Backup: {}", b.display()));
+        }
+        boot_gone = with_boot;
         let blank = vec![0xFF; current.len()];
         let p = plan::plan_owned(s.chip, &s.erasers, &current, blank, with_boot, &Cost::default())
             .map_err(|e| {
@@ -147,8 +158,26 @@ pub fn erase(
                 "run the erase again",
             ));
         }
-        Ok((s.chip.name.to_string(), p.erase_bytes))
-    })?;
+        let erased: u64 = p.touched().iter().map(|&(_, l)| l as u64).sum();
+        Ok((s.chip.name.to_string(), erased))
+    });
+    if boot_gone {
+        // Whatever leaving vendor mode said: there is no boot code to come back to.
+        let backup = match &saved {
+            Some(b) => format!("your backup is {}", b.display()),
+            None => "there is no backup (--no-backup)".to_string(),
+        };
+        return Err(match r {
+            Err(f) if f.kind != Kind::NotBack => f,
+            _ => Failure::new(
+                Kind::BootErased,
+                "the boot code is erased: the drive can only be revived with an external flash programmer",
+                format!("erased completely, boot code included; it no longer answers anything; {backup}"),
+                "write the backup to the chip with an external programmer (the drive cannot take it)",
+            ),
+        });
+    }
+    let (chip, erased) = r?;
     ui.line(&format!(
         "Erased {} KiB{}",
         erased / 1024,

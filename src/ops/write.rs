@@ -152,6 +152,47 @@ fn check_model(
     ))
 }
 
+/// Refuse (unless forced) a plan whose result the drive would not start: boot code at
+/// 0 and a valid start in every bank (or the LiteOn marks), the sources' rule. An image
+/// cut short (a HEX file missing its last records) leaves banks empty.
+fn check_boots(target: &[u8], force: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
+    if firmware::weakly_bootable(target) {
+        let a = Analysis::of(target);
+        if a.embedded.is_some() && !a.embedded_ok() {
+            // An inferred rule: warn, do not refuse (docs/inferences.md).
+            ui.warn("the end-of-image checksum of the result will not match its content (the drive's own boot code is kept and differs from the image's?): a drive that checks it runs its boot code only afterwards (an inferred rule, docs/inferences.md); /b writes the image's boot code too");
+        }
+        return Ok(());
+    }
+    let bad: Vec<String> = (0..target.len())
+        .step_by(firmware::BANK)
+        .filter(|&a| !crate::inference::bank_start_ok(target[a]))
+        .map(|a| {
+            let bank = a / firmware::BANK;
+            let end = (a + firmware::BANK).min(target.len());
+            if target[a..end].iter().all(|&b| b == 0xFF) {
+                format!("{bank} (empty)")
+            } else {
+                format!("{bank} (starts with 0x{:02X})", target[a])
+            }
+        })
+        .collect();
+    let what = format!(
+        "the drive would not start the result: bank(s) {} hold no firmware start, so it would run its boot code only",
+        bad.join(", ")
+    );
+    if force {
+        ui.warn(&format!("{what}; writing anyway (--force)"));
+        return Ok(());
+    }
+    Err(Failure::new(
+        Kind::WouldNotBoot,
+        what,
+        NOT_CHANGED,
+        "use the complete firmware image (a HEX file cut short leaves banks empty: compare its size with the flash's); --force writes it anyway",
+    ))
+}
+
 /// The drive's state after a write stopped at `done_to` (None: somewhere).
 pub(super) fn partial_state(
     done_to: Option<u32>,
@@ -228,8 +269,19 @@ pub fn write(
                 report.identity_after = Some(id.describe());
             }
             Ok(Identity::BootOnly) | Err(_) => {
-                report.drive_not_booting = true;
-                ui.warn("after the reset the drive runs boot code only: the image was written and verified, but the drive does not start it");
+                let mut drive = "holds the image, read back byte for byte; runs its boot code only (vendor mode still answers)".to_string();
+                if let Some(b) = &report.backup {
+                    drive.push_str(&format!(
+                        "; the previous content is saved in {}",
+                        b.display()
+                    ));
+                }
+                return Err(Failure::new(
+                    Kind::NotBooting,
+                    "the image was written and verified, but after the reset the drive does not start it: it runs its boot code only",
+                    drive,
+                    "write the firmware made for this drive (or the backup) the same way; the drive takes vendor mode as it is",
+                ));
             }
         }
     }
@@ -303,6 +355,7 @@ fn write_in_session(
         .count() as u64;
     report.sum16 = sum16(&p.target);
     report.boot_rewritten = p.boot_erased || p.boot_changes;
+    check_boots(&p.target, opts.force, ui)?;
     if opts.dry_run {
         show_plan(&p, s.chip, ui);
         report.dry_run = true;
