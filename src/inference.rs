@@ -107,3 +107,11 @@ pub const UPDATING_SENSE: (u8, u8, u8) = (2, 0x04, 0x07);
 /// virtual drive leaves the staging area past each transfer's reply undefined (it fills
 /// it with noise), so a host that relied on it would fail verification.
 pub const STAGING_PERSISTS: bool = false;
+
+/// I17. After the user confirms a power cycle, how long the intro is sent again and
+/// again, and how far apart. No source gives the boot code's listening window; the
+/// classic advice is "run the tool right after power-on". The window covers the
+/// person's reach for the power plug, the drive's boot and its listening time; the gap
+/// is far below any boot time.
+pub const INTRO_RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(20);
+pub const INTRO_RETRY_GAP: std::time::Duration = std::time::Duration::from_millis(50);

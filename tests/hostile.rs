@@ -325,3 +325,43 @@ fn erasing_the_boot_code_needs_its_own_confirmation_and_tells_the_truth() {
     assert_eq!(std::fs::read(d.join("erase.backup.bin")).unwrap(), before);
     assert!(flash_of(&d.join("a.mtksim")).iter().all(|&b| b == 0xFF));
 }
+
+/// Finding 8 (README recovery step 5): the intro fails, the user answers y and power-
+/// cycles the drive; the intro is then sent again and again over the window the boot
+/// code listens in, so the write goes through, whatever that window is.
+#[test]
+fn the_power_cycle_retry_gets_the_boot_code_within_its_window() {
+    for window in ["500", "1000", "3000"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        mtk(d)
+            .args(["sim", "new", "D.mtksim", "--chip", "SST39VF080"])
+            .assert()
+            .success();
+        mtk(d)
+            .args([
+                "sim",
+                "fault",
+                "D.mtksim",
+                &format!("intro-window={window}"),
+            ])
+            .assert()
+            .success();
+        let fw = fixture("btc-ide1008-0758.bin");
+        let (text, code) = on_pty(
+            d,
+            &[("[y/N]", "y\\n")],
+            &[
+                "sim:D.mtksim",
+                "w",
+                "/m",
+                fw.to_str().unwrap(),
+                "--no-backup",
+            ],
+        );
+        assert_eq!(code, 0, "window {window} ms: {text}");
+        assert!(text.contains("Sending the vendor intro every"), "{text}");
+        assert!(text.contains("Drive now: BTC DVDRW IDE1008 0758"), "{text}");
+        assert_eq!(flash_of(&d.join("D.mtksim")), std::fs::read(&fw).unwrap());
+    }
+}

@@ -103,6 +103,15 @@ pub enum VendorError {
 const CMD_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// An open vendor-mode session on one drive.
+/// What one intro led to.
+enum Answer<T: TaskFile> {
+    Entered(Box<Vendor<T>>),
+    /// Not answered (yet): the task file back for another try.
+    No(T),
+    /// An answer that ends the attempt.
+    Stop(T, VendorError),
+}
+
 /// Which bytes of an SPI transaction are firmware (see [`Vendor::spi_data`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpiData {
@@ -161,6 +170,13 @@ pub fn send_intro<T: TaskFile>(tf: &mut T) -> u8 {
     let drv = tf.dev();
     tf.write(Reg::Device, drv);
     tf.clock().sleep(Duration::from_millis(250));
+    send_intro_now(tf)
+}
+
+/// The intro without the settle wait before it: for trying again and again while a
+/// drive is being powered on.
+pub fn send_intro_now<T: TaskFile>(tf: &mut T) -> u8 {
+    let drv = tf.dev();
     tf.write(Reg::Device, drv);
     tf.write(Reg::LbaLow, 0x2A);
     tf.write(Reg::Command, 0x80);
@@ -200,44 +216,86 @@ impl<T: TaskFile> Vendor<T> {
         let mut status = 0;
         for i in 0..attempts.max(1) {
             status = send_intro(&mut tf);
-            if status == 0xFF {
-                let at = tf.describe();
-                return Err((tf, VendorError::NoDrive { at }));
+            match Self::answered(tf, status) {
+                Answer::Entered(v) => return Ok(*v),
+                Answer::Stop(tf, e) => return Err((tf, e)),
+                Answer::No(back) => tf = back,
             }
-            let (kind, bridge, idle) = match intro_answer(status) {
-                IntroAnswer::Parallel => {
-                    (FlashKind::Parallel, None, inference::VENDOR_IDLE_PARALLEL)
-                }
-                IntroAnswer::Serial(b) => (FlashKind::Serial, Some(b), status),
-                IntroAnswer::Unsupported => {
-                    let at = tf.describe();
-                    return Err((tf, VendorError::Unsupported { at, status }));
-                }
-                IntroAnswer::Failed => {
-                    if i + 1 < attempts && !between(&mut tf, i + 1, status) {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            if let Some(f) = tf.fault() {
-                return Err((tf, VendorError::PathFault(f)));
+            if i + 1 < attempts && !between(&mut tf, i + 1, status) {
+                break;
             }
-            log::info!(
-                "vendor mode on {}: status 0x{status:02X} ({kind:?})",
-                tf.describe()
-            );
-            return Ok(Vendor {
-                tf,
-                kind,
-                bridge,
-                idle,
-                shadow: [None; 3],
-                commands: 0,
-            });
         }
         let at = tf.describe();
         Err((tf, VendorError::IntroFailed { at, status }))
+    }
+
+    /// Send the intro again and again, `gap` apart, until the drive answers or `window`
+    /// has passed: the boot code listens only for a moment after power-on, and nobody
+    /// knows exactly when the person at the drive switches it on. `tick` hears the time
+    /// left about once a second.
+    pub fn enter_within(
+        mut tf: T,
+        window: Duration,
+        gap: Duration,
+        mut tick: impl FnMut(Duration),
+    ) -> Result<Self, (T, VendorError)> {
+        let start = tf.clock().now();
+        let mut status = 0;
+        let mut last_tick = None;
+        loop {
+            let spent = tf.clock().now().saturating_sub(start);
+            if spent >= window {
+                break;
+            }
+            let secs = spent.as_secs();
+            if last_tick != Some(secs) {
+                last_tick = Some(secs);
+                tick(window - spent);
+            }
+            status = send_intro_now(&mut tf);
+            match Self::answered(tf, status) {
+                // A drive still booting reads 0xFF on some buses: keep trying.
+                Answer::Stop(back, VendorError::NoDrive { .. }) => tf = back,
+                Answer::Entered(v) => return Ok(*v),
+                Answer::Stop(tf, e) => return Err((tf, e)),
+                Answer::No(back) => tf = back,
+            }
+            tf.clock().sleep(gap);
+        }
+        let at = tf.describe();
+        Err((tf, VendorError::IntroFailed { at, status }))
+    }
+
+    /// What the intro's answer `status` means for the session.
+    fn answered(tf: T, status: u8) -> Answer<T> {
+        if status == 0xFF {
+            let at = tf.describe();
+            return Answer::Stop(tf, VendorError::NoDrive { at });
+        }
+        let (kind, bridge, idle) = match intro_answer(status) {
+            IntroAnswer::Parallel => (FlashKind::Parallel, None, inference::VENDOR_IDLE_PARALLEL),
+            IntroAnswer::Serial(b) => (FlashKind::Serial, Some(b), status),
+            IntroAnswer::Unsupported => {
+                let at = tf.describe();
+                return Answer::Stop(tf, VendorError::Unsupported { at, status });
+            }
+            IntroAnswer::Failed => return Answer::No(tf),
+        };
+        if let Some(f) = tf.fault() {
+            return Answer::Stop(tf, VendorError::PathFault(f));
+        }
+        log::info!(
+            "vendor mode on {}: status 0x{status:02X} ({kind:?})",
+            tf.describe()
+        );
+        Answer::Entered(Box::new(Vendor {
+            tf,
+            kind,
+            bridge,
+            idle,
+            shadow: [None; 3],
+            commands: 0,
+        }))
     }
 
     fn set(&mut self, idx: usize, reg: Reg, v: u8) {

@@ -117,22 +117,39 @@ impl<'d> Session<'d> {
         ui: &mut dyn Ui,
     ) -> Result<Session<'d>, Failure> {
         let attempts = opts.attempts.max(1);
-        // After the automatic attempts, an interactive user may power-cycle the drive
-        // and ask for up to three more (the boot code answers right after power-on).
-        let mut prompt = |tf: &mut &mut Ata<Ports>, i: u32, status: u8| {
-            if i < attempts {
-                return true;
+        let mut r = Vendor::enter(&mut dev.ata, attempts, |_, _, _| true);
+        // After the automatic attempts, an interactive user may power-cycle the drive up
+        // to three times: the boot code answers only just after power-on, so the intro
+        // is sent again and again over a window, with a countdown (inference I17).
+        let mut cycles = 0;
+        while let Err((tf, VendorError::IntroFailed { at, status })) = r {
+            let window = crate::inference::INTRO_RETRY_WINDOW;
+            let q = format!(
+                "MTK vendor intro failed (status 0x{status:02X}). Answer y, then switch the drive off and on (its power connector) within {} s: the intro is sent until the boot code answers",
+                window.as_secs()
+            );
+            if cycles == 3 || !ui.ask(&q) {
+                r = Err((tf, VendorError::IntroFailed { at, status }));
+                break;
             }
-            let yes = ui.ask(&format!(
-                "MTK vendor intro failed (status 0x{status:02X}). Power-cycle the drive now, then answer y to retry"
+            cycles += 1;
+            // A virtual drive is power-cycled by the tool, standing in for the user.
+            tf.io.power_cycle();
+            ui.line(&format!(
+                "Sending the vendor intro every {} ms for up to {} s: power-cycle the drive now",
+                crate::inference::INTRO_RETRY_GAP.as_millis(),
+                window.as_secs()
             ));
-            if yes {
-                // A virtual drive is power-cycled by the tool, standing in for the user.
-                tf.io.power_cycle();
-            }
-            yes
-        };
-        let v = match Vendor::enter(&mut dev.ata, attempts + 3, &mut prompt) {
+            ui.begin("Waiting for the boot code (s)", window.as_secs());
+            let mut first = true;
+            r = Vendor::enter_within(tf, window, crate::inference::INTRO_RETRY_GAP, |_| {
+                if !std::mem::take(&mut first) {
+                    ui.advance(1);
+                }
+            });
+            ui.end();
+        }
+        let v = match r {
             Ok(v) => v,
             Err((mut tf, e @ VendorError::Unsupported { .. })) => {
                 // Whatever mode the drive entered, the outro and reset bring it back.
