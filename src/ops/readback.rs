@@ -31,31 +31,43 @@ fn stop_if_interrupted(what: &str, at: u32) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Read `len` bytes at `addr`, every block twice; a block read differently is read a
-/// third time and must agree with one of the first two.
+/// Most reads of one block: two that agree settle it; past that, the odd counts up to
+/// [`MAX_READS`] are tried.
+pub const MAX_READS: usize = 7;
+
+/// Read `len` bytes at `addr`, every block twice. A block read differently is read
+/// again: two whole reads that agree settle it, else each byte takes the value a
+/// majority of at least three reads agree on (after 5 or 7 reads). A transient flip is
+/// outvoted; only a block no such majority settles after [`MAX_READS`] reads stops the
+/// command. (A systematic fault, a bus that floats the same way every time, reads the
+/// same wrong value each time: no re-read guards against it; the verification after a
+/// write, and the image's checks, do.)
 pub fn read_checked(
     drv: &mut dyn FlashOps,
     addr: u32,
     out: &mut [u8],
     ui: &mut dyn Ui,
 ) -> Result<(), Failure> {
-    let mut b = vec![0u8; BLOCK];
-    let mut c = vec![0u8; BLOCK];
+    let mut reads: Vec<Vec<u8>> = Vec::with_capacity(MAX_READS);
     for (i, a) in out.chunks_mut(BLOCK).enumerate() {
         let at = addr + (i * BLOCK) as u32;
         stop_if_interrupted("reading", at)?;
-        drv.read(at, a).map_err(read_failure)?;
-        let b = &mut b[..a.len()];
-        drv.read(at, b).map_err(read_failure)?;
-        if a != b {
-            let c = &mut c[..a.len()];
-            drv.read(at, c).map_err(read_failure)?;
-            if c == b {
-                a.copy_from_slice(c);
-            } else if c != a {
+        reads.clear();
+        loop {
+            let mut r = vec![0u8; a.len()];
+            drv.read(at, &mut r).map_err(read_failure)?;
+            reads.push(r);
+            if let Some(v) = settle(&reads) {
+                a.copy_from_slice(&v);
+                break;
+            }
+            if reads.len() == MAX_READS {
                 return Err(Failure::new(
                     Kind::DriveError,
-                    format!("reads of 0x{at:06X}..0x{:06X} do not agree three times in a row: the connection is unreliable", at as usize + a.len()),
+                    format!(
+                        "reads of 0x{at:06X}..0x{:06X} do not agree after {MAX_READS} tries: the connection is unreliable",
+                        at as usize + a.len()
+                    ),
                     NOT_CHANGED,
                     "check the cable and power; try a shorter IDE cable or another port",
                 ));
@@ -64,6 +76,30 @@ pub fn read_checked(
         ui.advance(a.len() as u64);
     }
     Ok(())
+}
+
+/// What the reads of one block so far settle on: two identical whole reads, or, from
+/// five reads on (an odd count), the value of each byte that at least three reads and a
+/// majority agree on.
+fn settle(reads: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let last = reads.last()?;
+    if let Some(same) = reads[..reads.len() - 1].iter().find(|r| *r == last) {
+        return Some(same.clone());
+    }
+    let n = reads.len();
+    if n < 5 || n % 2 == 0 {
+        return None;
+    }
+    (0..last.len())
+        .map(|i| {
+            let mut counts = [0u8; 256];
+            for r in reads {
+                counts[r[i] as usize] += 1;
+            }
+            let (v, c) = counts.iter().enumerate().max_by_key(|(_, c)| **c)?;
+            (*c as usize > n / 2).then_some(v as u8)
+        })
+        .collect()
 }
 
 /// Read `out.len()` bytes at `addr` to verify them against `want`: one read per block; a
@@ -99,4 +135,84 @@ pub fn read_all(s: &mut Session<'_>, ui: &mut dyn Ui) -> Result<Vec<u8>, Failure
     }
     ui.end();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chips::{ChipInfo, Eraser};
+    use crate::mtk::vendor::VendorError;
+
+    /// A flash whose reads flip bits as `flip(read_no, addr)` says.
+    struct Flaky<F: FnMut(usize, u32) -> u8> {
+        mem: Vec<u8>,
+        reads: usize,
+        flip: F,
+    }
+
+    impl<F: FnMut(usize, u32) -> u8> FlashOps for Flaky<F> {
+        fn info(&self) -> &'static ChipInfo {
+            crate::chips::by_name("SST39SF010A").unwrap()
+        }
+        fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), VendorError> {
+            self.reads += 1;
+            for (i, b) in buf.iter_mut().enumerate() {
+                let a = addr + i as u32;
+                *b = self.mem[a as usize] ^ (self.flip)(self.reads, a);
+            }
+            Ok(())
+        }
+        fn erase(&mut self, _: &Eraser, _: u32) -> Result<(), VendorError> {
+            unreachable!()
+        }
+        fn program(&mut self, _: u32, _: &[u8]) -> Result<(), VendorError> {
+            unreachable!()
+        }
+    }
+
+    fn mem() -> Vec<u8> {
+        (0..BLOCK as u32).map(|i| (i * 7) as u8).collect()
+    }
+
+    fn read(f: impl FnMut(usize, u32) -> u8) -> (Result<Vec<u8>, Failure>, usize) {
+        let mut d = Flaky {
+            mem: mem(),
+            reads: 0,
+            flip: f,
+        };
+        let mut out = vec![0u8; BLOCK];
+        let r = read_checked(&mut d, 0, &mut out, &mut Recorder::default()).map(|()| out);
+        (r, d.reads)
+    }
+
+    #[test]
+    fn a_flip_in_every_read_is_outvoted_byte_by_byte() {
+        // Every read has its own flipped byte, so no two whole reads ever agree (the 0.1
+        // rule gave up after three); five reads outvote each flip.
+        let (r, n) = read(|read, a| u8::from(a == read as u32 * 100));
+        assert_eq!(r.unwrap(), mem());
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn two_agreeing_reads_settle_a_block() {
+        let (r, n) = read(|_, _| 0);
+        assert_eq!((r.unwrap(), n), (mem(), 2));
+        let (r, n) = read(|read, a| u8::from(read == 1 && a == 9));
+        assert_eq!(
+            (r.unwrap(), n),
+            (mem(), 3),
+            "the third read agrees with the second"
+        );
+    }
+
+    #[test]
+    fn a_block_no_majority_settles_stops_the_command() {
+        // The same byte reads differently every time: nothing can be trusted there.
+        let (r, n) = read(|read, a| if a == 5 { read as u8 } else { 0 });
+        let f = r.unwrap_err();
+        assert_eq!(n, MAX_READS);
+        assert_eq!(f.kind, Kind::DriveError);
+        assert!(f.what.contains("do not agree after 7 tries"), "{}", f.what);
+    }
 }
