@@ -406,3 +406,51 @@ fn reads_outvote_transient_flips_instead_of_giving_up() {
     }
     assert_eq!(stopped, 0, "runs that had to stop");
 }
+
+/// Finding 11: a drive file that cannot be saved is refused before the session (not
+/// found after a write claimed success), a read-only one is never replaced, and a saved
+/// one keeps its mode.
+#[test]
+fn a_drive_file_that_cannot_be_saved_is_refused_first_and_modes_are_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
+        .assert()
+        .success();
+    let p = d.join("a.mtksim");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&p).unwrap();
+    let fw = d.join("fw.bin");
+    let mut img = flash_of(&p);
+    img[0x5000] ^= 0xFF;
+    mtkflash::inference::seal_embedded_checksum(&mut img);
+    std::fs::write(&fw, &img).unwrap();
+    let out = mtk(d)
+        .args(["write", "sim:a.mtksim", "fw.bin", "--no-backup"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("could not be saved after the session: the file is read-only"),
+        "{err}"
+    );
+    assert!(err.contains("drive: not touched"), "{err}");
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+    mtk(d)
+        .args(["write", "sim:a.mtksim", "fw.bin", "--no-backup"])
+        .assert()
+        .success();
+    assert_eq!(flash_of(&p), img);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+}

@@ -42,8 +42,41 @@ pub fn ensure_default(path: &Path, ui: &mut dyn Ui) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Can the drive's state be saved at `path` when the session ends? Asked before the
+/// session, so a write never claims success and then loses it.
+fn check_savable(path: &Path) -> Result<(), Failure> {
+    let why = if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+        Some("the file is read-only".to_string())
+    } else if let Err(e) = std::fs::OpenOptions::new().write(true).open(path) {
+        Some(e.to_string())
+    } else {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        tempfile::Builder::new()
+            .prefix(".mtksim-probe")
+            .tempfile_in(dir)
+            .err()
+            .map(|e| format!("its folder takes no new files ({e})"))
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Failure::file(
+            format!(
+                "the virtual drive {} could not be saved after the session: {why}",
+                path.display()
+            ),
+            "make the file and its folder writable, or copy the drive file to a folder you can write to",
+        )),
+    }
+}
+
 /// Open the virtual drive stored at `path`.
 pub fn open(path: &Path) -> Result<(Ata<Ports>, Saved), Failure> {
+    if path.exists() {
+        check_savable(path)?;
+    }
     let stored = Stored::load(path).map_err(|e| {
         Failure::new(
             Kind::NoDrive,

@@ -155,12 +155,18 @@ fn check_model(
 /// Refuse (unless forced) a plan whose result the drive would not start: boot code at
 /// 0 and a valid start in every bank (or the LiteOn marks), the sources' rule. An image
 /// cut short (a HEX file missing its last records) leaves banks empty.
-fn check_boots(target: &[u8], force: bool, ui: &mut dyn Ui) -> Result<(), Failure> {
+fn check_boots(
+    target: &[u8],
+    image_sum_ok: bool,
+    force: bool,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
     if firmware::weakly_bootable(target) {
         let a = Analysis::of(target);
-        if a.embedded.is_some() && !a.embedded_ok() {
+        // (An image whose own sum does not match was warned about when it was loaded.)
+        if image_sum_ok && !a.embedded_ok() {
             // An inferred rule: warn, do not refuse (docs/inferences.md).
-            ui.warn("the end-of-image checksum of the result will not match its content (the drive's own boot code is kept and differs from the image's?): a drive that checks it runs its boot code only afterwards (an inferred rule, docs/inferences.md); /b writes the image's boot code too");
+            ui.warn("the end-of-image checksum of the result will not match its content (the drive's own boot code is kept and differs from the image's): a drive that checks it runs its boot code only afterwards (an inferred rule, docs/inferences.md); /b writes the image's boot code too");
         }
         return Ok(());
     }
@@ -355,7 +361,7 @@ fn write_in_session(
         .count() as u64;
     report.sum16 = sum16(&p.target);
     report.boot_rewritten = p.boot_erased || p.boot_changes;
-    check_boots(&p.target, opts.force, ui)?;
+    check_boots(&p.target, image.analysis.embedded_ok(), opts.force, ui)?;
     if opts.dry_run {
         show_plan(&p, s.chip, ui);
         report.dry_run = true;

@@ -206,6 +206,17 @@ impl Stored {
         serde_json::to_writer(&mut tmp, &self.meta).map_err(|e| err(std::io::Error::other(e)))?;
         tmp.write_all(b"\n").map_err(err)?;
         tmp.write_all(&self.flash).map_err(err)?;
+        if let (true, Ok(old)) = (replace, std::fs::metadata(path)) {
+            // The drive file keeps its mode and (where allowed) its owner.
+            tmp.as_file()
+                .set_permissions(old.permissions())
+                .map_err(err)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(old.uid()), Some(old.gid()));
+            }
+        }
         tmp.as_file().sync_all().map_err(err)?;
         if replace {
             tmp.persist(path).map_err(|e| err(e.error))?;
