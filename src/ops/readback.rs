@@ -87,7 +87,7 @@ fn settle(reads: &[Vec<u8>]) -> Option<Vec<u8>> {
         return Some(same.clone());
     }
     let n = reads.len();
-    if n < 5 || n % 2 == 0 {
+    if n < 5 || n.is_multiple_of(2) {
         return None;
     }
     (0..last.len())
