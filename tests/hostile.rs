@@ -454,3 +454,74 @@ fn a_drive_file_that_cannot_be_saved_is_refused_first_and_modes_are_kept() {
         0o640
     );
 }
+
+fn image(d: &Path, name: &str, rev: &str, size: usize) -> Vec<u8> {
+    let img = mtkflash::firmware::synth::generate(&mtkflash::firmware::synth::Spec {
+        vendor: "ACME".into(),
+        product: "DVDRW TEST".into(),
+        revision: rev.into(),
+        size,
+    });
+    std::fs::write(d.join(name), &img).unwrap();
+    img
+}
+
+/// Finding 9: on a 64 KiB-sector chip the boot code is erased and rewritten; the window
+/// is announced with its length, a person at a terminal is asked, and a failure inside
+/// it tells the truth (the boot code may be gone; an external programmer; the backup).
+#[test]
+fn the_boot_code_window_of_64k_sector_chips_is_announced_asked_and_told_truthfully() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args([
+            "sim",
+            "new",
+            "a.mtksim",
+            "--chip",
+            "Am29F040B",
+            "--drive",
+            "ACME|DVDRW TEST|0001",
+        ])
+        .assert()
+        .success();
+    image(d, "new.bin", "0002", 0x80000);
+    let before = flash_of(&d.join("a.mtksim"));
+    // At a terminal: asked; "n" changes nothing.
+    let (text, code) = on_pty(
+        d,
+        &[("go ahead? [y/N]", "n\\n")],
+        &["write", "sim:a.mtksim", "new.bin", "--no-backup"],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("a power loss would leave the drive without boot code"),
+        "{text}"
+    );
+    assert!(
+        text.contains("only an external flash programmer revives it"),
+        "{text}"
+    );
+    assert_eq!(flash_of(&d.join("a.mtksim")), before);
+    // A failure while the boot code is rewritten says what may be lost.
+    mtk(d)
+        .args(["sim", "fault", "a.mtksim", "program-fail@addr=0x100"])
+        .assert()
+        .success();
+    let out = mtk(d)
+        .args(["write", "sim:a.mtksim", "new.bin", "--backup", "old.bin"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("the boot code may be damaged"), "{err}");
+    assert!(
+        err.contains("only an external flash programmer revives it"),
+        "{err}"
+    );
+    assert!(err.contains("the backup old.bin holds everything"), "{err}");
+    assert!(
+        !err.contains("next:  run the same command again to finish"),
+        "{err}"
+    );
+}

@@ -104,6 +104,9 @@ impl Ui for TermUi {
             }
         }
     }
+    fn interactive(&self) -> bool {
+        self.interactive
+    }
     fn ask(&mut self, q: &str) -> bool {
         if self.yes {
             return true;

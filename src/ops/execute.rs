@@ -3,7 +3,7 @@
 
 use super::readback::{read_checked, read_verify};
 use super::session::Session;
-use super::write::{partial_state, uncommitted, Report};
+use super::write::{boot_gone_next, partial_state, uncommitted, Report};
 use crate::error::{Failure, Kind, NOT_CHANGED};
 use crate::firmware;
 use crate::inference::BOOT_LEN;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Chip time of one step (datasheet timings from the chip table).
-fn step_chip_time(chip: &crate::chips::ChipInfo, st: &Step) -> Duration {
+pub(super) fn step_chip_time(chip: &crate::chips::ChipInfo, st: &Step) -> Duration {
     match st {
         Step::Erase { eraser, .. } => Duration::from_micros(eraser.time.us),
         Step::Program { start, data } => {
@@ -177,6 +177,7 @@ fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure
         Step::Erase { start, .. } | Step::Program { start, .. } => *start,
     };
     let boot_steps = &p.boot_steps;
+    let in_boot = boot_steps.start < i && i < boot_steps.end;
     let state = if i == 0 {
         NOT_CHANGED.to_string()
     } else if i >= p.steps.len() - p.commit {
@@ -186,11 +187,7 @@ fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure
             "{} of {} steps done; {}",
             i,
             p.steps.len(),
-            partial_state(
-                Some(at),
-                !(boot_steps.start < i && i < boot_steps.end),
-                backup
-            )
+            partial_state(Some(at), !in_boot, backup)
         )
     };
     Failure::new(
@@ -200,7 +197,11 @@ fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure
             crate::interrupt::what()
         ),
         state,
-        "run the same command again to finish: only what still differs is written",
+        if in_boot {
+            boot_gone_next(backup)
+        } else {
+            "run the same command again to finish: only what still differs is written".into()
+        },
     )
 }
 
@@ -288,11 +289,16 @@ pub(super) fn execute(
             } else {
                 partial_state(Some(addr), boot_ok, &backup)
             };
+            let next = if boot_ok {
+                "run the same command again to finish; keep the backup file".to_string()
+            } else {
+                boot_gone_next(&backup)
+            };
             return Err(Failure::new(
                 Kind::WriteFailed,
                 format!("writing failed at 0x{addr:06X}: {e}"),
                 state,
-                "run the same command again to finish; keep the backup file",
+                next,
             ));
         }
         ui.advance(cost);

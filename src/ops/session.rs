@@ -171,7 +171,7 @@ impl<'d> Session<'d> {
                     VendorError::IntroFailed { .. } => (
                         Kind::NotMediatek,
                         format!("{e}: this is not a MediaTek drive, or it does not accept the vendor intro"),
-                        "check the port (`mtkflash scan`); if this is a MediaTek drive, power-cycle it and run the command right after power-on",
+                        "check the port (`mtkflash scan`); if this is a MediaTek drive, power-cycle it and run the command right after power-on. If a write to it stopped while it rewrote the boot code (chips with 64 KiB sectors), the boot code may be gone: then only an external flash programmer revives it, from the backup",
                     ),
                     VendorError::PathFault(_) => (
                         Kind::PathFault,

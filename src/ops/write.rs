@@ -379,6 +379,50 @@ fn write_in_session(
     Ok(report)
 }
 
+/// A chip whose erase unit holds the boot code (64 KiB sectors): the plan erases it and
+/// writes the kept boot code back first. For that moment a power loss leaves the drive
+/// without boot code, which no software can repair: say so, how long it is, and ask a
+/// person who is there.
+fn boot_window(
+    s: &Session<'_>,
+    p: &plan::Plan,
+    report: &Report,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let t: Duration = p.steps[p.boot_steps.clone()]
+        .iter()
+        .map(|st| super::execute::step_chip_time(s.chip, st))
+        .sum();
+    let backup = match &report.backup {
+        Some(b) => format!("the backup {} holds everything", b.display()),
+        None => "there is no backup (--no-backup)".to_string(),
+    };
+    ui.warn(&format!(
+        "{} erases in {} KiB units: the boot code shares its first unit and is rewritten from the drive's own copy first, then verified. For about {:.1} s (chip time) a power loss would leave the drive without boot code: then only an external flash programmer revives it; {backup}",
+        s.chip.name,
+        s.erasers[0].regions[0].size / 1024,
+        t.as_secs_f64()
+    ));
+    if ui.interactive() && !ui.ask("Keep the drive powered and go ahead?") {
+        return Err(Failure::new(
+            Kind::NotConfirmed,
+            "the write was not confirmed",
+            NOT_CHANGED,
+            "run the same command again when the drive's power is safe (or write with /b from a full image)",
+        ));
+    }
+    Ok(())
+}
+
+/// What to do after a failure while the boot code was being rewritten.
+pub(super) fn boot_gone_next(backup: &Option<PathBuf>) -> String {
+    let b = match backup {
+        Some(b) => format!("the backup {} holds everything", b.display()),
+        None => "there is no backup".to_string(),
+    };
+    format!("do not power the drive off; run the same command with /b right away to write the boot code again. If the drive no longer answers at all (not even after a power cycle), the boot code is gone and only an external flash programmer revives it; {b}")
+}
+
 /// Run a non-empty plan: the body, its verification, then the commit and its own.
 fn write_plan(
     s: &mut Session<'_>,
@@ -389,11 +433,7 @@ fn write_plan(
     ui: &mut dyn Ui,
 ) -> Result<(), Failure> {
     if p.boot_erased && !opts.write_boot {
-        ui.warn(&format!(
-            "{} erases in {} KiB units: the boot code shares its first unit and is rewritten from the drive's own copy first, then verified",
-            s.chip.name,
-            s.erasers[0].regions[0].size / 1024
-        ));
+        boot_window(s, p, report, ui)?;
     }
     if p.sentinels.is_empty() && p.target.len() > firmware::BANK {
         ui.warn(&format!(

@@ -16,6 +16,10 @@ pub trait Ui {
     fn ask(&mut self, _q: &str) -> bool {
         false
     }
+    /// Is a person there to answer questions?
+    fn interactive(&self) -> bool {
+        false
+    }
     /// Ask for a number from 1 to `n`; None when not interactive.
     fn choose(&mut self, _prompt: &str, _n: usize) -> Option<usize> {
         None
