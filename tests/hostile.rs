@@ -525,3 +525,105 @@ fn the_boot_code_window_of_64k_sector_chips_is_announced_asked_and_told_truthful
         "{err}"
     );
 }
+
+/// Finding 10: messages that were wrong.
+#[test]
+fn messages_say_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let new = |name: &str, chip: &str| {
+        mtk(d)
+            .args(["sim", "new", name, "--chip", chip])
+            .assert()
+            .success();
+    };
+    let fw = fixture("btc-ide1008-0758.bin");
+    let fw = fw.to_str().unwrap();
+    // -q keeps the closing line, as --help promises.
+    new("q.mtksim", "SST39VF080");
+    let out = mtk(d)
+        .args(["-q", "write", "sim:q.mtksim", fw, "--no-backup"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Done: "), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // A power loss mid-write: not "no drive there, or wrong port"; and with
+    // --no-backup no "keep the backup file".
+    new("p.mtksim", "SST39VF080");
+    mtk(d)
+        .args(["sim", "fault", "p.mtksim", "power-loss@op=30000000"])
+        .assert()
+        .success();
+    let out = mtk(d)
+        .args(["write", "sim:p.mtksim", fw, "--no-backup"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("lost power or was unplugged"), "{err}");
+    assert!(!err.contains("wrong port"), "{err}");
+    assert!(!err.contains("keep the backup"), "{err}");
+    // A page-write chip's erase counts what it erased.
+    new("w.mtksim", "W29C020");
+    let out = mtk(d)
+        .args(["erase", "sim:w.mtksim", "--yes", "--no-backup"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Erased ") && !text.contains("Erased 0 KiB"),
+        "{text}"
+    );
+    // Ports beyond 16 bits, and drive letters on a system without them.
+    let out = mtk(d).args(["info", "0x10000:master"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("end at 0xFFFF"));
+    let out = mtk(d).args(["info", "E:"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/dev/srN"), "{err}");
+    // --json completions: every stdout line is JSON.
+    let out = mtk(d)
+        .args(["--json", "completions", "bash"])
+        .output()
+        .unwrap();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+    }
+    // An empty trace compares nothing: not "answered as recorded".
+    std::fs::write(d.join("empty.trace"), "").unwrap();
+    let out = mtk(d)
+        .args(["sim", "replay", "empty.trace", "--drive", "q.mtksim"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("holds no accesses"), "{err}");
+}
+
+/// Finding 10: --stop-on-error lists the drives it never tried.
+#[test]
+fn stop_on_error_accounts_for_every_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for n in ["a", "c"] {
+        mtk(d)
+            .args(["sim", "new", &format!("{n}.mtksim"), "--chip", "SST39VF080"])
+            .assert()
+            .success();
+    }
+    std::fs::copy(fixture("btc-ide1008-0758.hex"), d.join("fw.hex")).unwrap();
+    let manifest = r#"{"drives": ["sim:a.mtksim", "sim:missing.mtksim", "sim:c.mtksim"],
+        "rules": [{"vendor": "BTC", "product": "DVDRW IDE1008", "firmware": "fw.hex"}]}"#;
+    std::fs::write(d.join("m.json"), manifest).unwrap();
+    let out = mtk(d)
+        .args(["update", "--manifest", "m.json", "--stop-on-error"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text.contains("sim:a.mtksim: updated"), "{text}");
+    assert!(text.contains("sim:missing.mtksim: failed"), "{text}");
+    assert!(text.contains("sim:c.mtksim: not-tried"), "{text}");
+    assert!(text.contains("1 not tried"), "{text}");
+}

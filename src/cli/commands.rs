@@ -63,7 +63,7 @@ pub(super) fn summary(ui: &mut dyn Ui, r: &Report) {
         s.push_str(&format!(", {n} bus operations"));
     }
     s.push_str(&format!(", wall {:.2} s", r.wall.as_secs_f64()));
-    ui.line(&s);
+    ui.emit(&Event::Summary { text: s });
 }
 
 /// Scan and print the numbered list.
@@ -108,10 +108,24 @@ pub(super) fn put(out: &mut Fields, v: serde_json::Value) {
     }
 }
 
+/// A generated text (completions, man page): as it is, or with `--json` inside the result
+/// event, so stdout stays one JSON object per line.
+fn print_text(text: &[u8], json: bool, out: &mut Fields) {
+    if json {
+        put(
+            out,
+            serde_json::json!({"text": String::from_utf8_lossy(text)}),
+        );
+    } else {
+        let _ = std::io::stdout().write_all(text);
+    }
+}
+
 /// Run one parsed command; `out` collects the fields of the final result event.
 pub(super) fn run(
     command: Command,
     conn: &Connect,
+    json: bool,
     ui: &mut dyn Ui,
     out: &mut Fields,
 ) -> Result<(), Failure> {
@@ -202,20 +216,20 @@ pub(super) fn run(
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = super::args::Cli::command();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "mtkflash", &mut out);
-            let _ = std::io::stdout().write_all(&out);
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "mtkflash", &mut text);
+            print_text(&text, json, out);
             Ok(())
         }
         Command::Man => {
             use clap::CommandFactory;
-            let mut out = Vec::new();
+            let mut text = Vec::new();
             clap_mangen::Man::new(super::args::Cli::command())
-                .render(&mut out)
+                .render(&mut text)
                 .map_err(|e| {
                     Failure::file(format!("cannot render the man page: {e}"), "report this")
                 })?;
-            let _ = std::io::stdout().write_all(&out);
+            print_text(&text, json, out);
             Ok(())
         }
     }
@@ -420,7 +434,7 @@ fn update(
         .iter()
         .filter(|o| matches!(o.status, Status::Failed(_)))
         .count();
-    let summary = format!(
+    let mut summary = format!(
         "{} drive(s): {} updated, {} skipped, {} without a rule, {} failed",
         outcomes.len(),
         count(Status::Updated),
@@ -428,6 +442,9 @@ fn update(
         count(Status::NoRule),
         failed
     );
+    if count(Status::NotTried) > 0 {
+        summary.push_str(&format!(", {} not tried", count(Status::NotTried)));
+    }
     ui.line(&summary);
     match jobs::update::first_failure(&outcomes) {
         None => {

@@ -142,7 +142,7 @@ fn run(cli: Cli) -> i32 {
             port,
             file,
         });
-        let last = match commands::run(cli.command, &conn, &mut ui, &mut fields) {
+        let last = match commands::run(cli.command, &conn, cli.json, &mut ui, &mut fields) {
             Ok(()) => Event::Result {
                 ok: true,
                 exit: 0,
@@ -157,7 +157,7 @@ fn run(cli: Cli) -> i32 {
         }
     } else {
         let mut ui = TermUi::new(cli.quiet, false);
-        match commands::run(cli.command, &conn, &mut ui, &mut fields) {
+        match commands::run(cli.command, &conn, cli.json, &mut ui, &mut fields) {
             Ok(()) => 0,
             Err(f) => {
                 ui.end();

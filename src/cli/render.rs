@@ -69,6 +69,12 @@ impl Ui for TermUi {
             Event::Message { level, text } if level == "warning" => self.warning(text),
             Event::Message { text, .. } => self.print(text),
             Event::Bank { bank } => self.print(&format!("Bank{bank}")),
+            Event::Summary { text } => {
+                // -q keeps errors and this line (as --help says).
+                let quiet = std::mem::replace(&mut self.quiet, false);
+                self.print(text);
+                self.quiet = quiet;
+            }
             Event::Begin { stage, total } => self.start_bar(stage, *total),
             Event::Advance { bytes } => {
                 if let Some(b) = &self.bar {

@@ -227,6 +227,15 @@ fn replay(
             "give a trace written by --trace",
         )
     })?;
+    if r.compared == 0 && r.redacted_writes == 0 && r.lines == 0 {
+        return Err(Failure::file(
+            format!(
+                "{}: the trace holds no accesses, so there is nothing to compare",
+                trace.display()
+            ),
+            "give a trace written by --trace during a command that reached the drive",
+        ));
+    }
     match r.divergence {
         None => {
             ui.line(&format!(

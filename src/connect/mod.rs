@@ -182,7 +182,11 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
                     RawError::Owned { .. } => Kind::PortsInUse,
                     RawError::NoAccess(_) | RawError::Unsupported => Kind::NotSupported,
                 };
-                Failure::new(kind, format!("{}: {e}", ch.describe()), UNTOUCHED, e.next())
+                let next = match e {
+                    RawError::NoPrivilege => format!("run it as root: `sudo {}`", as_typed()),
+                    _ => e.next(),
+                };
+                Failure::new(kind, format!("{}: {e}", ch.describe()), UNTOUCHED, next)
             })?;
             log::info!("{}: port access through {}", ch.describe(), raw.describe());
             Ok(Device {
@@ -204,6 +208,24 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
             "on Windows use the drive's own update (a drive letter, --method atapi), or boot Linux for vendor mode",
         )),
     }
+}
+
+/// The command line as the user typed it (for "run it as root: `sudo ...`").
+#[cfg(target_os = "linux")]
+fn as_typed() -> String {
+    let mut words: Vec<String> = vec!["mtkflash".into()];
+    for a in std::env::args_os().skip(1) {
+        let a = a.to_string_lossy().to_string();
+        let plain = !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+        words.push(if plain {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        });
+    }
+    words.join(" ")
 }
 
 impl Device {

@@ -79,6 +79,16 @@ impl Target {
             }
             return Ok(Target::Sim(PathBuf::from(p)));
         }
+        if cfg!(not(windows))
+            && s.len() == 2
+            && s.ends_with(':')
+            && s.as_bytes()[0].is_ascii_alphabetic()
+        {
+            return Err(bad(
+                spec,
+                "drive letters are Windows names; here the drive is /dev/srN or /dev/sgN (`mtkflash scan` lists them), or a port 1-4",
+            ));
+        }
         if s.starts_with("/dev/")
             || s.starts_with("\\\\.\\")
             || (s.len() == 2 && s.ends_with(':') && s.as_bytes()[0].is_ascii_alphabetic())
@@ -101,8 +111,16 @@ impl Target {
                 Some((a, b)) => (a, Some(b)),
                 None => (bases, None),
             };
-            let cmd = hex16(cmd_s)
-                .ok_or_else(|| bad(spec, "the base must be a hex number like 0x970"))?;
+            let cmd = hex16(cmd_s).ok_or_else(|| {
+                if u32::from_str_radix(cmd_s.trim_start_matches("0x"), 16).is_ok() {
+                    bad(
+                        spec,
+                        "I/O ports end at 0xFFFF; a base is a 16-bit number like 0x970",
+                    )
+                } else {
+                    bad(spec, "the base must be a hex number like 0x970")
+                }
+            })?;
             plausible_base(cmd).map_err(|w| bad(spec, &w))?;
             let ctl = match ctl_s {
                 Some(c) => {
@@ -204,10 +222,17 @@ mod tests {
             Target::parse("/dev/sg0").unwrap(),
             Target::Scsi(PathBuf::from("/dev/sg0"))
         );
-        assert_eq!(
-            Target::parse("E:").unwrap(),
-            Target::Scsi(PathBuf::from("E:"))
-        );
+        if cfg!(windows) {
+            assert_eq!(
+                Target::parse("E:").unwrap(),
+                Target::Scsi(PathBuf::from("E:"))
+            );
+        } else {
+            let e = Target::parse("E:").unwrap_err();
+            assert!(e.what.contains("/dev/srN"), "{e}");
+        }
+        let e = Target::parse("0x10000:master").unwrap_err();
+        assert!(e.what.contains("end at 0xFFFF"), "{e}");
         assert_eq!(
             Target::parse(r"\\.\CdRom0").unwrap(),
             Target::Scsi(PathBuf::from(r"\\.\CdRom0"))

@@ -57,6 +57,8 @@ pub enum Status {
     Skipped,
     Failed(Kind),
     NoRule,
+    /// `--stop-on-error` stopped before this drive.
+    NotTried,
 }
 
 impl Status {
@@ -67,6 +69,7 @@ impl Status {
             Status::Skipped => "skipped",
             Status::Failed(_) => "failed",
             Status::NoRule => "no-rule",
+            Status::NotTried => "not-tried",
         }
     }
     pub fn exit(self) -> Exit {
@@ -213,7 +216,26 @@ pub fn run(
         .collect(),
     };
     let mut out = Vec::new();
+    let mut stopped = false;
     for port in ports {
+        if stopped {
+            // Every drive is accounted for: the ones never tried are said to be.
+            let o = Outcome {
+                port: port.clone(),
+                status: Status::NotTried,
+                detail: "not tried (--stop-on-error stopped at an earlier failure)".into(),
+            };
+            ui.line(&format!("{port}: {} ({})", o.status.as_str(), o.detail));
+            ui.event(&Event::DriveResult {
+                port,
+                status: o.status.as_str().into(),
+                detail: o.detail.clone(),
+                exit: 0,
+                code: None,
+            });
+            out.push(o);
+            continue;
+        }
         let conn = Connect {
             trace: conn.trace.as_deref().map(|p| per_drive(p, &port)),
             ..conn.clone()
@@ -234,7 +256,7 @@ pub fn run(
         out.push(o);
         if failed && stop_on_error {
             ui.line("stopping at the first failure (--stop-on-error)");
-            break;
+            stopped = true;
         }
     }
     Ok(out)

@@ -78,6 +78,8 @@ pub enum VendorError {
         "nothing answers on {at}: the status register reads 0xFF (no drive there, or wrong port)"
     )]
     NoDrive { at: String },
+    #[error("the drive on {at} went silent in vendor mode (the status register reads 0xFF): it lost power or was unplugged")]
+    Gone { at: String },
     #[error("the drive on {at} stopped answering during vendor command 0x{cmd:02X} (status 0x{status:02X} after {ms} ms)")]
     Timeout {
         at: String,
@@ -328,7 +330,8 @@ impl<T: TaskFile> Vendor<T> {
         let at = || self.tf.describe();
         match r {
             Some(s) if s == idle => Ok(()),
-            Some(0xFF) => Err(VendorError::NoDrive { at: at() }),
+            // The intro was answered, so a drive was there: it has gone since.
+            Some(0xFF) => Err(VendorError::Gone { at: at() }),
             Some(s) => Err(VendorError::Refused {
                 at: at(),
                 cmd,

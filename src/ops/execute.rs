@@ -289,10 +289,12 @@ pub(super) fn execute(
             } else {
                 partial_state(Some(addr), boot_ok, &backup)
             };
-            let next = if boot_ok {
+            let next = if !boot_ok {
+                boot_gone_next(&backup)
+            } else if backup.is_some() {
                 "run the same command again to finish; keep the backup file".to_string()
             } else {
-                boot_gone_next(&backup)
+                "run the same command again to finish".to_string()
             };
             return Err(Failure::new(
                 Kind::WriteFailed,

@@ -84,6 +84,10 @@ pub enum Event {
         total: u64,
         seconds: f64,
     },
+    /// The command's closing line (`Done: ...`): shown even with `-q` (`--json`: a
+    /// message event, as in version 1).
+    #[serde(skip)]
+    Summary { text: String },
     /// Work on a 64 KiB bank began: the classic `BankN` line (`--json`: a message
     /// event with that text, as in version 1).
     #[serde(skip)]
@@ -143,6 +147,7 @@ impl Event {
     pub fn to_line(&self) -> String {
         match self {
             Event::Bank { bank } => Event::info(&format!("Bank{bank}")).to_line(),
+            Event::Summary { text } => Event::info(text).to_line(),
             _ => serde_json::to_string(self).unwrap_or_default(),
         }
     }

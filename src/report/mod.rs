@@ -73,6 +73,7 @@ impl Ui for Recorder {
             }
             Event::Message { text, .. } => self.lines.push(text.clone()),
             Event::Bank { bank } => self.lines.push(format!("Bank{bank}")),
+            Event::Summary { text } => self.lines.push(text.clone()),
             Event::Begin { .. } | Event::Advance { .. } | Event::End => {}
             other => self.events.push(other.clone()),
         }
