@@ -142,6 +142,34 @@ fn bad_input_walk() {
     let missing_dir = d.join("no/such/dir/b.bin").display().to_string();
     let input_copy = write_file(d, "fw.bin", &std::fs::read(&good).unwrap());
     let s = "sim:d.mtksim";
+    // More files for the second half of the walk.
+    let empty_bank = {
+        let mut img = std::fs::read(&good).unwrap();
+        img[0x50000..0x60000].fill(0xFF);
+        write_file(d, "emptybank.bin", &img)
+    };
+    let png = write_file(
+        d,
+        "logo.png",
+        &[b"\x89PNG\r\n\x1a\n".as_slice(), &[0; 61]].concat(),
+    );
+    let text = write_file(d, "readme.txt", b"this is not firmware\n");
+    let zip = write_file(d, "fw.zip", &[b"PK\x03\x04".as_slice(), &[0; 300]].concat());
+    let bad_char = write_file(d, "badchar.hex", b":10000000ZZ\n");
+    let combo = fixture("liteon-combo-nk0d-512k.hex");
+    let empty_trace = write_file(d, "empty.trace", b"");
+    let manifest = |name: &str, text: &str| write_file(d, name, text.as_bytes());
+    let m_not_json = manifest("m1.json", "drives: [3]");
+    let m_no_rules = manifest("m2.json", r#"{"rules": []}"#);
+    let m_missing_fw = manifest(
+        "m3.json",
+        r#"{"drives": ["sim:d.mtksim"], "rules": [{"vendor": "BTC", "product": "DVDRW IDE1008", "firmware": "none.hex"}]}"#,
+    );
+    let m_unknown = manifest("m4.json", r#"{"rules": [], "colour": "red"}"#);
+    // A drive another process holds for the whole walk.
+    std::fs::copy(d.join("d.mtksim"), d.join("busy.mtksim")).unwrap();
+    let held = std::fs::File::open(d.join("busy.mtksim")).unwrap();
+    held.try_lock().unwrap();
 
     let cases = vec![
         case("missing file", &[s, "w", "/m", "missing.bin"], 3),
@@ -239,9 +267,196 @@ fn bad_input_walk() {
             &["write", "sim:none.mtksim", &good],
             4,
         ),
+        // The hostile user's reproducers about input, and more.
+        case("port beyond 0xFFFF", &["info", "0x10000:master"], 2),
+        case(
+            "port base with a bad position",
+            &["0x170:third", "r", "x.bin"],
+            2,
+        ),
+        case(
+            "chip that conflicts with the identified one",
+            &["read", s, "x1.bin", "--chip", "SST39SF010A"],
+            6,
+        ),
+        case(
+            "erase --boot without its own confirmation",
+            &["erase", s, "--boot", "--yes"],
+            2,
+        ),
+        case(
+            "--destroy-boot-code without --boot",
+            &["erase", s, "--destroy-boot-code", "--yes"],
+            2,
+        ),
+        case(
+            "erase backup path exists",
+            &["erase", s, "--yes", "--backup", &exists],
+            3,
+        ),
+        case("trace file exists", &["--trace", &exists, "info", s], 3),
+        case(
+            "trace in a missing folder",
+            &["--trace", &missing_dir, "info", s],
+            3,
+        ),
+        case(
+            "image the drive would not start (an empty bank)",
+            &["write", s, &empty_bank, "--no-backup"],
+            6,
+        ),
+        case("PNG image as firmware", &["write", s, &png], 3),
+        case("text file as firmware", &["write", s, &text], 3),
+        case("ZIP archive as firmware", &["write", s, &zip], 3),
+        case("HEX with a bad character", &["write", s, &bad_char], 3),
+        case("check of a folder", &["check", "folder.bin"], 3),
+        case("check of an empty file", &["check", &empty], 3),
+        case("check of a PNG", &["check", &png], 3),
+        case(
+            "verify with a missing file",
+            &["verify", s, "missing.bin"],
+            3,
+        ),
+        case(
+            "verify with a file of another size",
+            &["verify", s, &combo],
+            3,
+        ),
+        case("read into a missing folder", &["read", s, &missing_dir], 3),
+        case(
+            "--backup and --no-backup together",
+            &["write", s, &good, "--backup", "b.bin", "--no-backup"],
+            2,
+        ),
+        case(
+            "unknown method",
+            &["write", s, &good, "--method", "magic"],
+            2,
+        ),
+        case(
+            "ATAPI update with an image that is not 1 MiB",
+            &["write", s, &combo, "--method", "atapi"],
+            3,
+        ),
+        case("busy drive", &["write", "sim:busy.mtksim", &good], 4),
+        case(
+            "erase of a missing drive",
+            &["erase", "sim:none.mtksim", "--yes"],
+            4,
+        ),
+        case(
+            "sim new over an existing file",
+            &["sim", "new", "d.mtksim", "--chip", "SST39VF080"],
+            3,
+        ),
+        case(
+            "sim new with an unknown chip",
+            &["sim", "new", "n.mtksim", "--chip", "XYZ"],
+            2,
+        ),
+        case(
+            "sim new with a bad identity",
+            &[
+                "sim",
+                "new",
+                "n.mtksim",
+                "--chip",
+                "SST39VF080",
+                "--drive",
+                "onlyone",
+            ],
+            2,
+        ),
+        case(
+            "sim new --intro on a parallel chip",
+            &[
+                "sim",
+                "new",
+                "n.mtksim",
+                "--chip",
+                "SST39VF080",
+                "--intro",
+                "73",
+            ],
+            2,
+        ),
+        case(
+            "sim export over an existing file",
+            &["sim", "export", "d.mtksim", &exists],
+            3,
+        ),
+        case("sim show of a firmware file", &["sim", "show", &good], 3),
+        case(
+            "sim fault on a missing drive",
+            &["sim", "fault", "none.mtksim", "no-intro"],
+            3,
+        ),
+        case(
+            "sim power-cycle of a missing drive",
+            &["sim", "power-cycle", "none.mtksim"],
+            3,
+        ),
+        case(
+            "replay of an empty trace",
+            &["sim", "replay", &empty_trace, "--drive", "d.mtksim"],
+            3,
+        ),
+        case(
+            "replay of a missing trace",
+            &["sim", "replay", "none.trace", "--drive", "d.mtksim"],
+            3,
+        ),
+        case(
+            "manifest missing",
+            &["update", "--manifest", "none.json"],
+            3,
+        ),
+        case(
+            "manifest not JSON",
+            &["update", "--manifest", &m_not_json],
+            3,
+        ),
+        case(
+            "manifest without rules",
+            &["update", "--manifest", &m_no_rules],
+            3,
+        ),
+        case(
+            "manifest naming a missing firmware",
+            &["update", "--manifest", &m_missing_fw],
+            3,
+        ),
+        case(
+            "manifest with an unknown field",
+            &["update", "--manifest", &m_unknown],
+            3,
+        ),
+        case(
+            "completions for an unknown shell",
+            &["completions", "tcsh"],
+            2,
+        ),
     ];
     #[cfg_attr(not(unix), allow(unused_mut))]
     let mut cases = cases;
+    #[cfg(unix)]
+    {
+        cases.push(case(
+            "drive letter on a system without them",
+            &["info", "E:"],
+            2,
+        ));
+        cases.push(case(
+            "trace to /dev/full",
+            &["--trace", "/dev/full", "info", s],
+            3,
+        ));
+        cases.push(case(
+            "info on a device that takes no SG_IO",
+            &["info", "/dev/null"],
+            4,
+        ));
+    }
     #[cfg(unix)]
     for (name, args, code) in [
         (
@@ -307,6 +522,7 @@ fn bad_input_walk() {
         );
     }
     assert!(PathBuf::from(&input_copy).exists());
+    drop(held);
     let line = format!(
         "bad-input: {} cases, {wrote} wrote to the drive, {unclear} unclear",
         cases.len()

@@ -179,12 +179,27 @@ pub fn parse(bytes: &[u8]) -> Result<Firmware, FirmwareError> {
         });
     }
     if !SIZES.contains(&bytes.len()) {
-        let hint = if bytes.len() < 0x20000
-            || SIZES
-                .iter()
-                .any(|&s| bytes.len() < s && bytes.len() > s / 2)
+        let kind = [
+            (&b"\x89PNG"[..], "; it is a PNG image, not firmware"),
+            (b"PK\x03\x04", "; it is a ZIP archive: unpack the firmware from it first"),
+            (b"Rar!", "; it is a RAR archive: unpack the firmware from it first"),
+            (b"\x7fELF", "; it is a Linux program, not firmware"),
+            (b"MZ", "; it is a Windows program (often a vendor's flasher with the firmware inside), not a firmware image"),
+            (b"%PDF", "; it is a PDF document, not firmware"),
+            (b"\xff\xd8\xff", "; it is a JPEG image, not firmware"),
+        ]
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, what)| *what);
+        let hint = if let Some(k) = kind {
+            k
+        } else if SIZES
+            .iter()
+            .any(|&s| bytes.len() < s && bytes.len() > s / 2)
         {
             "; it looks truncated"
+        } else if bytes.len() < 0x10000 {
+            "; far too small for a firmware image"
         } else {
             ""
         };
@@ -220,6 +235,11 @@ mod tests {
         let e = parse(&vec![0u8; 0x100000 - 5]).unwrap_err();
         assert!(matches!(e, FirmwareError::BadSize { hint, .. } if hint.contains("truncated")));
         assert!(parse(&vec![0u8; 0x300000]).is_err());
+        let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 61]].concat();
+        let e = parse(&png).unwrap_err().to_string();
+        assert!(e.contains("PNG image") && !e.contains("truncated"), "{e}");
+        let e = parse(&[1u8; 100]).unwrap_err().to_string();
+        assert!(e.contains("far too small"), "{e}");
         assert_eq!(parse(&vec![2u8; 0x80000]).unwrap().format, Format::Bin);
     }
 

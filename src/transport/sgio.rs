@@ -125,6 +125,13 @@ impl SgIo {
         // SAFETY: SG_GET_RESERVED_SIZE writes one int through the valid pointer; on a
         // non-sg node it fails with an error code and writes nothing.
         let r = unsafe { libc::ioctl(file.as_raw_fd(), SG_GET_RESERVED_SIZE as _, &mut reserved) };
+        if r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOTTY) {
+            return Err(TransportError::Os {
+                path: ps,
+                what: "not a SCSI generic or CD/DVD device (it does not take SG_IO commands); `mtkflash scan` lists the drives".into(),
+                errno: libc::ENOTTY,
+            });
+        }
         let mut max = if r == 0 && reserved > 0 {
             reserved as usize
         } else {
