@@ -24,6 +24,7 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> Result<(), Failure> {
         .tempfile_in(&dir)
         .map_err(io)?;
     tmp.write_all(data).map_err(io)?;
+    give_to_user(tmp.as_file()).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist_noclobber(path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -36,6 +37,25 @@ pub fn write_new_file(path: &Path, data: &[u8]) -> Result<(), Failure> {
             io(e.error)
         }
     })?;
+    Ok(())
+}
+
+/// An output is an ordinary file of the person who ran the command: mode 0644 (a
+/// temporary file starts at 0600), and under `sudo` owned by the invoking user
+/// (SUDO_UID/SUDO_GID), so a backup made as root can be read and moved without root.
+fn give_to_user(f: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        let id = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+        if let (Some(uid), Some(gid)) = (id("SUDO_UID"), id("SUDO_GID")) {
+            // Only root can give a file away; as anyone else the file stays theirs.
+            let _ = std::os::unix::fs::fchown(f, Some(uid), Some(gid));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = f;
     Ok(())
 }
 

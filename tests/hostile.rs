@@ -627,3 +627,28 @@ fn stop_on_error_accounts_for_every_drive() {
     assert!(text.contains("sim:c.mtksim: not-tried"), "{text}");
     assert!(text.contains("1 not tried"), "{text}");
 }
+
+/// Finding 13: outputs are ordinary files of the person who ran the command: mode 0644,
+/// and under sudo owned by the invoking user.
+#[test]
+fn backups_belong_to_the_user_who_ran_sudo() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mtk(d)
+        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
+        .assert()
+        .success();
+    mtk(d)
+        .args(["read", "sim:a.mtksim", "b.bin"])
+        .env("SUDO_UID", "4242")
+        .env("SUDO_GID", "4343")
+        .assert()
+        .success();
+    let m = std::fs::metadata(d.join("b.bin")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o644);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!((m.uid(), m.gid()), (4242, 4343));
+    }
+}

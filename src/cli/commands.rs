@@ -174,6 +174,7 @@ pub(super) fn run(
         } => {
             let t = Target::parse(&port)?;
             let r = jobs::verify(&t, conn, &file, boot, &enter_opts(&drive)?, ui)?;
+            timing(ui, r.modelled, r.wall);
             put(
                 out,
                 serde_json::json!({"chip": r.chip, "checksum": format!("{:04X}", r.sum16), "matches": true}),
@@ -277,6 +278,7 @@ fn info(
             i.bad_banks
         ));
     }
+    timing(ui, i.modelled, i.wall);
     Ok(())
 }
 
@@ -294,14 +296,17 @@ fn read(
         out,
         serde_json::json!({"file": file.display().to_string(), "chip": r.chip, "checksum": format!("{:04X}", r.sum16), "modelled_s": r.modelled.map(|d| d.as_secs_f64())}),
     );
-    if let Some(m) = r.modelled {
-        ui.line(&format!(
-            "device time {:.2} s (modelled), wall {:.2} s",
-            m.as_secs_f64(),
-            r.wall.as_secs_f64()
-        ));
-    }
+    timing(ui, r.modelled, r.wall);
     Ok(())
+}
+
+/// The closing timing line of read, verify, erase and info.
+fn timing(ui: &mut dyn Ui, modelled: Option<std::time::Duration>, wall: std::time::Duration) {
+    let device = match modelled {
+        Some(m) => format!("device time {:.2} s (modelled), ", m.as_secs_f64()),
+        None => String::new(),
+    };
+    ui.line(&format!("{device}wall {:.2} s", wall.as_secs_f64()));
 }
 
 fn write(
@@ -365,6 +370,7 @@ fn erase(
         ));
     }
     let r = jobs::erase(&t, conn, boot, backup, &enter_opts(drive)?, ui)?;
+    timing(ui, r.modelled, r.wall);
     put(
         out,
         serde_json::json!({"chip": r.chip, "erased_bytes": r.erase_bytes, "boot_erased": boot}),

@@ -127,7 +127,7 @@ fn show(path: PathBuf, ui: &mut dyn Ui) -> Result<(), Failure> {
         powered.drive.vendor_status()
     ));
     ui.line(&format!(
-        "Settings:  {} | {} | {}",
+        "Made as:   {} | {} | {} (given by `sim new`; the firmware line below is what it runs now)",
         meta.vendor, meta.product, meta.revision
     ));
     ui.line(&format!(

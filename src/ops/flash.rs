@@ -210,10 +210,14 @@ pub struct Info {
     pub bootable: bool,
     pub embedded_ok: bool,
     pub bad_banks: Vec<usize>,
+    /// Modelled device time (virtual drives) and wall time of the whole command.
+    pub modelled: Option<std::time::Duration>,
+    pub wall: std::time::Duration,
 }
 
 /// Identify the drive and its flash, read the flash, say what it holds. Writes nothing.
 pub fn info(dev: &mut Device, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<Info, Failure> {
+    let start = Instant::now();
     let identity = identify(dev)?;
     ui.event(&identity.event());
     ui.line(&format!("Drive:     {}", identity.describe()));
@@ -224,7 +228,7 @@ pub fn info(dev: &mut Device, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<In
             Identity::BootOnly => "BOOT CODE ONLY: the firmware is damaged; write the right firmware with `mtkflash write` (or `mtkflash 3 w /m fw.bin`) to recover",
         }
     ));
-    in_vendor_mode(dev, opts, ui, |s, ui| {
+    let mut info = in_vendor_mode(dev, opts, ui, |s, ui| {
         let data = read_all(s, ui)?;
         let a = Analysis::of(&data);
         Ok(Info {
@@ -238,6 +242,11 @@ pub fn info(dev: &mut Device, opts: &EnterOptions, ui: &mut dyn Ui) -> Result<In
             bootable: a.bootable(),
             embedded_ok: a.embedded_ok(),
             bad_banks: a.bad_banks(),
+            modelled: None,
+            wall: std::time::Duration::ZERO,
         })
-    })
+    })?;
+    info.modelled = dev.modelled();
+    info.wall = start.elapsed();
+    Ok(info)
 }

@@ -205,19 +205,48 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
 }
 
 /// One line per drive, numbered from 1.
+/// One line per drive, numbered from 1; the columns as wide as their longest entry.
 pub fn render(found: &[Found]) -> Vec<String> {
+    let chars = |s: &str| s.chars().count();
+    let wp = found.iter().map(|f| chars(&f.port)).max().unwrap_or(0);
+    let id = |f: &Found| f.identity.clone().unwrap_or_else(|| "?".into());
+    let wi = found.iter().map(|f| chars(&id(f))).max().unwrap_or(0);
     found
         .iter()
         .enumerate()
         .map(|(i, f)| {
             format!(
-                "{:>2}. {:<24} {:<28} {}; MTK vendor intro: {}",
+                "{:>2}. {:<wp$}  {:<wi$}  {}; MTK vendor intro: {}",
                 i + 1,
                 f.port,
-                f.identity.as_deref().unwrap_or("?"),
+                id(f),
                 f.what,
                 f.vendor.as_deref().unwrap_or("-")
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_whatever_the_names() {
+        let f = |port: &str, id: &str| Found {
+            port: port.into(),
+            what: "virtual drive".into(),
+            identity: Some(id.into()),
+            vendor: Some("yes".into()),
+        };
+        let lines = render(&[
+            f("sim:a.mtksim", "BTC DVDRW IDE1008 0055"),
+            f(
+                "sim:a-much-longer-name.mtksim",
+                "HL-DT-ST BD-RE WH16NS60 1.02 (a long product)",
+            ),
+        ]);
+        let at = |l: &str| l.find("virtual drive").unwrap();
+        assert_eq!(at(&lines[0]), at(&lines[1]), "{lines:?}");
+    }
 }
