@@ -83,19 +83,41 @@ fn sources(p: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// The modules a file names as `crate::X`.
+/// The modules a file names as `crate::X`, or inside `crate::{X, Y::Z}`.
 fn imports(text: &str) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut out = BTreeSet::new();
     for (i, _) in text.match_indices("crate::") {
         let rest = &text[i + 7..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            out.insert(name);
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level names of the group: split at commas outside nested braces.
+            let mut depth = 0;
+            let mut start = 0;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.insert(ident(&group[start..j]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(ident(&group[start..j]));
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
+            }
+            continue;
         }
+        out.insert(ident(rest));
     }
+    out.remove("");
     out
 }
 
@@ -124,4 +146,10 @@ fn every_layer_imports_only_what_docs_architecture_allows() {
 fn the_checker_sees_a_forbidden_import() {
     let found = imports("use crate::sim::store;\nfn f() { crate::cli::main_os(vec![]); }");
     assert!(found.contains("sim") && found.contains("cli"));
+    let grouped = imports("use crate::{jobs, ops::{self, x}, sim::store::{A, B}};");
+    let want: BTreeSet<String> = ["jobs", "ops", "sim"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(grouped, want);
 }
