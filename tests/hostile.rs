@@ -24,6 +24,15 @@ fn fixture(n: &str) -> PathBuf {
         .join(n)
 }
 
+/// `mtkflash sim new NAME --chip CHIP [EXTRA...]` in `dir`.
+fn sim_new(dir: &Path, name: &str, chip: &str, extra: &[&str]) {
+    mtk(dir)
+        .args(["sim", "new", name, "--chip", chip])
+        .args(extra)
+        .assert()
+        .success();
+}
+
 fn flash_of(p: &Path) -> Vec<u8> {
     mtkflash::sim::store::Stored::load(p).unwrap().flash
 }
@@ -35,10 +44,7 @@ fn flash_of(p: &Path) -> Vec<u8> {
 fn a_second_write_to_a_busy_drive_is_refused_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "c.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
+    sim_new(d, "c.mtksim", "SST39VF080", &[]);
     let old = fixture("btc-ide1008-0055.bin");
     let new = fixture("btc-ide1008-0758.bin");
     let mut first = std::process::Command::new(bin())
@@ -85,14 +91,8 @@ fn a_second_write_to_a_busy_drive_is_refused_and_nothing_is_lost() {
 fn scan_skips_a_drive_in_use_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
-    mtk(d)
-        .args(["sim", "new", "b.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39VF080", &[]);
+    sim_new(d, "b.mtksim", "SST39VF080", &[]);
     let f = std::fs::File::open(d.join("a.mtksim")).unwrap();
     f.try_lock().unwrap();
     let out = mtk(d).arg("scan").output().unwrap();
@@ -130,10 +130,7 @@ fn on_pty(dir: &Path, answers: &[(&str, &str)], args: &[&str]) -> (String, i32) 
 fn ctrl_c_at_a_question_ends_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39VF080", &[]);
     let before = std::fs::read(d.join("a.mtksim")).unwrap();
     let (text, code) = on_pty(d, &[("[y/N]", "\\x03")], &["erase", "sim:a.mtksim"]);
     assert_eq!(code, 130, "{text}");
@@ -151,10 +148,7 @@ fn ctrl_c_at_a_question_ends_at_once() {
 fn chip_never_overrides_an_identified_chip() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39VF080", &[]);
     let out = mtk(d)
         .args(["read", "sim:a.mtksim", "b.bin", "--chip", "SST39SF010A"])
         .output()
@@ -180,10 +174,7 @@ fn chip_never_overrides_an_identified_chip() {
 fn a_trace_never_replaces_a_file_and_its_failures_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39SF010A", &[]);
     std::fs::write(d.join("t.trace"), b"keep me").unwrap();
     let before = std::fs::read(d.join("a.mtksim")).unwrap();
     let out = mtk(d)
@@ -226,10 +217,7 @@ fn a_trace_that_cannot_be_written_fails_the_command() {
     // grows past it and the write fails with EFBIG.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39SF010A", &[]);
     let script = format!(
         "trap '' XFSZ; ulimit -f 2048; exec {} --trace big.trace info sim:a.mtksim",
         bin().display()
@@ -256,10 +244,7 @@ fn an_image_the_drive_would_not_start_is_refused_and_reported() {
     let mut part: Vec<&str> = hex.lines().take(200).collect();
     part.push(":00000001FF");
     std::fs::write(d.join("part.hex"), part.join("\n") + "\n").unwrap();
-    mtk(d)
-        .args(["sim", "new", "s.mtksim", "--chip", "SST39SF010A"])
-        .assert()
-        .success();
+    sim_new(d, "s.mtksim", "SST39SF010A", &[]);
     let before = flash_of(&d.join("s.mtksim"));
     let out = mtk(d)
         .args(["write", "sim:s.mtksim", "part.hex", "--no-backup"])
@@ -292,10 +277,7 @@ fn an_image_the_drive_would_not_start_is_refused_and_reported() {
 fn erasing_the_boot_code_needs_its_own_confirmation_and_tells_the_truth() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39SF010A", &[]);
     let before = flash_of(&d.join("a.mtksim"));
     let out = mtk(d)
         .args(["erase", "sim:a.mtksim", "--boot", "--yes"])
@@ -334,10 +316,7 @@ fn the_power_cycle_retry_gets_the_boot_code_within_its_window() {
     for window in ["500", "1000", "3000"] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        mtk(d)
-            .args(["sim", "new", "D.mtksim", "--chip", "SST39VF080"])
-            .assert()
-            .success();
+        sim_new(d, "D.mtksim", "SST39VF080", &[]);
         mtk(d)
             .args([
                 "sim",
@@ -373,10 +352,7 @@ fn the_power_cycle_retry_gets_the_boot_code_within_its_window() {
 fn reads_outvote_transient_flips_instead_of_giving_up() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "R.mtksim", "--chip", "SST39SF040"])
-        .assert()
-        .success();
+    sim_new(d, "R.mtksim", "SST39SF040", &[]);
     let want = flash_of(&d.join("R.mtksim"));
     let mut stopped = 0;
     for (i, (rate, seed)) in [1e-5, 1e-4, 1e-3]
@@ -415,10 +391,7 @@ fn a_drive_file_that_cannot_be_saved_is_refused_first_and_modes_are_kept() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39SF010A", &[]);
     let p = d.join("a.mtksim");
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = std::fs::read(&p).unwrap();
@@ -531,12 +504,7 @@ fn the_boot_code_window_of_64k_sector_chips_is_announced_asked_and_told_truthful
 fn messages_say_what_happened() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let new = |name: &str, chip: &str| {
-        mtk(d)
-            .args(["sim", "new", name, "--chip", chip])
-            .assert()
-            .success();
-    };
+    let new = |name: &str, chip: &str| sim_new(d, name, chip, &[]);
     let fw = fixture("btc-ide1008-0758.bin");
     let fw = fw.to_str().unwrap();
     // -q keeps the closing line, as --help promises.
@@ -607,10 +575,7 @@ fn stop_on_error_accounts_for_every_drive() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for n in ["a", "c"] {
-        mtk(d)
-            .args(["sim", "new", &format!("{n}.mtksim"), "--chip", "SST39VF080"])
-            .assert()
-            .success();
+        sim_new(d, &format!("{n}.mtksim"), "SST39VF080", &[]);
     }
     std::fs::copy(fixture("btc-ide1008-0758.hex"), d.join("fw.hex")).unwrap();
     let manifest = r#"{"drives": ["sim:a.mtksim", "sim:missing.mtksim", "sim:c.mtksim"],
@@ -635,10 +600,7 @@ fn backups_belong_to_the_user_who_ran_sudo() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "a.mtksim", "--chip", "SST39SF010A"])
-        .assert()
-        .success();
+    sim_new(d, "a.mtksim", "SST39SF010A", &[]);
     mtk(d)
         .args(["read", "sim:a.mtksim", "b.bin"])
         .env("SUDO_UID", "4242")

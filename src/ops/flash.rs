@@ -3,7 +3,7 @@
 
 use super::execute::execute;
 use super::readback::{read_all, read_checked};
-use super::session::{identify, in_vendor_mode, EnterOptions, Identity};
+use super::session::{greet, identify, in_vendor_mode, EnterOptions, Identity};
 use super::write::Report;
 use crate::connect::Device;
 use crate::error::{Failure, Kind, NOT_CHANGED};
@@ -23,13 +23,7 @@ pub fn read(
     ui: &mut dyn Ui,
 ) -> Result<(Vec<u8>, Report), Failure> {
     let start = Instant::now();
-    ui.line(&format!(
-        "Port: {:X}, Master/Slave: {:02x}",
-        dev.ata.ch.cmd,
-        dev.ata.ch.dev()
-    ));
-    let identity = identify(dev)?;
-    ui.event(&identity.event());
+    let identity = greet(dev, ui)?;
     let (data, chip) = in_vendor_mode(dev, opts, ui, |s, ui| {
         ui.line("Reading....");
         Ok((read_all(s, ui)?, s.chip.name.to_string()))

@@ -27,6 +27,19 @@ pub fn identify(dev: &mut Device) -> Result<Identity, Failure> {
     crate::mtk::identity::identify(&mut dev.ata).map_err(drive_err)
 }
 
+/// The classic opening of read and write: the port line, then who the drive is (also
+/// as the `identity` event).
+pub fn greet(dev: &mut Device, ui: &mut dyn Ui) -> Result<Identity, Failure> {
+    ui.line(&format!(
+        "Port: {:X}, Master/Slave: {:02x}",
+        dev.ata.ch.cmd,
+        dev.ata.ch.dev()
+    ));
+    let identity = identify(dev)?;
+    ui.event(&identity.event());
+    Ok(identity)
+}
+
 /// Options for entering vendor mode and picking the chip.
 #[derive(Clone, Debug, Default)]
 pub struct EnterOptions {

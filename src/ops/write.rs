@@ -3,7 +3,7 @@
 
 use super::execute::{execute, show_plan, verify_ranges};
 use super::readback::read_all;
-use super::session::{identify, in_vendor_mode, EnterOptions, Identity, Session};
+use super::session::{greet, identify, in_vendor_mode, EnterOptions, Identity, Session};
 use crate::connect::Device;
 use crate::error::{Failure, Kind, NOT_CHANGED};
 use crate::files::{save_backup, Backup};
@@ -246,13 +246,7 @@ pub fn write(
 ) -> Result<Report, Failure> {
     let start = Instant::now();
     check_image(image, opts.write_boot, ui)?;
-    ui.line(&format!(
-        "Port: {:X}, Master/Slave: {:02x}",
-        dev.ata.ch.cmd,
-        dev.ata.ch.dev()
-    ));
-    let identity = identify(dev)?;
-    ui.event(&identity.event());
+    let identity = greet(dev, ui)?;
     match &identity {
         Identity::Atapi { .. } => ui.line(&format!("Drive: {}", identity.describe())),
         Identity::BootOnly => {
