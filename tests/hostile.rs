@@ -532,6 +532,24 @@ fn messages_say_what_happened() {
     assert!(err.contains("lost power or was unplugged"), "{err}");
     assert!(!err.contains("wrong port"), "{err}");
     assert!(!err.contains("keep the backup"), "{err}");
+    // A power loss while the write is being read back: written, not confirmed; never
+    // "partly written" about a flash that holds everything.
+    new("v.mtksim", "SST39VF080");
+    mtk(d)
+        .args(["sim", "fault", "v.mtksim", "power-loss@op=50000000"])
+        .assert()
+        .success();
+    let out = mtk(d)
+        .args(["write", "sim:v.mtksim", fw, "--no-backup"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reading the flash failed"), "{err}");
+    assert!(
+        err.contains("drive: written, but the read-back failed"),
+        "{err}"
+    );
+    assert!(!err.contains("partly written"), "{err}");
     // A page-write chip's erase counts what it erased.
     new("w.mtksim", "W29C020");
     let out = mtk(d)

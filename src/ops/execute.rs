@@ -138,13 +138,16 @@ pub(super) fn verify_ranges(
     };
     if let Err(f) = verified {
         let interrupted = f.kind == Kind::Interrupted;
+        // Every step ran before the read-back began: the flash holds what was written;
+        // only the confirmation is missing (a read that failed says nothing about it).
+        let saved = match &report.backup {
+            Some(b) => format!("; the previous content is saved in {}", b.display()),
+            None => String::new(),
+        };
         let st = if interrupted {
-            format!("written, but the read-back was interrupted before it finished{not_committed}")
+            format!("written, but the read-back was interrupted before it finished{not_committed}{saved}")
         } else {
-            format!(
-                "{}{not_committed}",
-                partial_state(None, true, &report.backup)
-            )
+            format!("written, but the read-back failed before it finished, so the write is not confirmed; the boot code is intact{not_committed}{saved}")
         };
         let kind = if interrupted {
             Kind::Interrupted
