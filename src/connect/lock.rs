@@ -88,7 +88,13 @@ pub fn acquire(target: &Target) -> Result<Option<DriveLock>, Failure> {
         } else {
             opts.read(true).write(true).create(true).truncate(false);
         }
-        let file = match opts.open(&path) {
+        // A lock file another user made (root, earlier) opens read-only: a lock works
+        // on any descriptor; only the pid is not written then.
+        let opened = opts.open(&path).or_else(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied if !is_sim => File::open(&path),
+            _ => Err(e),
+        });
+        let file = match opened {
             Ok(f) => f,
             // Nothing to lock: the opener reports the missing drive file.
             Err(_) if is_sim => return Ok(None),

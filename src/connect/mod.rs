@@ -76,9 +76,16 @@ pub fn open(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<Device, 
         // Refused before the drive is touched: a trace never replaces a file.
         crate::files::check_output(path, None)?;
     }
-    let lock = lock::acquire(target)?;
+    // A drive file is locked before its state is loaded; a port or device after the
+    // opener's checks (permissions, kernel drivers), which say more than a lock file can.
+    let is_sim = matches!(target, Target::Sim(_));
+    let sim_lock = if is_sim { lock::acquire(target)? } else { None };
     let mut dev = open_untraced(target, conn.force, ui)?;
-    dev._lock = lock;
+    dev._lock = if is_sim {
+        sim_lock
+    } else {
+        lock::acquire(target)?
+    };
     if let Some(path) = &conn.trace {
         dev.trace = Some(path.clone());
         let describe = dev.ata.ch.describe();
@@ -298,10 +305,10 @@ pub fn with_packet<R>(
 ) -> Result<R, Failure> {
     match target {
         Target::Scsi(path) => {
-            let _lock = lock::acquire(target)?;
             #[cfg(target_os = "linux")]
             {
                 let mut t = open_sg(path)?;
+                let _lock = lock::acquire(target)?;
                 traced_packet(&mut t, conn, ui, f)
             }
             #[cfg(windows)]
@@ -314,6 +321,7 @@ pub fn with_packet<R>(
                         "check the drive letter and run as Administrator",
                     )
                 })?;
+                let _lock = lock::acquire(target)?;
                 traced_packet(&mut t, conn, ui, f)
             }
             #[cfg(not(any(target_os = "linux", windows)))]
