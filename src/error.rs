@@ -26,14 +26,15 @@ pub enum Exit {
 pub const EXIT_CODE_HELP: &str = "\
 Exit codes:
   0  done (writes: every planned byte read back correct, checksum matches)
-  2  usage error (wrong command line)
+  2  usage error (wrong command line), or a question not answered yes
   3  input/output file problem (missing, unreadable, malformed, wrong size, exists)
   4  drive or transport problem (not found, no answer, no permission, not a MediaTek
      drive); the flash was not changed
-  5  a write or verification failed; the message says what the flash holds and how
-     to recover (run the same command again: the boot code is kept)
-  6  refused for safety (firmware for another model, unknown flash chip); see --force
-     and --chip
+  5  a write, verification or erase failed, or the drive does not start what was
+     written; the message says what the flash holds and how to recover (usually: run
+     the same command again, the boot code is kept)
+  6  refused for safety (firmware for another model, an image the drive would not
+     start, an unknown or conflicting flash chip); see --force and --chip
   130 interrupted (Ctrl-C, SIGTERM or SIGHUP): stopped after the command in flight (at
      a question: at once, nothing changed); the message
      says what the flash holds and how to finish";

@@ -27,9 +27,11 @@ impl TermUi {
 
 impl TermUi {
     fn print(&mut self, s: &str) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            self.print_always(s);
         }
+    }
+    fn print_always(&mut self, s: &str) {
         match &self.bar {
             Some(b) => b.println(s),
             // Output must never abort a flash: a closed pipe (`| head`) is ignored.
@@ -68,13 +70,9 @@ impl Ui for TermUi {
         match e {
             Event::Message { level, text } if level == "warning" => self.warning(text),
             Event::Message { text, .. } => self.print(text),
-            Event::Bank { bank } => self.print(&format!("Bank{bank}")),
-            Event::Summary { text } => {
-                // -q keeps errors and this line (as --help says).
-                let quiet = std::mem::replace(&mut self.quiet, false);
-                self.print(text);
-                self.quiet = quiet;
-            }
+            Event::Bank { .. } => self.print(&e.classic_line().unwrap_or_default()),
+            // -q keeps errors and this line (as --help says).
+            Event::Summary { text } => self.print_always(text),
             Event::Begin { stage, total } => self.start_bar(stage, *total),
             Event::Advance { bytes } => {
                 if let Some(b) = &self.bar {

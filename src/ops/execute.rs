@@ -3,7 +3,7 @@
 
 use super::readback::{read_checked, read_verify};
 use super::session::Session;
-use super::write::{boot_gone_next, partial_state, uncommitted, Report};
+use super::write::{boot_gone_next, partial_state, saved_in, uncommitted, Report};
 use crate::error::{Failure, Kind, NOT_CHANGED};
 use crate::firmware;
 use crate::inference::BOOT_LEN;
@@ -140,10 +140,7 @@ pub(super) fn verify_ranges(
         let interrupted = f.kind == Kind::Interrupted;
         // Every step ran before the read-back began: the flash holds what was written;
         // only the confirmation is missing (a read that failed says nothing about it).
-        let saved = match &report.backup {
-            Some(b) => format!("; the previous content is saved in {}", b.display()),
-            None => String::new(),
-        };
+        let saved = saved_in(&report.backup);
         let st = if interrupted {
             format!("written, but the read-back was interrupted before it finished{not_committed}{saved}")
         } else {

@@ -216,25 +216,28 @@ pub(super) fn partial_state(
     } else {
         "; the boot code may be damaged"
     });
-    if let Some(b) = backup {
-        s.push_str(&format!(
-            "; the previous content is saved in {}",
-            b.display()
-        ));
-    }
-    s
+    s + &saved_in(backup)
 }
 
 /// The drive's state when the commit (the sentinels' bank starts) was cut short.
 pub(super) fn uncommitted(backup: &Option<PathBuf>) -> String {
-    let mut s = "everything but the last bank start(s) is written and was read back correct; those are not (all) written, so the drive runs its boot code only until the same command finishes".to_string();
-    if let Some(b) = backup {
-        s.push_str(&format!(
-            "; the previous content is saved in {}",
-            b.display()
-        ));
+    "everything but the last bank start(s) is written and was read back correct; those are not (all) written, so the drive runs its boot code only until the same command finishes".to_string() + &saved_in(backup)
+}
+
+/// `; the previous content is saved in FILE` for a drive line (nothing without one).
+pub(super) fn saved_in(backup: &Option<PathBuf>) -> String {
+    match backup {
+        Some(b) => format!("; the previous content is saved in {}", b.display()),
+        None => String::new(),
     }
-    s
+}
+
+/// Where the way back is, for a next line.
+pub(super) fn backup_holds(backup: &Option<PathBuf>) -> String {
+    match backup {
+        Some(b) => format!("the backup {} holds everything", b.display()),
+        None => "there is no backup (--no-backup)".to_string(),
+    }
 }
 
 /// Write `image` to the drive (the heart of `mtkflash <port> w` and `write`).
@@ -269,13 +272,8 @@ pub fn write(
                 report.identity_after = Some(id.describe());
             }
             Ok(Identity::BootOnly) | Err(_) => {
-                let mut drive = "holds the image, read back byte for byte; runs its boot code only (vendor mode still answers)".to_string();
-                if let Some(b) = &report.backup {
-                    drive.push_str(&format!(
-                        "; the previous content is saved in {}",
-                        b.display()
-                    ));
-                }
+                let drive = "holds the image, read back byte for byte; runs its boot code only (vendor mode still answers)".to_string()
+                    + &saved_in(&report.backup);
                 return Err(Failure::new(
                     Kind::NotBooting,
                     "the image was written and verified, but after the reset the drive does not start it: it runs its boot code only",
@@ -387,10 +385,7 @@ fn boot_window(
         .iter()
         .map(|st| super::execute::step_chip_time(s.chip, st))
         .sum();
-    let backup = match &report.backup {
-        Some(b) => format!("the backup {} holds everything", b.display()),
-        None => "there is no backup (--no-backup)".to_string(),
-    };
+    let backup = backup_holds(&report.backup);
     ui.warn(&format!(
         "{} erases in {} KiB units: the boot code shares its first unit and is rewritten from the drive's own copy first, then verified. For about {:.1} s (chip time) a power loss would leave the drive without boot code: then only an external flash programmer revives it; {backup}",
         s.chip.name,
@@ -410,10 +405,7 @@ fn boot_window(
 
 /// What to do after a failure while the boot code was being rewritten.
 pub(super) fn boot_gone_next(backup: &Option<PathBuf>) -> String {
-    let b = match backup {
-        Some(b) => format!("the backup {} holds everything", b.display()),
-        None => "there is no backup".to_string(),
-    };
+    let b = backup_holds(backup);
     format!("do not power the drive off; run the same command with /b right away to write the boot code again. If the drive no longer answers at all (not even after a power cycle), the boot code is gone and only an external flash programmer revives it; {b}")
 }
 

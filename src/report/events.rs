@@ -145,10 +145,18 @@ impl Event {
     /// Progress bookkeeping (`Begin`, `Advance`, `End`) has no line of its own: the
     /// renderer turns it into `progress` and `phase` events.
     pub fn to_line(&self) -> String {
+        match self.classic_line() {
+            Some(l) => Event::info(&l).to_line(),
+            None => serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+
+    /// The classic line a bank or summary event stands for (`Bank3`, `Done: ...`).
+    pub fn classic_line(&self) -> Option<String> {
         match self {
-            Event::Bank { bank } => Event::info(&format!("Bank{bank}")).to_line(),
-            Event::Summary { text } => Event::info(text).to_line(),
-            _ => serde_json::to_string(self).unwrap_or_default(),
+            Event::Bank { bank } => Some(format!("Bank{bank}")),
+            Event::Summary { text } => Some(text.clone()),
+            _ => None,
         }
     }
 }

@@ -72,8 +72,9 @@ impl Ui for Recorder {
                 self.lines.push(format!("warning: {text}"))
             }
             Event::Message { text, .. } => self.lines.push(text.clone()),
-            Event::Bank { bank } => self.lines.push(format!("Bank{bank}")),
-            Event::Summary { text } => self.lines.push(text.clone()),
+            Event::Bank { .. } | Event::Summary { .. } => {
+                self.lines.extend(e.classic_line());
+            }
             Event::Begin { .. } | Event::Advance { .. } | Event::End => {}
             other => self.events.push(other.clone()),
         }
