@@ -115,3 +115,6 @@ pub const STAGING_PERSISTS: bool = false;
 /// is far below any boot time.
 pub const INTRO_RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(20);
 pub const INTRO_RETRY_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+/// One round of `--retries`: after the first intro, each further round sends it every
+/// INTRO_RETRY_GAP for this long, so a drive still starting is caught when it listens.
+pub const INTRO_RETRY_ROUND: std::time::Duration = std::time::Duration::from_secs(1);

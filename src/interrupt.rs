@@ -11,6 +11,72 @@ static REQUESTED: AtomicI32 = AtomicI32::new(0);
 /// A question is waiting for an answer: nothing is in flight.
 static PROMPTING: AtomicBool = AtomicBool::new(false);
 
+/// The signals that ask mtkflash to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Int,
+    Term,
+    Hup,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 3] = [Signal::Int, Signal::Term, Signal::Hup];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Int => "INT",
+            Signal::Term => "TERM",
+            Signal::Hup => "HUP",
+        }
+    }
+
+    /// `INT`, `sigterm`, `HUP`...
+    pub fn parse(s: &str) -> Result<Signal, String> {
+        let t = s.trim().to_ascii_uppercase();
+        let t = t.strip_prefix("SIG").unwrap_or(&t);
+        Signal::ALL
+            .into_iter()
+            .find(|g| g.name() == t)
+            .ok_or_else(|| format!("'{s}' is not a signal a fault can send (INT, TERM or HUP)"))
+    }
+
+    #[cfg(unix)]
+    fn number(self) -> libc::c_int {
+        match self {
+            Signal::Int => libc::SIGINT,
+            Signal::Term => libc::SIGTERM,
+            Signal::Hup => libc::SIGHUP,
+        }
+    }
+}
+
+/// Deliver `sig` to this process now, as a user or the system would (the virtual
+/// drive's `signal` fault). Where the handlers are installed (the binary) it is a real
+/// signal through the real handler; elsewhere (library users, tests) only the request
+/// is recorded, so it never kills a test process.
+pub fn deliver(sig: Signal) {
+    #[cfg(unix)]
+    if INSTALLED.load(Ordering::SeqCst) {
+        // SAFETY: raise(3) sends a signal to the calling thread; a handler that only
+        // stores to atomics (or ends the program at a question) is installed for it.
+        unsafe {
+            libc::raise(sig.number());
+        }
+        return;
+    }
+    #[cfg(unix)]
+    REQUESTED.store(sig.number(), Ordering::SeqCst);
+    #[cfg(not(unix))]
+    {
+        let _ = sig;
+        request();
+    }
+}
+
+/// Have the handlers been installed?
+#[cfg(unix)]
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
 /// Has an interruption been requested?
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst) != 0
@@ -81,6 +147,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Install the handlers (once, from the binary).
 #[cfg(unix)]
 pub fn install() {
+    INSTALLED.store(true, Ordering::SeqCst);
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: sigaction with a zeroed struct, a handler that only stores to an atomic
         // (async-signal-safe), and an empty mask; the pointers are valid for the call.

@@ -60,6 +60,7 @@ const RULES: &[(&str, &[&str])] = &[
             "clock",
             "rng",
             "bus_timing",
+            "interrupt",
         ],
     ),
     ("plan", &["chips", "firmware", "inference"]),

@@ -162,9 +162,7 @@ fn absent_slave_and_empty_address() {
 #[test]
 fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
     let ata = drive("SST39VF080");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     assert_eq!(v.kind, FlashKind::Parallel);
     assert_eq!(v.tf.io.drive.mode, Mode::Vendor);
     let flash = v.tf.io.drive.flash.mem().to_vec();
@@ -203,9 +201,7 @@ fn vendor_intro_byte_access_and_outro_on_parallel_flash() {
 #[test]
 fn outro_reboots_into_the_firmware() {
     let ata = drive("SST39VF080");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     assert_eq!(v.leave().unwrap() & 0x80, 0);
     let mut ata = v.tf;
     assert_eq!(ata.io.drive.mode, Mode::Normal);
@@ -216,9 +212,7 @@ fn outro_reboots_into_the_firmware() {
 #[test]
 fn spi_bridge_on_serial_flash() {
     let ata = drive("MX25L8005");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     assert_eq!(v.kind, FlashKind::Serial);
     assert_eq!(v.spi(&[0x9F], 3).unwrap(), [0xC2, 0x20, 0x14]);
     assert_eq!(v.spi(&[0x90, 0, 0, 0], 2).unwrap(), [0xC2, 0x13]);
@@ -268,9 +262,7 @@ fn bricked_drive_answers_only_the_intro() {
         out.check_condition() && buf.is_empty(),
         "no INQUIRY from boot code"
     );
-    let v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     assert_eq!(v.kind, FlashKind::Parallel);
 }
 
@@ -282,10 +274,7 @@ fn dead_drive_answers_nothing() {
     assert_eq!(ata.io.drive.mode, Mode::Dead);
     assert_eq!(ata.status(), 0x80);
     assert!(matches!(ata.select(), Err(AtaError::Timeout { .. })));
-    let err = Vendor::enter(ata, 2, |_, _, _| true)
-        .map_err(|e| e.1)
-        .err()
-        .unwrap();
+    let err = Vendor::enter(ata).map_err(|e| e.1).err().unwrap();
     assert!(
         matches!(err, VendorError::IntroFailed { status: 0x80, .. }),
         "{err}"
@@ -301,9 +290,7 @@ fn bank_nibble_is_rewritten_after_the_ignored_reselect() {
     // The reselect after each vendor command lands while the drive is busy and is
     // ignored; the next access to another 64 KiB bank must still reach that bank.
     let ata = drive("SST39VF080");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     let flash = v.tf.io.drive.flash.mem().to_vec();
     for a in [
         0xF_0000u32,
@@ -320,9 +307,7 @@ fn bank_nibble_is_rewritten_after_the_ignored_reselect() {
 #[test]
 fn spi_bridge_on_a_0x73_drive_stages_at_zero_with_lengths_high_byte_first() {
     let ata = drive_73("MX25L8005");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     assert_eq!(v.bridge, Some(Bridge::V73));
     assert_eq!(v.spi(&[0x9F], 3).unwrap(), [0xC2, 0x20, 0x14]);
     // The status reply lands at 0x0001, where JF reads it on 0x73 drives.
@@ -345,9 +330,7 @@ fn a_host_using_the_wrong_bridge_variant_gets_garbage_not_the_chip() {
     for (intro, wrong) in [(0x72u8, Bridge::V73), (0x73, Bridge::V72)] {
         let mut ata = drive("MX25L8005");
         ata.io.drive.serial_intro = intro;
-        let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-            .map_err(|e| e.1)
-            .unwrap();
+        let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
         v.bridge = Some(wrong);
         let id = v.spi(&[0x9F], 3);
         assert_ne!(
@@ -361,9 +344,7 @@ fn a_host_using_the_wrong_bridge_variant_gets_garbage_not_the_chip() {
 #[test]
 fn a_0x73_bridge_refuses_a_transfer_without_lba_low_zero() {
     let mut ata = drive_73("MX25L8005");
-    Vendor::enter(&mut ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    Vendor::enter(&mut ata).map_err(|e| e.1).unwrap();
     ata.io.outb(0x176, 0xA0);
     ata.io.outb(0x171, 0x00);
     ata.io.outb(0x172, 0x01);
@@ -378,9 +359,7 @@ fn a_0x73_bridge_refuses_a_transfer_without_lba_low_zero() {
 #[test]
 fn spi_transfers_are_never_longer_than_4_plus_256_bytes() {
     let ata = drive("MX25L8005");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     assert!(v.spi(&[0x03, 0, 0, 0], 256).is_ok());
     let e = v.spi(&[0x03, 0, 0, 0], 257).unwrap_err();
     assert!(e.to_string().contains("260 bytes"), "{e}");
@@ -393,9 +372,7 @@ fn spi_transfers_are_never_longer_than_4_plus_256_bytes() {
 fn the_staging_area_does_not_keep_bytes_past_a_transfer() {
     // I16 withdrawn: bytes staged before another transfer are not there afterwards.
     let ata = drive("MX25L8005");
-    let mut v = Vendor::enter(ata, 1, |_, _, _| true)
-        .map_err(|e| e.1)
-        .unwrap();
+    let mut v = Vendor::enter(ata).map_err(|e| e.1).unwrap();
     let staged: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
     v.spi_stage(4, &staged).unwrap();
     v.spi(&[0x05], 1).unwrap();

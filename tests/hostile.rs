@@ -345,6 +345,51 @@ fn the_power_cycle_retry_gets_the_boot_code_within_its_window() {
     }
 }
 
+/// Finding 8, `--retries`: a drive switched on just before the command, still starting
+/// (its boot code listens only from 1.5 s after power-on), is caught by the default retries, which send the intro every
+/// 50 ms for two more seconds; three intros in a row (0.1) all came too early.
+#[test]
+fn retries_keep_sending_the_intro_while_the_drive_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    sim_new(d, "L.mtksim", "SST39VF080", &[]);
+    let fw = fixture("btc-ide1008-0758.bin");
+    let fw = fw.to_str().unwrap();
+    let late = |retries: &str| {
+        mtk(d)
+            .args(["sim", "fault", "L.mtksim", "intro-late=1500"])
+            .assert()
+            .success();
+        // Switched on just now, and the command typed at once.
+        mtk(d)
+            .args(["sim", "power-cycle", "L.mtksim"])
+            .assert()
+            .success();
+        mtk(d)
+            .args([
+                "write",
+                "sim:L.mtksim",
+                fw,
+                "--no-backup",
+                "--retries",
+                retries,
+            ])
+            .output()
+            .unwrap()
+    };
+    let one = late("1");
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert_eq!(one.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("intro failed") && err.contains("not touched"),
+        "{err}"
+    );
+    let three = late("3");
+    let err = String::from_utf8_lossy(&three.stderr);
+    assert!(three.status.success(), "{err}");
+    assert_eq!(flash_of(&d.join("L.mtksim")), std::fs::read(fw).unwrap());
+}
+
 /// Finding 12: a flaky connection (read-flip at 1e-5, 1e-4 and 1e-3 per read byte) no
 /// longer stops reads (17 of 20 seeds stopped at 1e-5 in 0.1), and every backup read
 /// is the flash byte for byte.

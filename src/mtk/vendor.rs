@@ -207,46 +207,39 @@ pub fn send_outro<T: TaskFile>(tf: &mut T) {
 }
 
 impl<T: TaskFile> Vendor<T> {
-    /// Enter vendor mode, trying the intro up to `attempts` times; `between` runs between
-    /// attempts (e.g. to ask the user to power-cycle the drive) and may stop the retries
-    /// by returning false.
-    pub fn enter(
-        mut tf: T,
-        attempts: u32,
-        mut between: impl FnMut(&mut T, u32, u8) -> bool,
-    ) -> Result<Self, (T, VendorError)> {
-        let mut status = 0;
-        for i in 0..attempts.max(1) {
-            status = send_intro(&mut tf);
-            match Self::answered(tf, status) {
-                Answer::Entered(v) => return Ok(*v),
-                Answer::Stop(tf, e) => return Err((tf, e)),
-                Answer::No(back) => tf = back,
-            }
-            if i + 1 < attempts && !between(&mut tf, i + 1, status) {
-                break;
+    /// Enter vendor mode with one intro (after the settle wait the classic tools use).
+    /// Retrying is [`Vendor::enter_within`]: a drive that does not answer now may answer
+    /// a moment later, not on an immediate second try.
+    pub fn enter(mut tf: T) -> Result<Self, (T, VendorError)> {
+        let status = send_intro(&mut tf);
+        match Self::answered(tf, status) {
+            Answer::Entered(v) => Ok(*v),
+            Answer::Stop(tf, e) => Err((tf, e)),
+            Answer::No(tf) => {
+                let at = tf.describe();
+                Err((tf, VendorError::IntroFailed { at, status }))
             }
         }
-        let at = tf.describe();
-        Err((tf, VendorError::IntroFailed { at, status }))
     }
 
     /// Send the intro again and again, `gap` apart, until the drive answers or `window`
     /// has passed: the boot code listens only for a moment after power-on, and nobody
     /// knows exactly when the person at the drive switches it on. `tick` hears the time
-    /// left about once a second.
+    /// left about once a second; `go_on` is asked before every intro, and false ends the
+    /// tries (the user asked to stop).
     pub fn enter_within(
         mut tf: T,
         window: Duration,
         gap: Duration,
         mut tick: impl FnMut(Duration),
+        mut go_on: impl FnMut() -> bool,
     ) -> Result<Self, (T, VendorError)> {
         let start = tf.clock().now();
         let mut status = 0;
         let mut last_tick = None;
         loop {
             let spent = tf.clock().now().saturating_sub(start);
-            if spent >= window {
+            if spent >= window || !go_on() {
                 break;
             }
             let secs = spent.as_secs();

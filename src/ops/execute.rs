@@ -1,7 +1,7 @@
 //! Running a plan's steps through the chip driver, reading back what was written, and
 //! showing a plan without running it (`--dry-run`).
 
-use super::readback::{read_checked, read_verify};
+use super::readback::{read_checked_whole, read_verify};
 use super::session::Session;
 use super::write::{boot_gone_next, partial_state, saved_in, uncommitted, Report};
 use crate::error::{Failure, Kind, NOT_CHANGED};
@@ -9,7 +9,7 @@ use crate::firmware;
 use crate::inference::BOOT_LEN;
 use crate::mtk::flash::FlashOps;
 use crate::plan::{self, Step};
-use crate::report::{Event, Recorder, Ui};
+use crate::report::{Event, Ui};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -208,7 +208,7 @@ fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure
 /// Read the rewritten boot code back; it must be the plan's.
 fn check_boot(drv: &mut dyn FlashOps, p: &plan::Plan, current: &[u8]) -> Result<(), Failure> {
     let mut got = vec![0u8; BOOT_LEN];
-    read_checked(drv, 0, &mut got, &mut Recorder::default())?;
+    read_checked_whole(drv, 0, &mut got)?;
     if got[..] == p.target[..BOOT_LEN] {
         return Ok(());
     }
@@ -266,7 +266,11 @@ pub(super) fn execute(
         .skip(range.start)
         .take(range.len())
     {
-        if crate::interrupt::requested() {
+        // Inside the boot code's rewrite (sector 0 erased until the kept boot code is
+        // programmed back and read back) a stop would leave a drive that cannot start:
+        // an interruption waits until the boot code is back.
+        let in_boot_window = boot_steps.start < i && i < boot_steps.end;
+        if crate::interrupt::requested() && !in_boot_window {
             ui.end();
             let _ = drv.restore();
             return Err(interrupted_at(p, i, &backup));
@@ -306,7 +310,21 @@ pub(super) fn execute(
         ui.advance(cost);
         if !boot_steps.is_empty() && i + 1 == boot_steps.end {
             // The boot code was rewritten: check it before going on.
-            check_boot(drv.as_mut(), p, current).inspect_err(|_| ui.end())?;
+            check_boot(drv.as_mut(), p, current)
+                .map_err(|f| match f.kind {
+                    // Stopped while reading the new boot code back: it was written.
+                    Kind::Interrupted if i + 1 < p.steps.len() => {
+                        interrupted_at(p, i + 1, &backup)
+                    }
+                    Kind::VerifyFailed => f,
+                    _ => Failure::new(
+                        f.kind,
+                        f.what,
+                        "the boot code was rewritten but could not be read back, so it is not confirmed: do NOT power the drive off",
+                        "run the same command again right away: it reads the flash and writes only what differs",
+                    ),
+                })
+                .inspect_err(|_| ui.end())?;
             ui.line("Boot code rewritten and verified");
         }
     }

@@ -48,10 +48,32 @@ pub fn read_checked(
     out: &mut [u8],
     ui: &mut dyn Ui,
 ) -> Result<(), Failure> {
+    read_blocks(drv, addr, out, ui, true)
+}
+
+/// [`read_checked`] to the end whatever is asked meanwhile: for a read that must not be
+/// cut short (the boot code just rewritten); an interruption is seen after it.
+pub fn read_checked_whole(
+    drv: &mut dyn FlashOps,
+    addr: u32,
+    out: &mut [u8],
+) -> Result<(), Failure> {
+    read_blocks(drv, addr, out, &mut Recorder::default(), false)
+}
+
+fn read_blocks(
+    drv: &mut dyn FlashOps,
+    addr: u32,
+    out: &mut [u8],
+    ui: &mut dyn Ui,
+    interruptible: bool,
+) -> Result<(), Failure> {
     let mut reads: Vec<Vec<u8>> = Vec::with_capacity(MAX_READS);
     for (i, a) in out.chunks_mut(BLOCK).enumerate() {
         let at = addr + (i * BLOCK) as u32;
-        stop_if_interrupted("reading", at)?;
+        if interruptible {
+            stop_if_interrupted("reading", at)?;
+        }
         reads.clear();
         loop {
             let mut r = vec![0u8; a.len()];

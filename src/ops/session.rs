@@ -121,6 +121,31 @@ fn common_erasers(cands: &[&'static ChipInfo]) -> Vec<Eraser> {
         .collect()
 }
 
+/// Send the intro every INTRO_RETRY_GAP for `window` (inference I17), with a countdown
+/// named `stage`; a Ctrl-C ends the tries.
+fn intro_window<'d>(
+    tf: &'d mut Ata<Ports>,
+    window: std::time::Duration,
+    stage: &str,
+    ui: &mut dyn Ui,
+) -> Result<Vendor<&'d mut Ata<Ports>>, (&'d mut Ata<Ports>, VendorError)> {
+    ui.begin(stage, window.as_secs());
+    let mut first = true;
+    let r = Vendor::enter_within(
+        tf,
+        window,
+        crate::inference::INTRO_RETRY_GAP,
+        |_| {
+            if !std::mem::take(&mut first) {
+                ui.advance(1);
+            }
+        },
+        || !crate::interrupt::requested(),
+    );
+    ui.end();
+    r
+}
+
 impl<'d> Session<'d> {
     /// Enter vendor mode (retrying the intro; when interactive, asking the user to
     /// power-cycle the drive between tries) and identify the flash chip.
@@ -129,8 +154,23 @@ impl<'d> Session<'d> {
         opts: &EnterOptions,
         ui: &mut dyn Ui,
     ) -> Result<Session<'d>, Failure> {
-        let attempts = opts.attempts.max(1);
-        let mut r = Vendor::enter(&mut dev.ata, attempts, |_, _, _| true);
+        let mut r = Vendor::enter(&mut dev.ata);
+        // --retries N: a drive that is still starting (or is switched on right now)
+        // answers a moment later, so the intro is sent again and again for N - 1 more
+        // rounds of a second each, not N times in a row (inference I17).
+        let rounds = opts.attempts.max(1) - 1;
+        r = match r {
+            Err((tf, VendorError::IntroFailed { .. })) if rounds > 0 => {
+                let window = crate::inference::INTRO_RETRY_ROUND * rounds;
+                log::info!(
+                    "no answer to the vendor intro; sending it every {} ms for {} s (--retries)",
+                    crate::inference::INTRO_RETRY_GAP.as_millis(),
+                    window.as_secs()
+                );
+                intro_window(tf, window, "Waiting for the vendor intro's answer (s)", ui)
+            }
+            r => r,
+        };
         // After the automatic attempts, an interactive user may power-cycle the drive up
         // to three times: the boot code answers only just after power-on, so the intro
         // is sent again and again over a window, with a countdown (inference I17).
@@ -153,14 +193,18 @@ impl<'d> Session<'d> {
                 crate::inference::INTRO_RETRY_GAP.as_millis(),
                 window.as_secs()
             ));
-            ui.begin("Waiting for the boot code (s)", window.as_secs());
-            let mut first = true;
-            r = Vendor::enter_within(tf, window, crate::inference::INTRO_RETRY_GAP, |_| {
-                if !std::mem::take(&mut first) {
-                    ui.advance(1);
-                }
-            });
-            ui.end();
+            r = intro_window(tf, window, "Waiting for the boot code (s)", ui);
+        }
+        if r.is_err() && crate::interrupt::requested() {
+            return Err(Failure::new(
+                Kind::Interrupted,
+                format!(
+                    "interrupted ({}) while waiting for the vendor intro's answer",
+                    crate::interrupt::what()
+                ),
+                UNTOUCHED,
+                "run the command again when the drive is ready",
+            ));
         }
         let v = match r {
             Ok(v) => v,

@@ -11,9 +11,12 @@
 //! | `stuck-busy@op=N` | after N bus operations the flash chip stays busy until power is cut |
 //! | `read-flip@rate=R,seed=S` | each byte read through the vendor interface has a bit flipped with probability R |
 //! | `intro-window=MS` | the vendor intro is answered only within MS ms of power-on |
+//! | `intro-late=MS` | after a power-on, the vendor intro is answered only from MS ms on (a drive still starting) |
+//! | `signal@op=N,sig=S` | after N bus operations this process gets signal S (INT, TERM or HUP): a user's Ctrl-C, a shutdown, a closed terminal at that instant |
 //! | `no-intro` | the vendor intro is refused (not a MediaTek drive) |
 //! | `bus-float` | every register reads 0xFF (nothing connected) |
 
+pub use crate::interrupt::Signal;
 use std::fmt;
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -24,6 +27,9 @@ pub struct Faults {
     pub stuck_busy_op: Option<u64>,
     pub read_flip: Option<(f64, u64)>,
     pub intro_window_ms: Option<u64>,
+    pub intro_late_ms: Option<u64>,
+    /// (bus operation, signal name) of a `signal` fault.
+    pub signal: Option<(u64, Signal)>,
     pub no_intro: bool,
     pub bus_float: bool,
 }
@@ -38,7 +44,7 @@ fn num(s: &str) -> Result<u64, String> {
 }
 
 pub const GRAMMAR: &str = "FAULT[;FAULT...] with FAULT one of: power-loss@op=N, program-fail@addr=A, \
-erase-fail@sector=N, stuck-busy@op=N, read-flip@rate=R,seed=S, intro-window=MS, no-intro, bus-float";
+erase-fail@sector=N, stuck-busy@op=N, read-flip@rate=R,seed=S, intro-window=MS, intro-late=MS, signal@op=N,sig=INT|TERM|HUP, no-intro, bus-float";
 
 impl Faults {
     pub fn is_empty(&self) -> bool {
@@ -84,6 +90,8 @@ impl Faults {
                     f.read_flip = Some((rate, num(&get("seed")?)?));
                 }
                 "intro-window" => f.intro_window_ms = Some(num(params)?),
+                "intro-late" => f.intro_late_ms = Some(num(params)?),
+                "signal" => f.signal = Some((num(&get("op")?)?, Signal::parse(&get("sig")?)?)),
                 "no-intro" if params.is_empty() => f.no_intro = true,
                 "bus-float" if params.is_empty() => f.bus_float = true,
                 _ => return Err(format!("unknown fault '{item}'; the grammar is {GRAMMAR}")),
@@ -115,6 +123,12 @@ impl fmt::Display for Faults {
         if let Some(ms) = self.intro_window_ms {
             parts.push(format!("intro-window={ms}"));
         }
+        if let Some(ms) = self.intro_late_ms {
+            parts.push(format!("intro-late={ms}"));
+        }
+        if let Some((n, sig)) = self.signal {
+            parts.push(format!("signal@op={n},sig={}", sig.name()));
+        }
         if self.no_intro {
             parts.push("no-intro".into());
         }
@@ -131,13 +145,15 @@ mod tests {
 
     #[test]
     fn grammar_round_trips() {
-        let spec = "power-loss@op=1234; program-fail@addr=0x40BC;erase-fail@sector=5;stuck-busy@op=99;read-flip@rate=0.001,seed=7;intro-window=500;no-intro;bus-float";
+        let spec = "power-loss@op=1234; program-fail@addr=0x40BC;erase-fail@sector=5;stuck-busy@op=99;read-flip@rate=0.001,seed=7;intro-window=500;intro-late=1500;signal@op=77,sig=sigterm;no-intro;bus-float";
         let f = Faults::parse(spec).unwrap();
         assert_eq!(f.power_loss_op, Some(1234));
         assert_eq!(f.program_fail, [0x40BC]);
         assert_eq!(f.erase_fail, [5]);
         assert_eq!(f.read_flip, Some((0.001, 7)));
         assert_eq!(f.intro_window_ms, Some(500));
+        assert_eq!(f.intro_late_ms, Some(1500));
+        assert_eq!(f.signal, Some((77, Signal::Term)));
         assert!(f.no_intro && f.bus_float);
         assert_eq!(Faults::parse(&f.to_string()).unwrap(), f);
         assert!(Faults::parse("").unwrap().is_empty());
@@ -155,6 +171,9 @@ mod tests {
         assert!(Faults::parse("power-loss@op=x")
             .unwrap_err()
             .contains("not a number"));
+        assert!(Faults::parse("signal@op=5,sig=KILL")
+            .unwrap_err()
+            .contains("INT, TERM or HUP"));
         assert!(Faults::parse("program-fail@addr")
             .unwrap_err()
             .contains("KEY=VALUE"));

@@ -501,4 +501,7 @@ impl<P: PortIo> crate::transport::scsi::ScsiTransport for Ata<P> {
     fn modelled(&self) -> Option<Duration> {
         self.io.modelled()
     }
+    fn bus_ops(&self) -> Option<u64> {
+        self.io.bus_ops()
+    }
 }

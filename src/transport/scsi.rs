@@ -76,6 +76,10 @@ pub trait ScsiTransport {
     fn modelled(&self) -> Option<Duration> {
         None
     }
+    /// Bus operations so far, for virtual drives reached through their task file.
+    fn bus_ops(&self) -> Option<u64> {
+        None
+    }
     /// The clock waits run on, when not the wall clock (virtual drives).
     fn clock(&self) -> Option<&dyn crate::clock::Clock> {
         None

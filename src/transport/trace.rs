@@ -424,6 +424,9 @@ impl super::scsi::ScsiTransport for TracedScsi<'_> {
     fn modelled(&self) -> Option<Duration> {
         self.inner.modelled()
     }
+    fn bus_ops(&self) -> Option<u64> {
+        self.inner.bus_ops()
+    }
 }
 
 #[cfg(test)]

@@ -209,6 +209,13 @@ impl SimChannel {
                 intro = false; // the boot code no longer listens
             }
         }
+        if let (true, Some(ms)) = (intro, self.faults.intro_late_ms) {
+            let since = self.powered_at.map(|t| self.now().saturating_sub(t));
+            // Unknown power-on time: it has been on for a while, and has started.
+            if since.is_some_and(|d| d < ms * 1_000_000) {
+                intro = false; // still starting: the boot code does not listen yet
+            }
+        }
         match (mode, cmd) {
             (Mode::Dead, _) => {}
             (Mode::Normal, _) if intro && inference::INTRO_IN_NORMAL_MODE => self.enter_vendor(),
@@ -391,6 +398,12 @@ impl SimChannel {
     }
 
     fn fault_tick(&mut self) {
+        if let Some((n, sig)) = self.faults.signal {
+            if self.ops >= n {
+                self.faults.signal = None;
+                crate::interrupt::deliver(sig);
+            }
+        }
         if let Some(n) = self.faults.power_loss_op {
             if self.ops >= n {
                 self.faults.power_loss_op = None;
