@@ -34,10 +34,12 @@ Exit codes:
      written; the message says what the flash holds and how to recover (usually: run
      the same command again, the boot code is kept)
   6  refused for safety (firmware for another model, an image the drive would not
-     start, an unknown or conflicting flash chip); see --force and --chip
+     start, an unknown or conflicting flash chip, a later family's drive whose own
+     calibration is blank: write its backup first); see --force and --chip
   130 interrupted (Ctrl-C, SIGTERM or SIGHUP): stopped after the command in flight (at
-     a question: at once, nothing changed); the message
-     says what the flash holds and how to finish";
+     a question: at once, nothing changed; during a boot-code rewrite or an upload to
+     the drive's own updater: once that is done); the message says what the flash
+     holds and how to finish";
 
 /// What went wrong, as a stable machine code (`--json` error events carry it as `code`)
 /// mapped to its exit code in [`Kind::exit`], the one table of exit codes. Layer errors
@@ -102,6 +104,9 @@ pub enum Kind {
     BootErased,
     /// The write plan failed its own consistency check.
     PlanCheck,
+    /// A later family's drive lacks its own calibration (blank, or unreadable in its
+    /// backup): writing would make the loss permanent.
+    UnitDataMissing,
     /// Ctrl-C or SIGTERM, stopped at a safe point.
     Interrupted,
 }
@@ -138,6 +143,7 @@ impl Kind {
         Kind::NotBooting,
         Kind::BootErased,
         Kind::PlanCheck,
+        Kind::UnitDataMissing,
         Kind::Interrupted,
     ];
 
@@ -173,6 +179,7 @@ impl Kind {
             Kind::NotBooting => ("not-booting", Exit::Write),
             Kind::BootErased => ("boot-erased", Exit::Write),
             Kind::PlanCheck => ("plan-check", Exit::Refused),
+            Kind::UnitDataMissing => ("unit-data-missing", Exit::Refused),
             Kind::Interrupted => ("interrupted", Exit::Interrupted),
         }
     }

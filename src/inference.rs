@@ -118,3 +118,40 @@ pub const INTRO_RETRY_GAP: std::time::Duration = std::time::Duration::from_milli
 /// One round of `--retries`: after the first intro, each further round sends it every
 /// INTRO_RETRY_GAP for this long, so a drive still starting is caught when it listens.
 pub const INTRO_RETRY_ROUND: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// I18. The MT1959 upload mtkflash sends: RD's 10-byte WRITE BUFFER commands (mode 1
+/// prepare, mode 6 chunks) and no mode-7 commit. FMK sends 12-byte CDBs and a trailing
+/// mode-7 commit `1B 12`; both say the drive programs when the last chunk lands. 0x3B is
+/// a 10-byte (group 1) opcode, which every pass-through path and USB bridge carries as
+/// it is; the commit is FMK's alone. True sends FMK's commit after the last chunk. The
+/// virtual drive accepts both orders.
+pub const MT1959_COMMIT: bool = false;
+
+/// I19. An MT1959 drive's updater keeps its boot area (the first 0x10000 bytes) and
+/// programs the rest of the uploaded 2 MiB. RD sends that area as FF with the drive's
+/// own boot config at 0x3000 and has flashed real drives so: a drive that programmed
+/// those FF bytes would be bricked, which does not happen. The virtual drive keeps the
+/// area; a read-back compares everything above it.
+pub const MT1959_KEEPS_BOOT_AREA: bool = true;
+
+/// I20. The MT1959 identity page (0x1EC000, 0x100 bytes) starts with the model's
+/// vendor (8), product (16) and revision (4) as INQUIRY gives them. FMK reads it as the
+/// model signature; its layout is not published. The model check also compares the
+/// boot config ID (first 16 bytes at 0x3000), a fact (RD); the page check is refused
+/// with --force overriding it, the boot-config check never (as RD).
+pub const MT1959_IDENTITY_IS_INQUIRY: bool = true;
+
+/// I21. While an MT1959 or MT1339 drive programs after the last chunk it answers every
+/// command NOT READY 2/04/07 (as I15) for this long in the model (FMK waits up to 45 s,
+/// RD 15 s after a few seconds of programming); power lost meanwhile leaves it running
+/// its loader only, which answers INQUIRY with revision "BOOT" (as the SE-506CB's
+/// bootloader does, coastermelt) and takes a new upload.
+pub const FAMILY_PROGRAM_NS: u64 = 6_000_000_000;
+
+/// I22. The MT1339 model: it programs when the last block (mode 02/04) lands, as the
+/// MT1959 does when its last chunk does, and it answers READ BUFFER mode 6 over its
+/// 256 KiB so the write can be read back. RD sends no commit and reads nothing back;
+/// no source says either. On a drive that refuses READ BUFFER, `read` says it cannot,
+/// and a write says its result is not confirmed; an upload that stops midway is
+/// reported as leaving the drive in an unknown state.
+pub const MT1339_PROGRAMS_ON_LAST_BLOCK: bool = true;

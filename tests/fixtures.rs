@@ -77,3 +77,26 @@ fn liteon_layout_and_older_inquiry_templates_are_recognised() {
     assert_eq!(firmware::layout_of(&broken), firmware::Layout::Unknown);
     assert!(!Analysis::of(&broken).bad_banks().is_empty());
 }
+
+#[test]
+fn later_family_fixtures_are_what_their_names_say() {
+    use mtkflash::firmware::family::{self as fam, Family};
+    let wh = firmware::load(&path("mt1959-wh16ns60-103.bin")).unwrap();
+    assert_eq!(fam::family_of_image(&wh.data, None), Some(Family::Mt1959));
+    assert_eq!(
+        fam::identity_of(&wh.data),
+        Some(("HL-DT-ST".into(), "BD-RE WH16NS60".into(), "1.03".into()))
+    );
+    assert_eq!(
+        fam::boot_config_id(&wh.data).as_deref(),
+        Some("MT1959 Boot JB8 ")
+    );
+    let bu = firmware::load(&path("mt1959-bu40n-100.bin")).unwrap();
+    assert_eq!(
+        fam::boot_config_id(&bu.data).as_deref(),
+        Some("MT1959 Boot BU5 ")
+    );
+    let ts = firmware::load(&path("mt1339-sh-d162d-bc07.bin")).unwrap();
+    assert_eq!(ts.data.len(), fam::MT1339_LEN);
+    assert_eq!(fam::family_of_image(&ts.data, None), Some(Family::Mt1339));
+}

@@ -24,14 +24,19 @@ struct Env {
 }
 
 fn setup() -> Option<Env> {
-    if !cfg!(target_os = "linux") {
-        eprintln!("btcflash interop: SKIPPED (needs Linux)");
-        return None;
-    }
     if which("btcflash").is_none() {
         eprintln!(
             "btcflash interop: SKIPPED (btcflash not installed: apt-get install dvd+rw-tools)"
         );
+        return None;
+    }
+    setup_shim()
+}
+
+/// The shim alone (mtkflash's own SG_IO code against a virtual drive).
+fn setup_shim() -> Option<Env> {
+    if !cfg!(target_os = "linux") {
+        eprintln!("SG_IO shim: SKIPPED (needs Linux)");
         return None;
     }
     let Some(cc) = which("cc").or_else(|| which("gcc")) else {
@@ -298,5 +303,65 @@ fn vendor_mode_through_ata_pass_through_over_real_sg_io() {
     assert!(
         log.lines().filter(|l| l.starts_with("cdb=85")).count() > 1000,
         "vendor commands went as ATA PASS-THROUGH(16)"
+    );
+}
+
+/// An MT1959 Blu-ray writer behind the real SG_IO code (the shim): found by asking it,
+/// written with its own calibration kept, and the CDB stream as protocol.md section 7
+/// says (RD's prepare, 128 chunks of 16 KiB, then TEST UNIT READY and READ BUFFER).
+#[test]
+fn an_mt1959_drive_over_real_sg_io() {
+    let Some(env) = setup_shim() else { return };
+    for (name, unit) in [("bd.mtksim", "1"), ("other.mtksim", "2")] {
+        assert!(env
+            .mtk(&["sim", "new", name, "--family", "mt1959", "--unit", unit])
+            .status
+            .success());
+    }
+    assert!(env
+        .mtk(&["sim", "export", "other.mtksim", "new.bin"])
+        .status
+        .success());
+    let before = mtkflash::sim::store::Stored::load(&env.p("bd.mtksim"))
+        .unwrap()
+        .flash;
+    let server = env.serve("bd.mtksim", "bd.log");
+    let out = env
+        .shimmed(BIN)
+        .args(["write", "/dev/mtksim0", "new.bin", "--no-backup"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("Family: mt1959") && text.contains("Verify OK"),
+        "{text}"
+    );
+    assert!(server.wait_with_output().unwrap().status.success());
+    let after = mtkflash::sim::store::Stored::load(&env.p("bd.mtksim"))
+        .unwrap()
+        .flash;
+    let cal = mtkflash::firmware::family::CALIBRATION.range();
+    assert_eq!(
+        after[cal.clone()],
+        before[cal],
+        "the drive's own calibration"
+    );
+    let log = std::fs::read_to_string(env.p("bd.log")).unwrap();
+    let writes: Vec<&str> = log.lines().filter(|l| l.contains("cdb=3B")).collect();
+    assert_eq!(writes.len(), 129, "{log}");
+    assert!(
+        writes[0].contains("cdb=3B010000000000000000"),
+        "{}",
+        writes[0]
+    );
+    assert!(
+        writes[128].contains("cdb=3B06001FC00000400000"),
+        "{}",
+        writes[128]
     );
 }

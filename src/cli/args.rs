@@ -5,8 +5,7 @@ use crate::error::EXIT_CODE_HELP;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub const ABOUT: &str =
-    "Flasher for MediaTek-chipset optical drives (CD/DVD writers of the IDE and SATA era)";
+pub const ABOUT: &str = "Flasher for MediaTek-chipset optical drives: CD/DVD writers of the IDE and SATA era (vendor mode, BTC update), MT1959/MT1939 Blu-ray writers (LG/HL-DT-ST, ASUS) and MT1339 drives (TSST) through their own updaters";
 
 pub const AFTER_HELP: &str = "\
 Classic form (as MTKFlash under DOS; case-insensitive):
@@ -17,6 +16,11 @@ Classic form (as MTKFlash under DOS; case-insensitive):
 
 Ports: 1 primary master (0x1F0), 2 primary slave, 3 secondary master (0x170),
 4 secondary slave; 0x970:master style bases; sim (default virtual drive), sim:PATH.
+/dev/sgN (Linux) or a drive letter (Windows) for SATA and USB drives.
+
+MT1959/MT1939 (--family mt1959) and MT1339 (--family mt1339) drives are found by asking
+them (INQUIRY, READ BUFFER); their own boot config and calibration are always kept.
+  e.g.  mtkflash write /dev/sg2 HL-DT-ST-BD-RE_WH16NS60-1.05.bin --dry-run
 ";
 
 #[derive(Parser, Debug)]
@@ -41,7 +45,8 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct DriveOpts {
-    /// Vendor-intro attempts before giving up (interactive: then asks to power-cycle).
+    /// The vendor intro: once, then every 50 ms for N - 1 more seconds (a drive still
+    /// starting answers late); when interactive, then asks to power-cycle the drive.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
     /// The chip, when its ID is unknown or shared by variants (see `mtkflash chips`); never overrides a chip that was identified.
@@ -51,6 +56,11 @@ pub struct DriveOpts {
     /// a kernel driver owns.
     #[arg(long)]
     pub force: bool,
+    /// The drive is of a later family, updated by its own firmware: mt1959 (MT1959/MT1939
+    /// Blu-ray writers: LG/HL-DT-ST, ASUS) or mt1339 (TSST). Found by asking the drive
+    /// when left out; give it when the drive runs its loader only.
+    #[arg(long, value_name = "NAME", value_parser = ["mt1959", "mt1339"])]
+    pub family: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,12 +212,21 @@ pub enum SimCommand {
     )]
     New {
         path: PathBuf,
-        /// Flash chip (see `mtkflash chips`).
+        /// Flash chip (see `mtkflash chips`) of an 8032-era drive.
+        #[arg(long, required_unless_present = "family")]
+        chip: Option<String>,
+        /// A drive of a later family instead: mt1959 (MT1959/MT1939 Blu-ray writer,
+        /// 2 MiB) or mt1339 (TSST, 256 KiB), with its own random calibration and serial.
+        #[arg(long, value_parser = ["mt1959", "mt1339"], conflicts_with_all = ["chip", "intro", "bricked"])]
+        family: Option<String>,
+        /// Identity as "VENDOR|PRODUCT|REV" (default: BTC|DVDRW IDE1008|0055; with
+        /// --family, HL-DT-ST|BD-RE WH16NS60|1.05 or TSSTcorp|DVD-ROM SH-D162D|BC06).
         #[arg(long)]
-        chip: String,
-        /// Identity as "VENDOR|PRODUCT|REV".
-        #[arg(long, default_value = "BTC|DVDRW IDE1008|0055")]
-        drive: String,
+        drive: Option<String>,
+        /// With --family: the unit's seed (calibration and serial), for repeatable drives;
+        /// random when left out.
+        #[arg(long, requires = "family")]
+        unit: Option<u64>,
         /// Initial flash content (.bin or HEX) instead of a synthetic image.
         #[arg(long)]
         firmware: Option<PathBuf>,
@@ -226,7 +245,7 @@ pub enum SimCommand {
     Export { path: PathBuf, out: PathBuf },
     /// Set (or --clear) faults on a virtual drive; see docs/faults.md for the grammar.
     #[command(
-        after_help = "Examples:\n  mtkflash sim fault d.mtksim 'power-loss@op=200000'\n  mtkflash sim fault d.mtksim 'program-fail@addr=0x5000;read-flip@rate=0.0001,seed=7'\n  mtkflash sim fault d.mtksim --clear\n\nGrammar: FAULT[;FAULT...] with FAULT one of power-loss@op=N, program-fail@addr=A,\nerase-fail@sector=N, stuck-busy@op=N, read-flip@rate=R,seed=S, intro-window=MS,\nno-intro, bus-float."
+        after_help = "Examples:\n  mtkflash sim fault d.mtksim 'power-loss@op=200000'\n  mtkflash sim fault d.mtksim 'program-fail@addr=0x5000;read-flip@rate=0.0001,seed=7'\n  mtkflash sim fault d.mtksim --clear\n\nGrammar: FAULT[;FAULT...] with FAULT one of power-loss@op=N, program-fail@addr=A,\nerase-fail@sector=N, stuck-busy@op=N, read-flip@rate=R,seed=S, intro-window=MS,\nintro-late=MS, signal@op=N,sig=INT|TERM|HUP, no-intro, bus-float."
     )]
     Fault {
         path: PathBuf,

@@ -7,11 +7,17 @@ use crate::chips::{self, Bus, ChipId};
 use crate::connect::{Connect, Target};
 use crate::error::{Failure, Kind};
 use crate::files::Backup;
+use crate::firmware::family::Family;
 use crate::jobs;
 use crate::ops::{check, scan, EnterOptions, Identity, Report, WriteOptions};
 use crate::report::{Event, Ui};
 use std::io::Write;
 use std::path::Path;
+
+/// `--family`, parsed (clap checked the name).
+fn family_opt(d: &DriveOpts) -> Option<Family> {
+    d.family.as_deref().and_then(|f| Family::parse(f).ok())
+}
 
 fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
     let chip = match &d.chip {
@@ -31,7 +37,13 @@ fn enter_opts(d: &DriveOpts) -> Result<EnterOptions, Failure> {
 }
 
 pub(super) fn summary(ui: &mut dyn Ui, r: &Report) {
-    let mut s = if r.dry_run {
+    let mut s = if let (true, Some(f)) = (r.dry_run, r.family) {
+        format!(
+            "Dry run done: {} KiB would be uploaded to the {} updater; nothing was sent",
+            r.program_bytes / 1024,
+            f.name()
+        )
+    } else if r.dry_run {
         format!(
             "Dry run done: the plan would erase {} KiB and program {} bytes; nothing was written",
             r.erase_bytes / 1024,
@@ -160,6 +172,12 @@ pub(super) fn run(
                 verify_all,
                 dry_run,
             };
+            if method.is_none() && jobs::ask_family(&t, family_opt(&drive)) {
+                let r = jobs::own_updater_write(&t, conn, family_opt(&drive), &file, &opts, ui)?;
+                summary(ui, &r);
+                put(out, write_fields(&r));
+                return Ok(());
+            }
             let atapi = match method {
                 Some(m) => m == Method::Atapi,
                 None => matches!(t, Target::Scsi(_)),
@@ -173,6 +191,16 @@ pub(super) fn run(
             drive,
         } => {
             let t = Target::parse(&port)?;
+            if family_opt(&drive).is_some()
+                || !matches!(t, Target::Scsi(_)) && jobs::ask_family(&t, None)
+            {
+                let fam = jobs::family_verify(&t, conn, family_opt(&drive), &file, ui)?;
+                put(
+                    out,
+                    serde_json::json!({"family": fam.name(), "matches": true}),
+                );
+                return Ok(());
+            }
             let r = jobs::verify(&t, conn, &file, boot, &enter_opts(&drive)?, ui)?;
             timing(ui, r.modelled, r.wall);
             put(
@@ -244,6 +272,20 @@ fn info(
     out: &mut Fields,
 ) -> Result<(), Failure> {
     let t = Target::parse(port)?;
+    if jobs::ask_family(&t, family_opt(drive)) {
+        if let Some(f) = jobs::own_updater_info(&t, conn, family_opt(drive), drive.force, ui)? {
+            put(
+                out,
+                serde_json::json!({
+                    "family": f.family.name(), "identity": format!("{} {} {}", f.vendor, f.product, f.revision),
+                    "serial": f.serial, "firmware_date": f.fw_date, "boot_config": f.boot_config_id,
+                    "model_signature": f.identity.as_ref().map(|(v, p, r)| format!("{v} {p} {r}")),
+                    "loader_only": f.loader_only,
+                }),
+            );
+        }
+        return Ok(());
+    }
     if let Target::Scsi(_) = t {
         return jobs::atapi_info(&t, conn, drive.force, ui);
     }
@@ -291,6 +333,17 @@ fn read(
     out: &mut Fields,
 ) -> Result<(), Failure> {
     let t = Target::parse(&resolve_port(port, drive.force, ui)?)?;
+    if family_opt(drive).is_some() || !matches!(t, Target::Scsi(_)) && jobs::ask_family(&t, None) {
+        let start = std::time::Instant::now();
+        let (fam, len, gaps) = jobs::family_read(&t, conn, family_opt(drive), file, ui)?;
+        put(
+            out,
+            serde_json::json!({"file": file.display().to_string(), "family": fam.name(), "size": len,
+                "gaps": gaps.iter().map(|(a, n)| serde_json::json!({"at": a, "len": n})).collect::<Vec<_>>()}),
+        );
+        timing(ui, None, start.elapsed());
+        return Ok(());
+    }
     let r = jobs::read(&t, conn, file, &enter_opts(drive)?, ui)?;
     put(
         out,
@@ -324,9 +377,22 @@ fn write(
         jobs::write(t, conn, file, opts, ui)?
     };
     summary(ui, &r);
-    put(
-        out,
-        serde_json::json!({
+    put(out, write_fields(&r));
+    Ok(())
+}
+
+/// The `--json` result fields of a write.
+fn write_fields(r: &Report) -> serde_json::Value {
+    if let Some(f) = r.family {
+        return serde_json::json!({
+            "method": f.name(), "dry_run": r.dry_run,
+            "uploaded_bytes": r.program_bytes, "checksum": format!("{:04X}", r.sum16),
+            "backup": r.backup.as_ref().map(|b| b.display().to_string()),
+            "identity_before": r.identity_before, "identity_after": r.identity_after,
+            "modelled_s": r.modelled.map(|d| d.as_secs_f64()), "wall_s": r.wall.as_secs_f64(),
+        });
+    }
+    serde_json::json!({
             "method": if r.atapi { "atapi" } else { "vendor" }, "dry_run": r.dry_run,
             "chip": r.chip, "changed_bytes": r.changed_bytes, "erased_bytes": r.erase_bytes,
             "programmed_bytes": r.program_bytes, "checksum": format!("{:04X}", r.sum16),
@@ -335,9 +401,7 @@ fn write(
             "nothing_to_do": r.nothing_to_do, "drive_not_booting": r.drive_not_booting,
             "modelled_s": r.modelled.map(|d| d.as_secs_f64()), "bus_ops": r.bus_ops,
             "wall_s": r.wall.as_secs_f64(),
-        }),
-    );
-    Ok(())
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,6 +5,7 @@ use super::args::SimCommand;
 use crate::chips;
 use crate::error::{Failure, Kind};
 use crate::files;
+use crate::firmware::family::Family;
 use crate::report::Ui;
 use crate::sim::store::{NewDrive, Stored};
 use crate::sim::Settings;
@@ -21,11 +22,32 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
         SimCommand::New {
             path,
             chip,
+            family: Some(family),
+            drive,
+            unit,
+            firmware,
+            ..
+        } => {
+            let _ = chip;
+            new_family(path, &family, drive, unit, firmware, ui)
+        }
+        SimCommand::New {
+            path,
+            chip,
             drive,
             firmware,
             bricked,
             intro,
-        } => new(path, chip, drive, firmware, bricked, intro, ui),
+            ..
+        } => new(
+            path,
+            chip.unwrap_or_default(),
+            drive.unwrap_or_else(|| "BTC|DVDRW IDE1008|0055".into()),
+            firmware,
+            bricked,
+            intro,
+            ui,
+        ),
         SimCommand::Show { path } => show(path, ui),
         #[cfg(unix)]
         SimCommand::Serve { path, socket, log } => {
@@ -48,6 +70,97 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
     }
 }
 
+/// "VENDOR|PRODUCT|REV" as settings.
+fn parse_drive(drive: &str) -> Result<Settings, Failure> {
+    let parts: Vec<&str> = drive.split('|').collect();
+    if parts.len() != 3 {
+        return Err(Failure::usage(
+            format!("--drive '{drive}' is not VENDOR|PRODUCT|REV"),
+            "e.g. --drive \"BTC|DVDRW IDE1008|0055\"",
+        ));
+    }
+    Ok(Settings {
+        vendor: parts[0].into(),
+        product: parts[1].into(),
+        revision: parts[2].into(),
+    })
+}
+
+/// `sim new --family`: a drive of a later family.
+fn new_family(
+    path: PathBuf,
+    family: &str,
+    drive: Option<String>,
+    unit: Option<u64>,
+    firmware: Option<PathBuf>,
+    ui: &mut dyn Ui,
+) -> Result<(), Failure> {
+    let family = Family::parse(family).map_err(|e| Failure::usage(e, "use mt1959 or mt1339"))?;
+    let settings = parse_drive(&drive.unwrap_or_else(|| {
+        match family {
+            Family::Mt1959 => "HL-DT-ST|BD-RE WH16NS60|1.05",
+            Family::Mt1339 => "TSSTcorp|DVD-ROM SH-D162D|BC06",
+        }
+        .into()
+    }))?;
+    files::check_output(&path, None)?;
+    let unit = unit.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let label = format!(
+        "{} {} {}",
+        settings.vendor, settings.product, settings.revision
+    );
+    let mut s = Stored::create_family(family, settings, unit)
+        .map_err(|e| Failure::file(e.to_string(), "check the folder"))?;
+    if let Some(f) = firmware {
+        let fw = files::load_firmware(&f)?.data;
+        if fw.len() != s.flash.len() {
+            return Err(Failure::usage(
+                format!(
+                    "{} is {} bytes; an {} drive holds {} bytes",
+                    f.display(),
+                    fw.len(),
+                    family.name(),
+                    s.flash.len()
+                ),
+                "give an image of the family's size, or leave --firmware out",
+            ));
+        }
+        // The unit keeps its own calibration, as a drive does.
+        if let Some(cal) = family
+            .unit_regions()
+            .iter()
+            .find(|r| r.what == "calibration")
+        {
+            let own = s.flash[cal.range()].to_vec();
+            s.flash = fw;
+            s.flash[cal.range()].copy_from_slice(&own);
+        } else {
+            s.flash = fw;
+        }
+    }
+    s.save(&path)
+        .map_err(|e| Failure::file(e.to_string(), "choose a folder you can write to"))?;
+    let serial = s
+        .meta
+        .unit
+        .as_ref()
+        .map(|u| u.serial.clone())
+        .unwrap_or_default();
+    ui.line(&format!(
+        "Created virtual drive {} ({label}, {}, {} KiB, serial {serial})",
+        path.display(),
+        family.describe(),
+        s.flash.len() / 1024
+    ));
+    Ok(())
+}
+
 /// `sim new`: create a virtual drive file.
 fn new(
     path: PathBuf,
@@ -64,23 +177,16 @@ fn new(
             "`mtkflash chips` lists the known chips",
         )
     })?;
-    let parts: Vec<&str> = drive.split('|').collect();
-    if parts.len() != 3 {
-        return Err(Failure::usage(
-            format!("--drive '{drive}' is not VENDOR|PRODUCT|REV"),
-            "e.g. --drive \"BTC|DVDRW IDE1008|0055\"",
-        ));
-    }
+    let settings = parse_drive(&drive)?;
     let fw = firmware
         .map(|f| files::load_firmware(&f))
         .transpose()?
         .map(|f| f.data);
     files::check_output(&path, None)?;
-    let settings = Settings {
-        vendor: parts[0].into(),
-        product: parts[1].into(),
-        revision: parts[2].into(),
-    };
+    let label = format!(
+        "{} {} {}",
+        settings.vendor, settings.product, settings.revision
+    );
     let intro = match intro {
         Some(_) if info.bus() != chips::Bus::Spi => {
             return Err(Failure::usage(
@@ -102,14 +208,21 @@ fn new(
     s.save(&path)
         .map_err(|e| Failure::file(e.to_string(), "choose a folder you can write to"))?;
     ui.line(&format!(
-        "Created virtual drive {} ({} {} {}, {})",
+        "Created virtual drive {} ({label}, {})",
         path.display(),
-        parts[0],
-        parts[1],
-        parts[2],
         info.label()
     ));
     Ok(())
+}
+
+/// The faults line of `sim show`.
+fn faults_line(meta: &crate::sim::store::Meta) -> String {
+    let f = if meta.faults.is_empty() {
+        "none"
+    } else {
+        &meta.faults
+    };
+    format!("Faults:    {f}")
 }
 
 /// `sim show`: what a virtual drive holds.
@@ -119,6 +232,45 @@ fn show(path: PathBuf, ui: &mut dyn Ui) -> Result<(), Failure> {
     let (meta, chip) = (s.meta.clone(), s.chip);
     let powered = s.into_channel();
     ui.line(&format!("Virtual drive: {}", path.display()));
+    if let Some(u) = &meta.unit {
+        ui.line(&format!(
+            "Family:    {} ({}); serial {}, firmware date {}",
+            u.family.name(),
+            u.family.describe(),
+            u.serial,
+            u.fw_date
+        ));
+        ui.line(&format!(
+            "Flash:     {} KiB; no vendor mode, updated by its own firmware",
+            chip.size / 1024
+        ));
+        let id = crate::firmware::family::identity_of(powered.drive.flash.mem());
+        ui.line(&format!(
+            "Made as:   {} | {} | {} (given by `sim new`)",
+            meta.vendor, meta.product, meta.revision
+        ));
+        ui.line(&format!(
+            "Firmware:  {}",
+            match (u.family, id) {
+                (Family::Mt1959, Some((v, p, r))) => format!("{v} {p} {r} (identity page)"),
+                _ => a
+                    .identity
+                    .as_ref()
+                    .map(|i| i.display())
+                    .unwrap_or_else(|| "no identity in flash".into()),
+            }
+        ));
+        ui.line(&format!(
+            "State:     {}",
+            if u.loader_only {
+                "loader only (a programming was cut short; it takes a new upload)"
+            } else {
+                "working"
+            }
+        ));
+        ui.line(&faults_line(&meta));
+        return Ok(());
+    }
     ui.line(&format!(
         "Chip:      {} ({} KiB, {:?}; vendor intro answers 0x{:02X})",
         chip.label(),
@@ -148,14 +300,7 @@ fn show(path: PathBuf, ui: &mut dyn Ui) -> Result<(), Failure> {
         }
     ));
     ui.line(&format!("Check Sum: {:04X}", a.sum16));
-    ui.line(&format!(
-        "Faults:    {}",
-        if meta.faults.is_empty() {
-            "none"
-        } else {
-            &meta.faults
-        }
-    ));
+    ui.line(&faults_line(&meta));
     Ok(())
 }
 

@@ -295,6 +295,17 @@ impl Device {
     }
 }
 
+/// Might the drive at `target` be one of the later families, flashed by its own
+/// firmware? Pass-through devices might (ask them: `ops::family::detect`); task-file
+/// ports are the 8032-era drives' way in; a virtual drive is what it was made as.
+pub fn may_be_family(target: &Target) -> bool {
+    match target {
+        Target::Scsi(_) => true,
+        Target::Sim(p) => virtual_drive::is_family(p),
+        _ => false,
+    }
+}
+
 /// Open a packet (SCSI) transport for `target` and run `f` on it: the OS pass-through
 /// for `/dev/sgN` and drive letters, PIO PACKET over the task file otherwise.
 pub fn with_packet<R>(

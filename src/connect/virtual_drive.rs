@@ -99,6 +99,11 @@ pub fn open(path: &Path) -> Result<(Ata<Ports>, Saved), Failure> {
     Ok((Ata::new(Ports::Sim(Box::new(ch)), channel), saved))
 }
 
+/// Is the virtual drive at `path` one of a later family (updated by its own firmware)?
+pub fn is_family(path: &Path) -> bool {
+    Stored::load(path).is_ok_and(|s| s.meta.unit.is_some())
+}
+
 /// Save the drive's state after a session (`io` is the untraced backend).
 pub fn save(saved: Saved, io: Ports) -> Result<(), Failure> {
     if let Ports::Sim(ch) = io {

@@ -1,6 +1,7 @@
 //! Firmware images: loading (.bin, Intel HEX, BTC HEX) and layout analysis. Pure: no I/O
 //! besides reading the file in [`load`].
 
+pub mod family;
 mod hex;
 mod layout;
 pub mod synth;
@@ -27,6 +28,8 @@ pub enum Format {
     Bin,
     IntelHex,
     BtcHex,
+    /// mtkflash's backup of a later-family drive: its window plus what it answered.
+    UnitBackup,
 }
 
 impl std::fmt::Display for Format {
@@ -35,6 +38,7 @@ impl std::fmt::Display for Format {
             Format::Bin => "binary",
             Format::IntelHex => "Intel HEX",
             Format::BtcHex => "BTC HEX",
+            Format::UnitBackup => "mtkflash unit backup",
         })
     }
 }
@@ -43,6 +47,8 @@ impl std::fmt::Display for Format {
 pub struct Firmware {
     pub data: Vec<u8>,
     pub format: Format,
+    /// A unit backup's record of the drive it came from.
+    pub unit: Option<Box<family::UnitBackup>>,
 }
 
 /// A firmware image ready for an operation: the bytes, what they hold, and where they
@@ -67,6 +73,7 @@ impl Image {
             fw: Firmware {
                 data,
                 format: Format::Bin,
+                unit: None,
             },
             analysis,
         }
@@ -92,6 +99,8 @@ pub enum FirmwareError {
     TooManyBanks { banks: usize },
     #[error("cannot read {path}: {err}")]
     Io { path: String, err: String },
+    #[error("a damaged mtkflash unit backup: {what}")]
+    Backup { what: String },
 }
 
 /// 16-bit sum of all bytes (BTC's "Check Sum").
@@ -147,11 +156,13 @@ pub fn load(path: &Path) -> Result<Firmware, FirmwareError> {
         Ok(Firmware {
             data: hex::parse_btc_hex_lines(lines)?,
             format: Format::BtcHex,
+            unit: None,
         })
     } else {
         Ok(Firmware {
             data: hex::parse_intel_hex_lines(lines)?,
             format: Format::IntelHex,
+            unit: None,
         })
     }
 }
@@ -171,11 +182,21 @@ pub fn parse(bytes: &[u8]) -> Result<Firmware, FirmwareError> {
             return Ok(Firmware {
                 data: parse_btc_hex(text)?,
                 format: Format::BtcHex,
+                unit: None,
             });
         }
         return Ok(Firmware {
             data: parse_intel_hex(text)?,
             format: Format::IntelHex,
+            unit: None,
+        });
+    }
+    if let Some(b) = family::decode_backup(bytes) {
+        let (unit, data) = b.map_err(|what| FirmwareError::Backup { what })?;
+        return Ok(Firmware {
+            data,
+            format: Format::UnitBackup,
+            unit: Some(Box::new(unit)),
         });
     }
     if !SIZES.contains(&bytes.len()) {
@@ -211,6 +232,7 @@ pub fn parse(bytes: &[u8]) -> Result<Firmware, FirmwareError> {
     Ok(Firmware {
         data: bytes.to_vec(),
         format: Format::Bin,
+        unit: None,
     })
 }
 

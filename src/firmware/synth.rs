@@ -164,7 +164,28 @@ pub fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     );
     let half = small_hex.len() / 2;
     let cut = small_hex[..half].rfind('\n').expect("lines") + 1;
+    use super::family::Family;
+    let spec = |v: &str, p: &str, r: &str| Spec {
+        vendor: v.into(),
+        product: p.into(),
+        revision: r.into(),
+        size: 0,
+    };
+    let wh16 = family_image(
+        Family::Mt1959,
+        &spec("HL-DT-ST", "BD-RE WH16NS60", "1.03"),
+        1,
+    );
+    let bu40 = family_image(Family::Mt1959, &spec("HL-DT-ST", "BD-RE BU40N", "1.00"), 1);
+    let tsst = family_image(
+        Family::Mt1339,
+        &spec("TSSTcorp", "DVD-ROM SH-D162D", "BC07"),
+        1,
+    );
     vec![
+        ("mt1959-wh16ns60-103.bin", wh16),
+        ("mt1959-bu40n-100.bin", bu40),
+        ("mt1339-sh-d162d-bc07.bin", tsst),
         ("btc-ide1008-0055.bin", v55.clone()),
         ("btc-ide1008-0758.bin", v758.clone()),
         ("btc-ide1008-0055.hex", super::to_btc_hex(&v55).into_bytes()),
@@ -183,6 +204,45 @@ pub fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
         ("broken-bad-checksum.hex", bad_sum.into_bytes()),
         ("broken-truncated.hex", small_hex.as_bytes()[..cut].to_vec()),
     ]
+}
+
+/// A synthetic image for a drive of a later family (never vendor firmware):
+///
+/// - `mt1959` (2 MiB): boot area 0..0x10000 with the boot config at 0x3000 (its ID, as
+///   RD lists it for the model, then 16 bytes of config), firmware code from 0x10000
+///   that changes with the revision, the identity page at 0x1EC000 (vendor, product,
+///   revision, inference I20), and the calibration region at 0x1F0000 filled from
+///   `unit` (another unit of the same model has other calibration).
+/// - `mt1339` (256 KiB): an 8032-style image as [`generate`] makes.
+pub fn family_image(family: super::family::Family, spec: &Spec, unit: u64) -> Vec<u8> {
+    use super::family::{self, Family};
+    match family {
+        Family::Mt1339 => generate(&Spec {
+            size: family::MT1339_LEN,
+            ..spec.clone()
+        }),
+        Family::Mt1959 => {
+            let model = format!("{}|{}", spec.vendor, spec.product);
+            let mut img = vec![0xFFu8; family::MT1959_LEN];
+            Mix(seed(&[model.as_bytes(), b"mt1959 boot"])).fill(&mut img[..0x3000]);
+            let cfg = family::BOOT_CONFIG.at;
+            img[cfg..cfg + 16].copy_from_slice(&pad(family::boot_config_for(&spec.product), 16));
+            Mix(seed(&[model.as_bytes(), b"config"])).fill(&mut img[cfg + 16..cfg + 32]);
+            Mix(seed(&[model.as_bytes(), spec.revision.as_bytes()]))
+                .fill(&mut img[family::BOOT_AREA.len..family::IDENTITY.at]);
+            let id = family::IDENTITY.at;
+            img[id..id + 8].copy_from_slice(&pad(&spec.vendor, 8));
+            img[id + 8..id + 24].copy_from_slice(&pad(&spec.product, 16));
+            img[id + 24..id + 28].copy_from_slice(&pad(&spec.revision, 4));
+            Mix(seed(&[
+                model.as_bytes(),
+                &unit.to_le_bytes(),
+                b"calibration",
+            ]))
+            .fill(&mut img[family::CALIBRATION.range()]);
+            img
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 pub mod update;
 
 use crate::connect::{self, Connect, Target};
-use crate::error::{Failure, NOT_CHANGED};
+use crate::error::{Failure, NOT_CHANGED, UNTOUCHED};
 use crate::files::{self, check_output, Backup};
+use crate::firmware::family::Family;
 use crate::firmware::{sum16, Image};
 use crate::ops::flash::{self, Info};
-use crate::ops::{atapi, write, EnterOptions, Report, WriteOptions};
+use crate::ops::{atapi, family, write, EnterOptions, Report, WriteOptions};
 use crate::report::Ui;
 use std::path::Path;
 use std::time::Instant;
@@ -173,6 +174,121 @@ pub fn info(
 ) -> Result<Info, Failure> {
     connect::with_device(target, &forced(conn, opts.force), ui, |dev, ui| {
         flash::info(dev, opts, ui)
+    })
+}
+
+/// Refused: the drive answered as none of the later families, where one was expected.
+fn not_a_family(target: &Target) -> Failure {
+    Failure::new(
+        crate::error::Kind::NoUpdater,
+        format!("{} does not answer as an MT1959/MT1339 drive (INQUIRY and READ BUFFER at 0x1EC000)", target.describe()),
+        UNTOUCHED,
+        "check the device (`mtkflash info`); give --family mt1959 or mt1339 when the drive runs its loader only",
+    )
+}
+
+/// Is the drive at `target` to be asked whether it is of a later family? When
+/// `--family` names one, on pass-through devices (`write` and `info`: the BTC update
+/// is the other possibility) and on virtual drives made as one.
+pub fn ask_family(target: &Target, given: Option<Family>) -> bool {
+    given.is_some() || connect::may_be_family(target)
+}
+
+/// Write `input` through the drive's own updater, in one session: a later family's
+/// (`--family`, or found by asking the drive), else on a pass-through device the BTC
+/// update.
+pub fn own_updater_write(
+    target: &Target,
+    conn: &Connect,
+    given: Option<Family>,
+    input: &Path,
+    opts: &WriteOptions,
+    ui: &mut dyn Ui,
+) -> Result<Report, Failure> {
+    let image = files::load_image(input)?;
+    if let Some(f) = given {
+        family::check_image(f, &image)?;
+        check_backup(input, opts)?;
+    }
+    let conn = forced(conn, opts.enter.force);
+    connect::with_packet(target, &conn, ui, |t, ui| {
+        match family::family_here(t, given)? {
+            Some(f) => {
+                check_backup(input, opts)?;
+                family::write(t, f, &image, opts, ui)
+            }
+            None if matches!(target, Target::Scsi(_)) => {
+                atapi::check_options(opts)?;
+                write::check_image(&image, true, ui)?;
+                atapi::check(&image, opts)?;
+                atapi::write(t, &image, opts, ui)
+            }
+            None => Err(not_a_family(target)),
+        }
+    })
+}
+
+/// `info` through the drive's own interface: a later family's facts, else on a
+/// pass-through device what the BTC path shows. The family, when it is one.
+pub fn own_updater_info(
+    target: &Target,
+    conn: &Connect,
+    given: Option<Family>,
+    force: bool,
+    ui: &mut dyn Ui,
+) -> Result<Option<family::Facts>, Failure> {
+    connect::with_packet(
+        target,
+        &forced(conn, force),
+        ui,
+        |t, ui| match family::family_here(t, given)? {
+            Some(f) => {
+                let facts = family::facts(t, f)?;
+                family::show(&facts, ui);
+                Ok(Some(facts))
+            }
+            None if matches!(target, Target::Scsi(_)) => atapi::info(t, ui).map(|()| None),
+            None => Err(not_a_family(target)),
+        },
+    )
+}
+
+/// Read the whole window of a later family's drive into a new file (every block read
+/// twice; gaps filled with FF and reported).
+pub fn family_read(
+    target: &Target,
+    conn: &Connect,
+    given: Option<Family>,
+    out: &Path,
+    ui: &mut dyn Ui,
+) -> Result<(Family, usize, family::Gaps), Failure> {
+    check_output(out, None)?;
+    connect::with_packet(target, conn, ui, |t, ui| {
+        let fam = family::family_here(t, given)?.ok_or_else(|| not_a_family(target))?;
+        let (data, gaps) = family::read_window(t, fam, ui)?;
+        files::write_new_file(out, &data).map_err(|f| f.with_drive(UNTOUCHED))?;
+        ui.line(&format!(
+            "Saved {} ({} KiB, Check Sum : {:04X})",
+            out.display(),
+            data.len() / 1024,
+            sum16(&data)
+        ));
+        Ok((fam, data.len(), gaps))
+    })
+}
+
+/// Compare a later family's drive with `input`.
+pub fn family_verify(
+    target: &Target,
+    conn: &Connect,
+    given: Option<Family>,
+    input: &Path,
+    ui: &mut dyn Ui,
+) -> Result<Family, Failure> {
+    let image = files::load_image(input)?;
+    connect::with_packet(target, conn, ui, |t, ui| {
+        let fam = family::family_here(t, given)?.ok_or_else(|| not_a_family(target))?;
+        family::verify(t, fam, &image, ui).map(|()| fam)
     })
 }
 

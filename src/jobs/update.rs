@@ -6,7 +6,9 @@
 //!   "drives": ["3", "sim:a.mtksim"],
 //!   "rules": [
 //!     { "vendor": "BTC", "product": "DVDRW IDE1008", "firmware": "v0758.hex",
-//!       "min_revision": "0050", "max_revision": "0757", "boot": false, "force": false }
+//!       "min_revision": "0050", "max_revision": "0757", "boot": false, "force": false },
+//!     { "vendor": "HL-DT-ST", "product": "BD-RE WH16NS60", "firmware": "wh16ns60-1.03.bin",
+//!       "family": "mt1959" }
 //!   ]
 //! }
 //! ```
@@ -14,14 +16,16 @@
 //! rule whose vendor and product match (ignoring case and padding) applies; drives at the
 //! firmware's revision are skipped, and so are revisions outside the rule's range
 //! (compared as strings, as revisions are written: "0055" < "0758"). Each update is a
-//! full `write` with its checks, backup and verification.
+//! full `write` with its checks, backup and verification. A rule with "family" (mt1959,
+//! mt1339) is for drives of that later family: its image is checked as theirs, and the
+//! drive is written through its own updater (its calibration kept).
 
 use crate::connect::{self, Connect, Target};
 use crate::error::{Exit, Failure, Kind};
 use crate::files::Backup;
 use crate::firmware::Image;
 use crate::ops::session::{identify, in_vendor_mode, EnterOptions, Identity};
-use crate::ops::WriteOptions;
+use crate::ops::{family, WriteOptions};
 use crate::report::{Event, Recorder, Ui};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,9 @@ pub struct Rule {
     pub boot: bool,
     #[serde(default)]
     pub force: bool,
+    /// A later family's drives (mt1959, mt1339), written through their own updater.
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 /// What happened to one drive of the batch.
@@ -87,6 +94,21 @@ pub struct Outcome {
     pub detail: String,
 }
 
+/// A rule's family, when it names one.
+fn rule_family(r: &Rule) -> Result<Option<crate::firmware::family::Family>, Failure> {
+    r.family
+        .as_deref()
+        .map(|f| {
+            crate::firmware::family::Family::parse(f).map_err(|e| {
+                Failure::usage(
+                    format!("rule for {} {}: {e}", r.vendor, r.product),
+                    "use \"family\": \"mt1959\" or \"mt1339\", or leave it out for vendor mode",
+                )
+            })
+        })
+        .transpose()
+}
+
 pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf), Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::file(
@@ -112,10 +134,34 @@ pub fn load_manifest(path: &Path) -> Result<(Manifest, PathBuf), Failure> {
 
 /// The drive's (vendor, product, revision). A drive running boot code only has no
 /// INQUIRY; its model is read from the INQUIRY template in its flash (vendor mode), and
-/// its revision is reported as "boot-only" so that it is always (re)written.
+/// its revision is reported as "boot-only" so that it is always (re)written; a later
+/// family's drive running its loader only says "BOOT" and is always written too. The
+/// question is not traced (the write after it is).
 fn identity_of(port: &str, conn: &Connect) -> Result<Option<(String, String, String)>, Failure> {
     let t = Target::parse(port)?;
     let quiet = &mut Recorder::default();
+    let conn = &Connect {
+        trace: None,
+        ..conn.clone()
+    };
+    if super::ask_family(&t, None) {
+        let asked = connect::with_packet(&t, conn, quiet, |tr, _| {
+            match family::family_here(tr, None)? {
+                Some(f) => family::facts(tr, f).map(|x| {
+                    let rev = if x.loader_only {
+                        "boot-only".into()
+                    } else {
+                        x.revision
+                    };
+                    Some((x.vendor, x.product, rev))
+                }),
+                None => Ok(None),
+            }
+        })?;
+        if asked.is_some() || !matches!(t, Target::Scsi(_)) {
+            return Ok(asked);
+        }
+    }
     connect::with_device(&t, conn, quiet, |dev, ui| match identify(dev)? {
         Identity::Atapi {
             vendor,
@@ -186,21 +232,30 @@ pub fn run(
     let mut images = Vec::new();
     for r in &m.rules {
         let p = base.join(&r.firmware);
-        let image = super::load_for_write(&p, r.boot, &mut Recorder::default())?;
-        let rev = image
-            .analysis
-            .identity
-            .as_ref()
-            .map(|i| i.revision.clone())
-            .ok_or_else(|| {
-                Failure::file(
-                    format!(
-                        "{}: the image carries no identity, so its revision is unknown",
-                        p.display()
-                    ),
-                    "use the drive maker's image",
-                )
-            })?;
+        let fam = rule_family(r)?;
+        let image = match fam {
+            Some(f) => {
+                let image = crate::files::load_image(&p)?;
+                family::check_image(f, &image)?;
+                image
+            }
+            None => super::load_for_write(&p, r.boot, &mut Recorder::default())?,
+        };
+        let rev = match fam {
+            Some(crate::firmware::family::Family::Mt1959) => {
+                crate::firmware::family::identity_of(image.data()).map(|i| i.2)
+            }
+            _ => image.analysis.identity.as_ref().map(|i| i.revision.clone()),
+        };
+        let rev = rev.ok_or_else(|| {
+            Failure::file(
+                format!(
+                    "{}: the image carries no identity, so its revision is unknown",
+                    p.display()
+                ),
+                "use the drive maker's image",
+            )
+        })?;
         images.push((p, rev, image));
     }
     let ports: Vec<String> = match &m.drives {
@@ -322,7 +377,14 @@ fn one(
     ui.line(&format!(
         "{port}: {vendor} {product} {revision} -> {target_rev}"
     ));
-    match super::write(&t, conn, path, &opts, &mut Recorder::default()) {
+    let written = match rule_family(rule) {
+        Ok(Some(f)) => {
+            super::own_updater_write(&t, conn, Some(f), path, &opts, &mut Recorder::default())
+        }
+        Ok(None) => super::write(&t, conn, path, &opts, &mut Recorder::default()),
+        Err(f) => Err(f),
+    };
+    match written {
         Ok(r) => done(
             Status::Updated,
             format!(

@@ -1,7 +1,8 @@
 //! `check`: what a firmware file holds, offline (no drive involved).
 
 use crate::error::Failure;
-use crate::firmware::{self, Analysis, Format};
+use crate::firmware::family::{self, Family};
+use crate::firmware::{self, Analysis, Firmware, Format};
 use crate::inference::BOOT_LEN;
 use std::path::Path;
 
@@ -27,6 +28,9 @@ pub fn check(path: &Path) -> Result<CheckReport, Failure> {
             a.banks.len()
         ),
     ];
+    if let Some(f) = family::family_of_image(&fw.data, fw.unit.as_deref()) {
+        return Ok(check_family(f, fw, a, lines));
+    }
     lines.push(format!("Layout:    {}", a.layout));
     match &a.identity {
         Some(id) => lines.push(format!(
@@ -93,4 +97,87 @@ pub fn check(path: &Path) -> Result<CheckReport, Failure> {
         lines,
         problems,
     })
+}
+
+/// `check` of an image for a later family: what it is for and which parts of it belong
+/// to one unit.
+fn check_family(f: Family, fw: Firmware, a: Analysis, mut lines: Vec<String>) -> CheckReport {
+    // Its size in plain KiB: these drives have no 64 KiB banks of 8032 code.
+    if let Some(l) = lines.iter_mut().find(|l| l.starts_with("Size:")) {
+        *l = format!("Size:      {} KiB", fw.data.len() / 1024);
+    }
+    lines.push(format!(
+        "Family:    {} ({}): written through the drive's own updater, not vendor mode",
+        f.name(),
+        f.describe()
+    ));
+    let mut problems = Vec::new();
+    if let Err(e) = crate::mtk::family::upload_steps(f, fw.data.len()) {
+        problems.push(e);
+    }
+    match f {
+        Family::Mt1959 => {
+            lines.push(format!(
+                "Boot config: {} (0x003000; RD's rule: it must be the drive's own platform)",
+                family::boot_config_id(&fw.data)
+                    .map(|c| format!("\"{c}\""))
+                    .unwrap_or_else(|| "none (FF)".into())
+            ));
+            lines.push(format!(
+                "Identity:  {}",
+                family::identity_of(&fw.data)
+                    .map(|(v, p, r)| format!(
+                        "vendor '{v}' product '{p}' revision '{r}' (identity page 0x1EC000)"
+                    ))
+                    .unwrap_or_else(|| "none found in the identity page (0x1EC000)".into())
+            ));
+            lines.push("Boot area: 0x000000-0x00FFFF is kept by the drive; it is sent as FF with the drive's own boot config".into());
+        }
+        Family::Mt1339 => lines.push(match &a.identity {
+            Some(id) => format!(
+                "Identity:  vendor '{}' product '{}' revision '{}' (INQUIRY template at 0x{:05X})",
+                id.vendor, id.product, id.revision, id.offset
+            ),
+            None => "Identity:  none found".into(),
+        }),
+    }
+    let unit = f.unit_regions();
+    if unit.is_empty() {
+        lines.push("Per-unit:  none known; the whole image is written as it is".into());
+    }
+    for r in unit {
+        lines.push(format!(
+            "Per-unit:  {} 0x{:06X}-0x{:06X}: the drive's own is kept when written{}",
+            r.what,
+            r.at,
+            r.at + r.len - 1,
+            if fw.unit.is_some() {
+                ""
+            } else {
+                " (this image's is not used)"
+            }
+        ));
+    }
+    if let Some(b) = &fw.unit {
+        lines.push(format!(
+            "Backup of: {} {} {}, serial {}: written back to that drive, its own calibration is restored too",
+            b.vendor, b.product, b.revision, b.serial
+        ));
+        if !b.gaps.is_empty() {
+            lines.push(format!(
+                "Gaps:      {} span(s) the drive would not give, filled with FF",
+                b.gaps.len()
+            ));
+        }
+    }
+    lines.push(format!(
+        "Check Sum: {:04X} (16-bit sum of all bytes)",
+        a.sum16
+    ));
+    CheckReport {
+        format: fw.format,
+        analysis: a,
+        lines,
+        problems,
+    }
 }

@@ -7,6 +7,7 @@
 pub mod atapi;
 pub mod check;
 pub mod execute;
+pub mod family;
 pub mod flash;
 pub mod readback;
 pub mod scan;

@@ -45,6 +45,34 @@ fn probe(target: &Target, force: bool) -> Result<(String, String), Failure> {
     })
 }
 
+/// Ask a drive of a later family (MT1959, MT1339) who it is: None when it is none.
+fn probe_family(target: &Target, force: bool) -> Result<Option<(String, String)>, Failure> {
+    let quiet = &mut Recorder::default();
+    connect::with_packet(target, &Connect::forced(force), quiet, |t, _| {
+        let Some(f) = super::family::detect(t)? else {
+            return Ok(None);
+        };
+        let facts = super::family::facts(t, f)?;
+        Ok(Some((
+            format!("{} {} {}", facts.vendor, facts.product, facts.revision),
+            format!(
+                "no vendor mode: {} updater{}{}",
+                f.name(),
+                facts
+                    .serial
+                    .as_deref()
+                    .map(|s| format!(", serial {s}"))
+                    .unwrap_or_default(),
+                if facts.loader_only {
+                    ", runs its loader only"
+                } else {
+                    ""
+                }
+            ),
+        )))
+    })
+}
+
 /// Scan under `root` (normally "/") and the folder `here` for virtual drives.
 pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found> {
     let mut found = Vec::new();
@@ -132,12 +160,19 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                 d.sr.as_ref()
                     .map(|s| format!(" ({})", s.display()))
                     .unwrap_or_default();
-            found.push(Found {
+            let mut f = Found {
                 port: d.sg.display().to_string(),
                 what: format!("pass-through device{twin}"),
                 identity: Some(format!("{} {} {}", d.vendor, d.model, d.rev)),
                 vendor: Some("not asked: the vendor intro needs a task-file port".into()),
-            });
+            };
+            // A later family's drive says so over its own interface.
+            if root == Path::new("/") {
+                if let Ok(Some((id, v))) = probe_family(&Target::Scsi(d.sg.clone()), force) {
+                    (f.identity, f.vendor) = (Some(id), Some(v));
+                }
+            }
+            found.push(f);
         }
     }
     #[cfg(windows)]
@@ -183,7 +218,22 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default()
         );
-        match probe(&Target::Sim(p.clone()), force) {
+        let t = Target::Sim(p.clone());
+        let r = if connect::may_be_family(&t) {
+            probe_family(&t, force).and_then(|r| {
+                r.ok_or_else(|| {
+                    Failure::new(
+                        crate::error::Kind::NoUpdater,
+                        "made as a later family's drive, but it does not answer as one",
+                        crate::error::UNTOUCHED,
+                        "look at it with `mtkflash sim show`",
+                    )
+                })
+            })
+        } else {
+            probe(&t, force)
+        };
+        match r {
             Ok((id, v)) => found.push(Found {
                 port,
                 what: "virtual drive".into(),

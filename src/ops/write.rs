@@ -68,6 +68,8 @@ pub struct Report {
     pub atapi: bool,
     /// A dry run: the plan was shown, nothing was written.
     pub dry_run: bool,
+    /// Written through a later family's own updater.
+    pub family: Option<crate::firmware::family::Family>,
 }
 
 /// Check an image before a write: every bank must start like 8032 code, and with /b
@@ -126,6 +128,16 @@ fn check_model(
             vendor, product, ..
         } => (vendor.clone(), product.clone(), "the drive reports"),
         Identity::BootOnly => match find_identity(current) {
+            // A write that stopped midway leaves the identity's bytes partly erased
+            // (0xFF): that says nothing about the model.
+            Some(id)
+                if !current[id.offset + 8..id.offset + 32]
+                    .iter()
+                    .all(|b| (0x20..0x7F).contains(b) || *b == 0) =>
+            {
+                ui.warn("the drive runs boot code only and the identity in its flash is cut short (a write stopped midway); the model cannot be checked");
+                return Ok(());
+            }
             Some(id) => (id.vendor, id.product, "the drive's flash holds"),
             None => {
                 ui.warn("the drive runs boot code only and its flash holds no identity; the model cannot be checked");

@@ -4,9 +4,11 @@
 //! then the raw flash content (exactly the chip's size). Saved atomically (temporary
 //! file in the same folder, then rename), so a crash never leaves half a drive.
 
+use super::drive::family::Unit;
 use super::drive::{boot_crc, Drive, Flash, Mode, Settings};
 use super::taskfile::SimChannel;
 use crate::chips::{self, ChipInfo};
+use crate::firmware::family::Family;
 use crate::firmware::synth;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -41,6 +43,20 @@ pub struct Meta {
     /// Record flash events with their bus-operation counts (fault campaigns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<super::taskfile::FlashEvent>>,
+    /// A drive of a later family (MT1959, MT1339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitMeta>,
+}
+
+/// What a drive of a later family keeps beyond its flash.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnitMeta {
+    pub family: Family,
+    pub serial: String,
+    pub fw_date: String,
+    /// A programming was cut short: only its loader runs.
+    #[serde(default)]
+    pub loader_only: bool,
 }
 
 #[derive(Debug, Error)]
@@ -119,12 +135,55 @@ impl Stored {
             faults: String::new(),
             intro: None,
             events: None,
+            unit: None,
         };
         Ok(Stored {
             meta,
             flash,
             chip: n.chip,
         })
+    }
+
+    /// A drive of a later family: `family`'s flash chip (2 MiB for MT1959, 256 KiB for
+    /// MT1339) holding a synthetic image of the model, with this unit's own calibration
+    /// and serial (both from `unit`).
+    pub fn create_family(
+        family: Family,
+        settings: Settings,
+        unit: u64,
+    ) -> Result<Stored, StoreError> {
+        let chip = chips::by_name(match family {
+            Family::Mt1959 => "MX25L1605D",
+            Family::Mt1339 => "MX25L2005",
+        })
+        .expect("in the chip table");
+        let spec = synth::Spec {
+            vendor: settings.vendor.clone(),
+            product: settings.product.clone(),
+            revision: settings.revision.clone(),
+            size: chip.size as usize,
+        };
+        let firmware = synth::family_image(family, &spec, unit);
+        let mut s = Stored::create(NewDrive {
+            chip,
+            settings,
+            firmware: Some(firmware),
+            bricked: false,
+        })?;
+        let mut serial = String::new();
+        let mut r = crate::rng::SplitMix(unit);
+        for _ in 0..12 {
+            serial.push(char::from(
+                b"0123456789ABCDEFGHJKLMNPRSTUVWXYZ"[(r.next_u64() % 33) as usize],
+            ));
+        }
+        s.meta.unit = Some(UnitMeta {
+            family,
+            serial,
+            fw_date: "20200518143000".into(),
+            loader_only: false,
+        });
+        Ok(s)
     }
 
     pub fn load(path: &Path) -> Result<Stored, StoreError> {
@@ -233,11 +292,18 @@ impl Stored {
             product: self.meta.product.clone(),
             revision: self.meta.revision.clone(),
         };
-        let mut drive = Drive::new(
-            Flash::new(self.chip, self.flash),
-            settings,
-            self.meta.good_boot_crc,
-        );
+        let mut drive = match &self.meta.unit {
+            Some(u) => {
+                let mut unit = Unit::new(u.family, &u.serial, &u.fw_date);
+                unit.loader_only = u.loader_only;
+                Drive::new_family(Flash::new(self.chip, self.flash), settings, unit)
+            }
+            None => Drive::new(
+                Flash::new(self.chip, self.flash),
+                settings,
+                self.meta.good_boot_crc,
+            ),
+        };
         if let Some(i) = self.meta.intro {
             drive.serial_intro = i;
         }
@@ -274,6 +340,21 @@ impl Stored {
     /// The state to save of a drive.
     pub fn from_drive(mut drive: Drive, mut meta: Meta) -> Stored {
         drive.flash.finish();
+        if let Some(mut u) = drive.unit.take() {
+            // It stays powered: a programming under way finishes.
+            if let Some((_, image)) = drive.updating.take() {
+                drive.unit = Some(u);
+                drive.family_finish(image);
+                u = drive.unit.take().expect("a family drive");
+            }
+            meta.unit = Some(UnitMeta {
+                family: u.family,
+                serial: u.serial.clone(),
+                fw_date: u.fw_date.clone(),
+                loader_only: u.loader_only,
+            });
+            drive.unit = Some(u);
+        }
         meta.good_boot_crc = drive.good_boot_crc;
         meta.mode = mode_name(drive.mode).to_string();
         let chip = drive.flash.info();

@@ -3,6 +3,8 @@
 //! and its vendor-mode flash access. `sim::taskfile` puts ATA registers in front of it;
 //! a pass-through transport can call [`Drive::packet`] directly.
 
+pub mod family;
+
 use super::chip::{JedecChip, SpiChip};
 use crate::chips::{Bus, ChipInfo};
 use crate::firmware::{find_identity, Analysis, Identity};
@@ -88,6 +90,16 @@ impl Flash {
                 c.erase_fail = keep;
             }
         }
+    }
+
+    /// The chip-level faults installed: bytes that never program, spans that never
+    /// erase.
+    pub fn faults(&self) -> (Vec<usize>, Vec<(usize, usize)>) {
+        let (stuck, keep) = match self {
+            Flash::Parallel(c) => (&c.stuck_bits, &c.erase_fail),
+            Flash::Spi(c) => (&c.stuck_bits, &c.erase_fail),
+        };
+        (stuck.iter().map(|s| s.0).collect(), keep.clone())
     }
 
     /// The chip hangs busy until power is cut.
@@ -231,6 +243,8 @@ pub struct Drive {
     pub updating: Option<(u64, Vec<u8>)>,
     /// Report UNIT ATTENTION once (after a reboot that followed an update).
     pub unit_attention: bool,
+    /// A drive of a later family (MT1959, MT1339): no vendor mode, its own updater.
+    pub unit: Option<family::Unit>,
 }
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -254,7 +268,16 @@ impl Drive {
             upload: None,
             updating: None,
             unit_attention: false,
+            unit: None,
         };
+        d.boot();
+        d
+    }
+
+    /// A drive of a later family with this flash content, powered on.
+    pub fn new_family(flash: Flash, settings: Settings, unit: family::Unit) -> Drive {
+        let mut d = Drive::new(flash, settings, 0);
+        d.unit = Some(unit);
         d.boot();
         d
     }
@@ -268,6 +291,9 @@ impl Drive {
     /// half-rewritten boot block is the one thing a real drive cannot survive.
     pub fn boot(&mut self) {
         self.flash.finish();
+        if let Some(f) = self.unit.as_ref().map(|u| u.family) {
+            return self.family_boot(f);
+        }
         let mem = self.flash.mem();
         let analysis = Analysis::of(mem);
         let crc = boot_crc(mem);
@@ -329,6 +355,9 @@ impl Drive {
 
     /// Bytes of data a packet command takes from the host (the data-out phase).
     pub fn data_out_len(&self, cdb: &[u8]) -> usize {
+        if let Some(u) = &self.unit {
+            return family::data_out_len(self, u, cdb);
+        }
         match cdb[0] {
             0x3B => (cdb[6] as usize) << 16 | (cdb[7] as usize) << 8 | cdb[8] as usize,
             _ => 0,
@@ -337,6 +366,9 @@ impl Drive {
 
     /// Execute one packet command (CDB plus any data-out bytes) at time `now` (ns).
     pub fn packet(&mut self, cdb: &[u8], data_out: &[u8], now: u64) -> PacketResult {
+        if self.unit.is_some() {
+            return self.family_packet(cdb, data_out, now);
+        }
         if let Some((until, _)) = &self.updating {
             if now < *until {
                 self.sense = UPDATING;

@@ -200,8 +200,8 @@ impl SimChannel {
         self.err = 0;
         let mode = self.drive.mode;
         let mut intro = cmd == 0x80 && self.lbal == 0x2A;
-        if intro && self.faults.no_intro {
-            intro = false;
+        if intro && (self.faults.no_intro || self.drive.unit.is_some()) {
+            intro = false; // (a later family's drive has no vendor mode)
         }
         if let (true, Some(ms)) = (intro, self.faults.intro_window_ms) {
             let since = self.powered_at.map(|t| self.now().saturating_sub(t));
@@ -353,6 +353,17 @@ impl SimChannel {
             | self.drive.xram[b + 3] as u32
     }
 
+    /// `read-flip` on bytes read in a packet's data phase.
+    fn flip_bytes(&mut self, data: &mut [u8]) {
+        if let Some((rate, _)) = self.faults.read_flip {
+            for b in data.iter_mut() {
+                if self.rng.chance(rate) {
+                    *b ^= 1 << (self.rng.next_u64() % 8);
+                }
+            }
+        }
+    }
+
     fn maybe_flip(&mut self) {
         if let Some((rate, _)) = self.faults.read_flip {
             if self.rng.chance(rate) {
@@ -374,11 +385,22 @@ impl SimChannel {
         self.status
     }
 
+    /// A later family's drive programming its flash when power goes: part of it done.
+    fn family_cut(&mut self, now: u64) {
+        if let (Some((until, _)), true) = (self.drive.updating.as_ref(), self.drive.unit.is_some())
+        {
+            let left = until.saturating_sub(now) as f64;
+            let done = 1.0 - left / crate::inference::FAMILY_PROGRAM_NS as f64;
+            self.drive.family_power_cut(done.clamp(0.0, 1.0));
+        }
+    }
+
     /// Power off and on: an operation in flight is cut short (`seed` picks how the
     /// half-done cells end up), then the drive boots from what is in flash.
     pub fn power_cycle(&mut self, seed: u64) {
         let now = self.now();
         self.drive.flash.power_cut(now, seed);
+        self.family_cut(now);
         self.powered = true;
         self.powered_at = Some(now);
         self.devctl = 0;
@@ -409,6 +431,7 @@ impl SimChannel {
                 self.faults.power_loss_op = None;
                 let now = self.now();
                 self.drive.flash.power_cut(now, n);
+                self.family_cut(now);
                 self.powered = false;
             }
         }

@@ -56,7 +56,11 @@ impl SimChannel {
             return;
         }
         let now = self.now();
-        let r = self.drive.packet(&cdb, &[], now);
+        let mut r = self.drive.packet(&cdb, &[], now);
+        if cdb[0] == 0x3C && self.drive.unit.is_some() {
+            // A flaky path flips bits of the drive's memory read over READ BUFFER too.
+            self.flip_bytes(&mut r.data_in);
+        }
         self.start_data_in(r.data_in, bcl, r.check);
     }
 
