@@ -89,21 +89,33 @@ impl<B: ParallelBus> JedecDriver<B> {
         JedecDriver { bus, info }
     }
 
-    /// Wait until DQ6 stops toggling: two reads in a row agree on it.
+    /// Wait until the operation at `addr` is done: DQ6 stops toggling (two reads in a
+    /// row agree on it) and the byte reads `expect` (the programmed byte; FF after an
+    /// erase), which a status read never does (DQ7 is the complement of the data's
+    /// while busy). One bit misread in a status read can make two reads agree on DQ6;
+    /// it cannot also make the read equal the data, so a misread never ends the wait
+    /// early and the next command never lands on a busy chip. A chip that finished
+    /// without taking the data (a worn cell) reads the same wrong value steadily: after
+    /// five such reads in a row the wait ends with that value, for the caller and the
+    /// read-back to judge (one misread amid the toggling makes three equal reads in a
+    /// row; five take two misreads at the right places).
     fn wait_toggle(
         &mut self,
         addr: u32,
+        expect: u8,
         limit: Duration,
         what: &'static str,
     ) -> Result<u8, VendorError> {
         // Polls read the programmed address: once done they return firmware.
         let mut prev = self.bus.read_data(addr)?;
+        let mut steady = 0;
         let mut err = None;
         let r = poll_until(&mut self.bus, limit, |bus| match bus.read_data(addr) {
             Ok(v) => {
-                let done = (v ^ prev) & 0x40 == 0;
+                let still = (v ^ prev) & 0x40 == 0;
+                steady = if still && v == prev { steady + 1 } else { 0 };
                 prev = v;
-                done.then_some(v)
+                (still && (v == expect || steady >= 4)).then_some(v)
             }
             Err(e) => {
                 err = Some(e);
@@ -149,7 +161,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
         };
         self.bus.write(target, e.cmd)?;
         let limit = Duration::from_micros(e.time.us * 10) + Duration::from_secs(1);
-        self.wait_toggle(addr, limit, "erasing")?;
+        self.wait_toggle(addr, 0xFF, limit, "erasing")?;
         Ok(())
     }
 
@@ -161,11 +173,13 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     let base = addr + pi as u32 * page;
                     cycle(&mut self.bus, &u, 0xA0)?;
                     let mut last = base;
+                    let mut last_byte = 0xFF;
                     let mut loaded = false;
                     for (i, &b) in chunk.iter().enumerate() {
                         if b != 0xFF {
                             self.bus.write_data(base + i as u32, b)?;
                             last = base + i as u32;
+                            last_byte = b;
                             loaded = true;
                         }
                     }
@@ -174,7 +188,12 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     }
                     // The load window closes 200 us after the last byte.
                     self.bus.clock().sleep(Duration::from_micros(200));
-                    self.wait_toggle(last, Self::limit(self.info.program.us), "writing a page")?;
+                    self.wait_toggle(
+                        last,
+                        last_byte,
+                        Self::limit(self.info.program.us),
+                        "writing a page",
+                    )?;
                 }
             }
             _ => {
@@ -185,7 +204,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     let a = addr + i as u32;
                     cycle(&mut self.bus, &u, 0xA0)?;
                     self.bus.write_data(a, b)?;
-                    self.wait_toggle(a, Self::limit(self.info.program.us), "programming")?;
+                    self.wait_toggle(a, b, Self::limit(self.info.program.us), "programming")?;
                 }
             }
         }

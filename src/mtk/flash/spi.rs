@@ -71,7 +71,7 @@ impl<B: SpiBus> SpiDriver<B> {
     fn poll_status(
         &mut self,
         limit: Duration,
-        done: impl Fn(u8) -> bool,
+        mut done: impl FnMut(u8) -> bool,
     ) -> Result<bool, VendorError> {
         let mut err = None;
         let r = poll_until(&mut self.bus, limit, |bus| match bus.transfer(&[0x05], 1) {
@@ -93,7 +93,14 @@ impl<B: SpiBus> SpiDriver<B> {
         what: &'static str,
         addr: u32,
     ) -> Result<(), VendorError> {
-        if self.poll_status(limit, |s| s & 0x01 == 0)? {
+        // Two ready reads in a row: one bit misread in a status byte must not end the
+        // wait while the chip is still busy (the next command would be ignored).
+        let mut ready = 0;
+        let done = |s: u8| {
+            ready = if s & 0x01 == 0 { ready + 1 } else { 0 };
+            ready >= 2
+        };
+        if self.poll_status(limit, done)? {
             Ok(())
         } else {
             Err(VendorError::ChipTimeout {
