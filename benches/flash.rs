@@ -23,7 +23,7 @@ fn spec(rev: &str, size: usize) -> Spec {
     }
 }
 
-fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8]) {
+fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8], backup: bool) {
     let info = by_name(chip).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let drive = dir.path().join("d.mtksim");
@@ -38,7 +38,11 @@ fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8]) {
     let fw = dir.path().join("fw.bin");
     std::fs::write(&fw, wanted).unwrap();
     let opts = WriteOptions {
-        backup: Backup::Skip,
+        backup: if backup {
+            Backup::To(dir.path().join("backup.bin"))
+        } else {
+            Backup::Skip
+        },
         ..WriteOptions::default()
     };
     let t = Instant::now();
@@ -56,17 +60,26 @@ fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8]) {
         wanted,
         "{name} {chip}: flash differs"
     );
-    let modelled = r.modelled.unwrap();
-    let lim = limit::limit(info, current, wanted, false);
-    let full = limit::full_rewrite(info, wanted);
+    if backup {
+        assert_eq!(
+            std::fs::read(dir.path().join("backup.bin")).unwrap(),
+            current,
+            "{name} {chip}: the backup differs from what the flash held"
+        );
+    }
+    let modelled = r.modelled.unwrap().as_secs_f64();
+    let safe = limit::safe_limit(info, current, wanted, false, backup);
+    let lim = safe.limit.total().as_secs_f64();
+    let full = limit::full_rewrite(info, wanted).total().as_secs_f64();
+    let ops = r.bus_ops.unwrap();
     println!(
-        "bench {name} {chip} modelled={:.3} limit={:.3} ratio={:.3} full_rewrite={:.3} wall={:.3} ops={}",
-        modelled.as_secs_f64(),
-        lim.total().as_secs_f64(),
-        modelled.as_secs_f64() / lim.total().as_secs_f64(),
-        full.total().as_secs_f64(),
+        "bench {name} {chip} backup={} modelled={modelled:.3} limit={lim:.3} safe_limit={:.3} ratio={:.3} safe_ratio={:.3} full_rewrite={full:.3} wall={:.3} ops={ops} ops_per_s={:.0}",
+        if backup { "yes" } else { "no" },
+        safe.total().as_secs_f64(),
+        modelled / lim,
+        modelled / safe.total().as_secs_f64(),
         wall.as_secs_f64(),
-        r.bus_ops.unwrap()
+        ops as f64 / wall.as_secs_f64()
     );
 }
 
@@ -226,21 +239,35 @@ fn memory() {
 fn memory() {}
 
 fn main() {
-    for chip in ["SST39VF080", "Am29LV040B", "MX25L8005", "SST25VF080B"] {
+    // One chip of each family: SST 4 KiB sectors, AMD 64 KiB sectors, a boot-block
+    // layout, a page-write EEPROM, SPI page, SST AAI and SPI byte programming.
+    let chips = [
+        "SST39VF080",
+        "Am29LV040B",
+        "Am29LV800BB",
+        "W29C020",
+        "MX25L8005",
+        "SST25VF080B",
+        "SST25LF020",
+    ];
+    for chip in chips {
         let size = by_name(chip).unwrap().size as usize;
         let old = synth::generate(&spec("0055", size));
         let new = synth::generate(&spec("0758", size));
         let mut blank = old.clone();
         blank[BOOT_LEN..].fill(0xFF);
         let mut one = new.clone();
-        for b in &mut one[0x51000 % size..0x51000 % size + 0x1000] {
+        let at = 0x51000 % size;
+        for b in &mut one[at..at + 0x1000] {
             *b ^= 0x5A;
         }
         seal_embedded_checksum(&mut one);
-        case("full-blank", chip, &blank, &new);
-        case("newrev-0055-0758", chip, &old, &new);
-        case("one-sector", chip, &new, &one);
-        case("identical", chip, &new, &new);
+        for backup in [false, true] {
+            case("full-blank", chip, &blank, &new, backup);
+            case("newrev-0055-0758", chip, &old, &new, backup);
+            case("one-sector", chip, &new, &one, backup);
+            case("identical", chip, &new, &new, backup);
+        }
     }
     atapi_case();
     cpu();

@@ -6,6 +6,15 @@
 //!       + one read of the whole flash through the byte interface (a differential writer
 //!         must learn the current content; the protocol has no checksum command)
 //!       + the protocol's fixed waits (intro 252 ms, outro 350 ms).
+//! safe limit = limit
+//!       + (with a backup) one more read of every 4 KiB block holding a byte that the
+//!         cheapest plan destroys (erases, or changes by programming) and that is not FF:
+//!         a backup must hold what is destroyed confirmed by a second read
+//!       + one read-back of every byte programmed where the protocol does not hand it
+//!         back while programming (SPI page, AAI and byte programming, page-write chips;
+//!         a JEDEC byte program's completion read already returns the byte).
+//!       What a tool that proves every written byte and backs up everything it destroys
+//!       must pay at the least.
 //! full rewrite = chip erase + every non-FF byte programmed + their bus cycles + the
 //!       fixed waits (no read: the classic tools rewrote blindly).
 //!
@@ -118,14 +127,9 @@ pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -
         fixed: FIXED,
         ..Bound::default()
     };
-    b.read = Duration::from_nanos(read_byte_ns(chip) * current.len() as u64);
-    if chip.bus() == Bus::Spi {
-        // At most 4 + 256 bytes per bridge transfer (JF): one READ transaction per
-        // 256 bytes, each byte read back from drive memory.
-        let chunks = (current.len() as u64).div_ceil(256);
-        b.read =
-            Duration::from_nanos(chunks * spi_ns(4, 0) + current.len() as u64 * read_byte_ns_spi());
-    }
+    // SPI: at most 4 + 256 bytes per bridge transfer (JF), so one READ transaction per
+    // 256 bytes, each byte read back from drive memory.
+    b.read = Duration::from_nanos(read_ns(chip, current.len() as u64));
     let mut bus = 0u64;
     let mut prog = 0u64;
     for s in &p.steps {
@@ -145,6 +149,74 @@ pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -
     b.program = Duration::from_nanos(prog);
     b.bus = Duration::from_nanos(bus);
     b
+}
+
+/// The reads a proving, backing-up write needs beyond [`limit`]: the confirmation read
+/// of what the plan destroys (only `with_backup`) and the read-back of what it programs
+/// that the protocol does not return while programming. [`safe_limit`] is their sum
+/// with the limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Safe {
+    pub limit: Bound,
+    pub confirm: Duration,
+    pub read_back: Duration,
+}
+
+impl Safe {
+    pub fn total(&self) -> Duration {
+        self.limit.total() + self.confirm + self.read_back
+    }
+}
+
+/// Reading `n` bytes through the vendor protocol (SPI: one READ per 256 bytes).
+fn read_ns(chip: &ChipInfo, n: u64) -> u64 {
+    match chip.bus() {
+        Bus::Parallel => n * read_byte_ns(chip),
+        Bus::Spi => n.div_ceil(256) * spi_ns(4, 0) + n * read_byte_ns_spi(),
+    }
+}
+
+/// Whether programming a byte already reads it back (the JEDEC byte program's
+/// completion polls read the programmed address until it holds the byte).
+pub fn program_returns_byte(chip: &ChipInfo) -> bool {
+    matches!(chip.write, WriteMode::JedecByte)
+}
+
+/// The safe limit: see the module comment.
+pub fn safe_limit(
+    chip: &ChipInfo,
+    current: &[u8],
+    wanted: &[u8],
+    write_boot: bool,
+    with_backup: bool,
+) -> Safe {
+    let cost = Cost {
+        byte_bus_ns: read_byte_ns(chip) * 4,
+    };
+    let p = plan::plan_unordered(chip, chip.erasers, current, wanted, write_boot, &cost);
+    let mut s = Safe {
+        limit: limit(chip, current, wanted, write_boot),
+        ..Safe::default()
+    };
+    if with_backup {
+        let blocks = plan::destroyed_blocks(chip, &p.steps, current, 0x1000);
+        s.confirm = Duration::from_nanos(read_ns(chip, blocks.len() as u64 * 0x1000));
+    }
+    if !program_returns_byte(chip) {
+        let programmed: u64 = p
+            .steps
+            .iter()
+            .map(|st| match st {
+                Step::Program { data, .. } => match chip.write {
+                    WriteMode::JedecPage { .. } => data.len() as u64,
+                    _ => data.iter().filter(|&&b| b != 0xFF).count() as u64,
+                },
+                Step::Erase { .. } => 0,
+            })
+            .sum();
+        s.read_back = Duration::from_nanos(read_ns(chip, programmed));
+    }
+    s
 }
 
 /// What a classic full rewrite needs: chip erase, then every non-FF byte of the image.

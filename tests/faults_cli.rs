@@ -149,7 +149,7 @@ fn a_sector_that_never_erases_fails_then_recovers() {
 #[test]
 fn a_stuck_chip_times_out_and_a_power_cycle_frees_it() {
     let b = B::new("MX25L8005");
-    b.fault("stuck-busy@op=20000000");
+    b.fault("stuck-busy@op=12000000");
     b.write()
         .code(5)
         .stderr(predicate::str::contains("did not finish").and(predicate::str::contains("drive:")));

@@ -581,7 +581,7 @@ fn messages_say_what_happened() {
     // "partly written" about a flash that holds everything.
     new("v.mtksim", "SST39VF080");
     mtk(d)
-        .args(["sim", "fault", "v.mtksim", "power-loss@op=50000000"])
+        .args(["sim", "fault", "v.mtksim", "power-loss@op=44000000"])
         .assert()
         .success();
     let out = mtk(d)

@@ -7,7 +7,8 @@ use crate::firmware;
 use crate::mtk::flash::FlashOps;
 use crate::report::{Recorder, Ui};
 
-const BLOCK: usize = 0x1000;
+/// The unit of reads: confirmation and settling go block by block.
+pub const BLOCK: usize = 0x1000;
 
 fn read_failure(e: crate::mtk::vendor::VendorError) -> Failure {
     Failure::new(
@@ -75,29 +76,41 @@ fn read_blocks(
             stop_if_interrupted("reading", at)?;
         }
         reads.clear();
-        loop {
-            let mut r = vec![0u8; a.len()];
-            drv.read(at, &mut r).map_err(read_failure)?;
-            reads.push(r);
-            if let Some(v) = settle(&reads) {
-                a.copy_from_slice(&v);
-                break;
-            }
-            if reads.len() == MAX_READS {
-                return Err(Failure::new(
-                    Kind::DriveError,
-                    format!(
-                        "reads of 0x{at:06X}..0x{:06X} do not agree after {MAX_READS} tries: the connection is unreliable",
-                        at as usize + a.len()
-                    ),
-                    NOT_CHANGED,
-                    "check the cable and power; try a shorter IDE cable or another port",
-                ));
-            }
-        }
+        settle_block(drv, at, a, &mut reads)?;
         ui.advance(a.len() as u64);
     }
     Ok(())
+}
+
+/// Read the block at `at` until [`settle`] agrees on a value (starting from `reads`,
+/// the reads of it made so far), and put that in `a`; stop the command after
+/// [`MAX_READS`] reads without agreement.
+fn settle_block(
+    drv: &mut dyn FlashOps,
+    at: u32,
+    a: &mut [u8],
+    reads: &mut Vec<Vec<u8>>,
+) -> Result<(), Failure> {
+    loop {
+        let mut r = vec![0u8; a.len()];
+        drv.read(at, &mut r).map_err(read_failure)?;
+        reads.push(r);
+        if let Some(v) = settle(reads) {
+            a.copy_from_slice(&v);
+            return Ok(());
+        }
+        if reads.len() >= MAX_READS {
+            return Err(Failure::new(
+                Kind::DriveError,
+                format!(
+                    "reads of 0x{at:06X}..0x{:06X} do not agree after {MAX_READS} tries: the connection is unreliable",
+                    at as usize + a.len()
+                ),
+                NOT_CHANGED,
+                "check the cable and power; try a shorter IDE cable or another port",
+            ));
+        }
+    }
 }
 
 /// What the reads of one block so far settle on: two identical whole reads, or the value
@@ -147,6 +160,53 @@ pub fn read_verify(
         ui.advance(a.len() as u64);
     }
     Ok(())
+}
+
+/// Read the whole flash once, for a write: the plan is made from this read, and what the
+/// write will destroy is read again by [`confirm`] before the backup is saved. (A block
+/// misread once and equal to the image is left alone and keeps its bytes on the flash;
+/// a misread that differs from the image puts its block into the plan, and so under
+/// confirmation; docs/faults.md says what this leaves out.)
+pub fn read_once(s: &mut Session<'_>, ui: &mut dyn Ui) -> Result<Vec<u8>, Failure> {
+    let size = s.chip.size as usize;
+    let mut out = vec![0u8; size];
+    let mut drv = s.driver();
+    ui.begin("Reading", size as u64);
+    for (i, a) in out.chunks_mut(BLOCK).enumerate() {
+        let at = (i * BLOCK) as u32;
+        stop_if_interrupted("reading", at)?;
+        drv.read(at, a).map_err(read_failure)?;
+        ui.advance(a.len() as u64);
+    }
+    ui.end();
+    Ok(out)
+}
+
+/// Read again each [`BLOCK`]-sized block starting at the addresses in `blocks` and settle
+/// it against its first read in `first` (two agreeing reads, else a majority, as
+/// [`read_checked`]). Returns how many blocks settled on something other than the first
+/// read (those bytes are corrected in `first`).
+pub fn confirm(
+    drv: &mut dyn FlashOps,
+    first: &mut [u8],
+    blocks: &[u32],
+    ui: &mut dyn Ui,
+) -> Result<usize, Failure> {
+    let mut corrected = 0;
+    let mut reads: Vec<Vec<u8>> = Vec::with_capacity(MAX_READS);
+    for &at in blocks {
+        stop_if_interrupted("confirming what will be erased", at)?;
+        let r = at as usize..(at as usize + BLOCK).min(first.len());
+        let a = &mut first[r];
+        reads.clear();
+        reads.push(a.to_vec());
+        settle_block(drv, at, a, &mut reads)?;
+        if a[..] != reads[0][..] {
+            corrected += 1;
+        }
+        ui.advance(a.len() as u64);
+    }
+    Ok(corrected)
 }
 
 /// Read the whole flash (double-read checked), one `BankN` line per 64 KiB.

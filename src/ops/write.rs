@@ -2,7 +2,7 @@
 //! write the body, verify it, commit, verify the commit, reboot and ask again.
 
 use super::execute::{execute, show_plan, verify_ranges};
-use super::readback::read_all;
+use super::readback::{confirm, read_all, read_once, BLOCK};
 use super::session::{greet, identify, in_vendor_mode, EnterOptions, Identity, Session};
 use crate::connect::Device;
 use crate::error::{Failure, Kind, NOT_CHANGED};
@@ -328,8 +328,53 @@ fn write_in_session(
         ));
     }
     ui.line("Reading....");
-    let current = read_all(s, ui)?;
-    check_model(identity, &current, &image.analysis, opts.force, ui)?;
+    let mut current = read_once(s, ui)?;
+    match check_model(identity, &current, &image.analysis, opts.force, ui) {
+        Ok(()) => {}
+        Err(f) if matches!(identity, Identity::BootOnly) => {
+            // The identity came from one read of the flash: settle it before refusing.
+            log::info!("model check on one read failed ({}); reading again", f.what);
+            current = read_all(s, ui)?;
+            check_model(identity, &current, &image.analysis, opts.force, ui)?;
+        }
+        Err(f) => return Err(f),
+    }
+    // Bytes carried from the drive into the image (the kept boot code) and, with a
+    // backup, what the plan destroys are read a second time (and settled) before the
+    // backup is saved; a block that settles differently changes the plan, which is
+    // made again.
+    let keep: Vec<u32> = if opts.write_boot || opts.dry_run {
+        Vec::new()
+    } else {
+        (0..BOOT_LEN.min(current.len()))
+            .step_by(BLOCK)
+            .map(|a| a as u32)
+            .collect()
+    };
+    let confirming = !opts.dry_run && !matches!(opts.backup, Backup::Skip);
+    let mut confirmed = std::collections::BTreeSet::new();
+    let p = loop {
+        let p = plan_for(s, &current, image, opts)?;
+        let mut need: std::collections::BTreeSet<u32> = keep.iter().copied().collect();
+        if confirming {
+            need.extend(plan::destroyed_blocks(s.chip, &p.steps, &current, BLOCK));
+        }
+        let need: Vec<u32> = need.difference(&confirmed).copied().collect();
+        if need.is_empty() {
+            break p;
+        }
+        ui.line(&format!(
+            "Confirming {} KiB by a second read....",
+            need.len() * BLOCK / 1024
+        ));
+        ui.begin("Confirming", (need.len() * BLOCK) as u64);
+        let corrected = confirm(s.driver().as_mut(), &mut current, &need, ui);
+        ui.end();
+        confirmed.extend(need);
+        if corrected? == 0 {
+            break p;
+        }
+    };
     // Back up before anything is changed (a dry run changes nothing).
     if !opts.dry_run {
         report.backup = save_backup(&opts.backup, image.source.as_deref(), &current)
@@ -338,23 +383,6 @@ fn write_in_session(
     if let Some(b) = &report.backup {
         ui.line(&format!("Backup: {}", b.display()));
     }
-    let p = plan::plan_owned(
-        s.chip,
-        &s.erasers,
-        &current,
-        image.data().to_vec(),
-        opts.write_boot,
-        &Cost::default(),
-    )
-    .and_then(|p| p.check_units(s.chip).map(|()| p))
-    .map_err(|e| {
-        Failure::new(
-            Kind::PlanCheck,
-            format!("refusing a plan that fails its self-check: {e}"),
-            NOT_CHANGED,
-            "this is a bug in mtkflash's chip table or planner: please report it with `mtkflash chips` output",
-        )
-    })?;
     report.erase_bytes = p.erase_bytes;
     report.program_bytes = p.program_bytes;
     report.chip_time = p.chip_time;
@@ -381,6 +409,32 @@ fn write_in_session(
     }
     let _ = s.driver().restore();
     Ok(report)
+}
+
+/// The cheapest plan from `current` to the image, refused if it fails its self-check.
+fn plan_for(
+    s: &Session<'_>,
+    current: &[u8],
+    image: &Image,
+    opts: &WriteOptions,
+) -> Result<plan::Plan, Failure> {
+    plan::plan_owned(
+        s.chip,
+        &s.erasers,
+        current,
+        image.data().to_vec(),
+        opts.write_boot,
+        &Cost::default(),
+    )
+    .and_then(|p| p.check_units(s.chip).map(|()| p))
+    .map_err(|e| {
+        Failure::new(
+            Kind::PlanCheck,
+            format!("refusing a plan that fails its self-check: {e}"),
+            NOT_CHANGED,
+            "this is a bug in mtkflash's chip table or planner: please report it with `mtkflash chips` output",
+        )
+    })
 }
 
 /// A chip whose erase unit holds the boot code (64 KiB sectors): the plan erases it and

@@ -290,6 +290,39 @@ fn plan_ordered(
     }
 }
 
+/// The starts of the `block`-aligned blocks that `steps` change (an erase, a page write,
+/// or a byte programmed) and that do not read all FF in `current`: what a backup must
+/// hold confirmed by a second read. A block is taken whole, not only its changed bytes:
+/// a misread that makes a byte look FF where the plan programs over it would otherwise
+/// go unconfirmed; a block that reads all FF needs none (no transient fault turns a
+/// block of data into FF).
+pub fn destroyed_blocks(chip: &ChipInfo, steps: &[Step], current: &[u8], block: usize) -> Vec<u32> {
+    let mut hit = vec![false; current.len().div_ceil(block)];
+    let page_write = matches!(chip.write, WriteMode::JedecPage { .. });
+    for s in steps {
+        let start = step_start(s) as usize;
+        let end = (step_end(s) as usize).min(current.len());
+        match s {
+            Step::Erase { .. } => (start / block..end.div_ceil(block)).for_each(|i| hit[i] = true),
+            Step::Program { data, .. } => {
+                for (i, &d) in data.iter().enumerate().take(end.saturating_sub(start)) {
+                    if page_write || d != 0xFF {
+                        hit[(start + i) / block] = true;
+                    }
+                }
+            }
+        }
+    }
+    hit.iter()
+        .enumerate()
+        .filter(|(i, h)| {
+            let r = i * block..((i + 1) * block).min(current.len());
+            **h && current[r].iter().any(|&b| b != 0xFF)
+        })
+        .map(|(i, _)| (i * block) as u32)
+        .collect()
+}
+
 /// Apply a plan to `content` in memory, with the chip's semantics (erase to FF, program
 /// ANDs, page writes replace). Used by tests and the dry run.
 pub fn simulate(chip: &ChipInfo, plan: &Plan, content: &mut [u8]) {

@@ -486,3 +486,47 @@ fn plan_owned_refuses_a_chip_without_usable_erasers() {
     let e = plan_owned(c, &[], &cur, cur.clone(), false, &Cost::default()).unwrap_err();
     assert!(e.contains("erase"), "{e}");
 }
+
+#[test]
+fn destroyed_blocks_are_the_changed_blocks_that_hold_data() {
+    let c = by_name("SST39SF040").unwrap();
+    let mut cur = vec![0x5A; 0x80000];
+    cur[0x20000..0x21000].fill(0xFF); // a blank block the image fills
+    let mut want = cur.clone();
+    want[0x20000..0x21000].fill(0x11);
+    want[0x30010] = 0x5B; // a 0 turned into 1: that sector is erased
+    want[0x40005] = 0x58; // only a 1 turned into 0: programmed, no erase
+    let p = plan(c, c.erasers, &cur, &want, false, &Cost::default());
+    let got = destroyed_blocks(c, &p.steps, &cur, 0x1000);
+    assert!(got.contains(&0x30000), "{got:X?}");
+    assert!(
+        got.contains(&0x40000),
+        "a byte programmed over data: {got:X?}"
+    );
+    assert!(
+        !got.contains(&0x20000),
+        "a blank block needs no confirmation: {got:X?}"
+    );
+    assert!(
+        !got.contains(&0x50000),
+        "an untouched block is not listed: {got:X?}"
+    );
+    // Every listed block is one the plan changes and holds data.
+    for b in &got {
+        let r = *b as usize..*b as usize + 0x1000;
+        assert!(cur[r.clone()].iter().any(|&x| x != 0xFF));
+        assert!(
+            touched_by(&p.steps)
+                .iter()
+                .any(|(s, l)| (*s as usize) < r.end && r.start < (*s + *l) as usize),
+            "{b:X} is not touched"
+        );
+    }
+    // A block whose only change lands on a byte misread as FF is still confirmed whole.
+    let mut misread = cur.clone();
+    misread[0x60007] = 0xFF;
+    let mut want2 = cur.clone();
+    want2[0x60007] = 0xFE;
+    let p = plan(c, c.erasers, &misread, &want2, false, &Cost::default());
+    assert!(destroyed_blocks(c, &p.steps, &misread, 0x1000).contains(&0x60000));
+}
