@@ -36,6 +36,11 @@ pub const SPI_MAX_TRANSFER: usize = 4 + 256;
 /// microseconds for a handful of 8032 instructions at ~33 MHz.
 pub const VENDOR_CMD_NS: u64 = 2_000;
 
+/// One byte clocked over the drive's SPI bus during a bridge transaction (an 8 MHz SPI
+/// clock: a guess; no source gives the bridge's clock). The virtual drive is busy this
+/// long per byte sent and received, and the physical limit (src/limit.rs) counts it.
+pub const SPI_BYTE_NS: u64 = 1_000;
+
 /// I6. A working drive (valid firmware) accepts the vendor intro as well as the boot
 /// code does. The classic tools used the same intro on working and dead drives.
 pub const INTRO_IN_NORMAL_MODE: bool = true;

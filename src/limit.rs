@@ -18,19 +18,24 @@
 //! full rewrite = chip erase + every non-FF byte programmed + their bus cycles + the
 //!       fixed waits (no read: the classic tools rewrote blindly).
 //!
-//! Bus figures come from bus_timing (600 ns per register access) and
-//! inference::VENDOR_CMD_NS (drive work per vendor command).
+//! Bus figures come from bus_timing (600 ns per register access),
+//! inference::VENDOR_CMD_NS (drive work per vendor command) and inference::SPI_BYTE_NS
+//! (each byte clocked over the SPI bus in a bridge transaction).
 
 use crate::bus_timing::REG_NS;
 use crate::chips::{Bus, ChipInfo, WriteMode};
-use crate::inference::VENDOR_CMD_NS;
+use crate::inference::{SPI_BYTE_NS, VENDOR_CMD_NS};
 use crate::plan::{self, Cost, Step};
 use std::time::Duration;
 
 /// One vendor command that writes `changed` task-file registers, issues the command and
-/// reads the status once: the fewest register cycles the protocol allows.
+/// reads the status once: the fewest register cycles the protocol allows. The drive's
+/// work starts as the command is written, and a status read is sampled as its cycle
+/// ends, so the one status read may end exactly when the work does (a host that polls
+/// at bus speed finds the drive ready up to a cycle later: at 600 ns cycles and 2 us of
+/// work, 0.4 us later on every command).
 pub fn cmd_ns(changed: u64) -> u64 {
-    (changed + 2) * REG_NS + VENDOR_CMD_NS
+    changed * REG_NS + (REG_NS + VENDOR_CMD_NS).max(2 * REG_NS)
 }
 
 /// Reading one byte: the low address register changes, command, status, LBA low.
@@ -44,9 +49,10 @@ fn stage_ns() -> u64 {
 }
 
 /// One SPI transaction of `tx` staged bytes with `rx` bytes read back: staging, 0x04
-/// (features, count, LBA mid, LBA high), 0x05, and reading the reply bytes.
+/// (features, count, LBA mid, LBA high) while the bridge clocks every byte over the SPI
+/// bus, 0x05, and reading the reply bytes.
 fn spi_ns(tx: u64, rx: u64) -> u64 {
-    tx * stage_ns() + cmd_ns(4) + cmd_ns(0) + rx * read_byte_ns_spi()
+    tx * stage_ns() + cmd_ns(4) + (tx + rx) * SPI_BYTE_NS + cmd_ns(0) + rx * read_byte_ns_spi()
 }
 
 fn read_byte_ns_spi() -> u64 {
@@ -172,14 +178,17 @@ impl Safe {
 fn read_ns(chip: &ChipInfo, n: u64) -> u64 {
     match chip.bus() {
         Bus::Parallel => n * read_byte_ns(chip),
-        Bus::Spi => n.div_ceil(256) * spi_ns(4, 0) + n * read_byte_ns_spi(),
+        // One READ (opcode + 3 address bytes) per 256 bytes, every reply byte clocked
+        // over the SPI bus and then read from drive memory.
+        Bus::Spi => {
+            (n / 256) * spi_ns(4, 256)
+                + if n.is_multiple_of(256) {
+                    0
+                } else {
+                    spi_ns(4, n % 256)
+                }
+        }
     }
-}
-
-/// Whether programming a byte already reads it back (the JEDEC byte program's
-/// completion polls read the programmed address until it holds the byte).
-pub fn program_returns_byte(chip: &ChipInfo) -> bool {
-    matches!(chip.write, WriteMode::JedecByte)
 }
 
 /// The safe limit: see the module comment.
@@ -202,7 +211,7 @@ pub fn safe_limit(
         let blocks = plan::destroyed_blocks(chip, &p.steps, current, 0x1000);
         s.confirm = Duration::from_nanos(read_ns(chip, blocks.len() as u64 * 0x1000));
     }
-    if !program_returns_byte(chip) {
+    if !chip.program_reads_back() {
         let programmed: u64 = p
             .steps
             .iter()
@@ -253,9 +262,10 @@ mod tests {
             (b.erase, b.program, b.bus),
             (Duration::ZERO, Duration::ZERO, Duration::ZERO)
         );
-        // 128 Ki reads at (3 x 600 + 2000 + 600) ns = 4.4 us each.
-        assert_eq!(b.read, Duration::from_nanos(0x20000 * 4_400));
-        assert_eq!(read_byte_ns(c), 4_400);
+        // 128 Ki reads: address (600 ns), command + 2 us of work with the status read
+        // ending as it does (2.6 us), the byte (600 ns): 3.8 us each.
+        assert_eq!(b.read, Duration::from_nanos(0x20000 * 3_800));
+        assert_eq!(read_byte_ns(c), 3_800);
         assert_eq!(b.total(), b.read + FIXED);
     }
 
@@ -268,8 +278,9 @@ mod tests {
         let b = limit(c, &cur, &want, true);
         assert_eq!(b.erase, Duration::ZERO, "FF -> 00 needs no erase");
         assert_eq!(b.program, Duration::from_micros(14));
-        // 4 commands writing 3 registers (5 x 600 ns + 2 us = 5 us) + a read (3.8 us).
-        assert_eq!(b.bus, Duration::from_nanos(4 * 5_000 + 3_800));
+        // 4 commands writing 3 registers (3 x 600 ns + 2.6 us = 4.4 us) + a completion
+        // read (2.6 + 0.6 us).
+        assert_eq!(b.bus, Duration::from_nanos(4 * 4_400 + 3_200));
     }
 
     #[test]
@@ -284,7 +295,7 @@ mod tests {
         assert_eq!(b.program, Duration::from_micros(14 * 4096));
         assert_eq!(
             b.bus,
-            Duration::from_nanos(6 * 5_000 + 4_400 + 4096 * (4 * 5_000 + 3_800))
+            Duration::from_nanos(6 * 4_400 + 3_800 + 4096 * (4 * 4_400 + 3_200))
         );
     }
 
@@ -299,8 +310,9 @@ mod tests {
             Duration::from_micros(1_400 * 1024),
             "1024 pages of 256 bytes"
         );
-        // Staging a byte 4.4 us, 0x04 5.6 us, 0x05 3.2 us, reading a byte back 4.4 us.
-        let spi = |tx: u64, rx: u64| tx * 4_400 + 5_600 + 3_200 + rx * 4_400;
+        // Staging a byte 3.8 us, 0x04 5 us plus 1 us per byte clocked, 0x05 2.6 us,
+        // reading a byte back 3.8 us.
+        let spi = |tx: u64, rx: u64| tx * 3_800 + 5_000 + (tx + rx) * 1_000 + 2_600 + rx * 3_800;
         let page_bus = spi(1, 0) + spi(260, 0) + spi(1, 1);
         assert_eq!(
             b.bus,

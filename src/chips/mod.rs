@@ -231,6 +231,12 @@ pub const NO_SPI_STATUS: SpiStatus = SpiStatus {
 };
 
 impl ChipInfo {
+    /// Whether programming a byte reads it back: a JEDEC byte program's completion wait
+    /// reads the programmed address until it holds the byte (mtk::flash::jedec), so a
+    /// byte programmed without error needs no second read to prove it.
+    pub fn program_reads_back(&self) -> bool {
+        matches!(self.write, WriteMode::JedecByte)
+    }
     pub fn bus(&self) -> Bus {
         match self.iface {
             Iface::Parallel { .. } => Bus::Parallel,

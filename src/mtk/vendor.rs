@@ -97,6 +97,12 @@ pub enum VendorError {
     },
     #[error("stopped: {0}. Vendor mode through ATA pass-through is not safe on this path; use a task-file port (1-4, BASE:POSITION) for vendor mode")]
     PathFault(String),
+    /// A program finished (the chip stopped toggling) and the byte reads another value
+    /// steadily: the cell did not take it.
+    #[error(
+        "the byte at 0x{addr:06X} reads 0x{got:02X} after programming, should be 0x{want:02X}"
+    )]
+    NotTaken { addr: u32, got: u8, want: u8 },
     #[error("{0}")]
     Other(String),
 }
@@ -306,9 +312,13 @@ impl<T: TaskFile> Vendor<T> {
         let drv = self.tf.dev();
         self.tf.write(Reg::Command, cmd);
         // Reselect as the classic tools do. This write lands while the drive is BSY and
-        // may be ignored, so the device register's content is unknown afterwards.
+        // may be ignored, so the device register holds drv or what it held before: known
+        // only when that was drv too (address bits A19..A16 zero, and always on serial
+        // drives), else it is written again before the next access.
         self.tf.write(Reg::Device, drv);
-        self.shadow[2] = None;
+        if self.shadow[2] != Some(drv) {
+            self.shadow[2] = None;
+        }
         let idle = self.idle;
         let start = self.tf.clock().now();
         let mut last = 0;

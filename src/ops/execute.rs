@@ -300,6 +300,15 @@ pub(super) fn execute(
             } else {
                 "run the same command again to finish".to_string()
             };
+            // A byte whose completion read (its read-back) shows it was not taken.
+            if let crate::mtk::vendor::VendorError::NotTaken { .. } = e {
+                return Err(Failure::new(
+                    Kind::VerifyFailed,
+                    format!("verification failed: {e}"),
+                    state,
+                    next + "; if the same byte fails again the flash chip may be worn out",
+                ));
+            }
             return Err(Failure::new(
                 Kind::WriteFailed,
                 format!("writing failed at 0x{addr:06X}: {e}"),

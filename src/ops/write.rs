@@ -507,12 +507,12 @@ fn write_plan(
         .flat_map(|(a, l)| a as usize..(a + l) as usize)
         .map(|a| (a, plan::value_after(s.chip, p.body(), a, current[a])))
         .collect();
+    let mut flash = current;
     let ranges = if opts.verify_all {
         vec![(0u32, s.chip.size)]
     } else {
-        plan::touched_by(p.body())
+        plan::read_back_ranges(s.chip, p.body(), &mut flash)
     };
-    let mut flash = current;
     verify_ranges(
         s, &ranges, &mut flash, &p.target, &pending, &old_boot, report, ui,
     )?;

@@ -323,6 +323,53 @@ pub fn destroyed_blocks(chip: &ChipInfo, steps: &[Step], current: &[u8], block: 
         .collect()
 }
 
+/// The ranges a write must read back after `steps` to prove them, and (put into `flash`)
+/// the bytes their own programming already proved: on a chip whose program reads the
+/// byte back ([`ChipInfo::program_reads_back`]), a byte whose last step programs it
+/// needs no second read; erased bytes left FF, and every byte on other chips, do.
+pub fn read_back_ranges(chip: &ChipInfo, steps: &[Step], flash: &mut [u8]) -> Vec<(u32, u32)> {
+    let touched = touched_by(steps);
+    if !chip.program_reads_back() {
+        return touched;
+    }
+    let mut proved = vec![0u64; flash.len().div_ceil(64)];
+    let bit = |a: usize| (a / 64, 1u64 << (a % 64));
+    for s in steps {
+        match s {
+            Step::Erase { start, len, .. } => {
+                for a in *start as usize..((*start + *len) as usize).min(flash.len()) {
+                    let (w, m) = bit(a);
+                    proved[w] &= !m;
+                }
+            }
+            Step::Program { start, data } => {
+                for (i, &d) in data.iter().enumerate() {
+                    let a = *start as usize + i;
+                    if d != 0xFF && a < flash.len() {
+                        let (w, m) = bit(a);
+                        proved[w] |= m;
+                        flash[a] = d;
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for (s, l) in touched {
+        for a in s..s + l {
+            let (w, m) = bit(a as usize);
+            if proved[w] & m != 0 {
+                continue;
+            }
+            match out.last_mut() {
+                Some((ps, pl)) if *ps + *pl == a => *pl += 1,
+                _ => out.push((a, 1)),
+            }
+        }
+    }
+    out
+}
+
 /// Apply a plan to `content` in memory, with the chip's semantics (erase to FF, program
 /// ANDs, page writes replace). Used by tests and the dry run.
 pub fn simulate(chip: &ChipInfo, plan: &Plan, content: &mut [u8]) {

@@ -530,3 +530,34 @@ fn destroyed_blocks_are_the_changed_blocks_that_hold_data() {
     let p = plan(c, c.erasers, &misread, &want2, false, &Cost::default());
     assert!(destroyed_blocks(c, &p.steps, &misread, 0x1000).contains(&0x60000));
 }
+
+#[test]
+fn bytes_a_byte_program_proved_are_not_read_back_again() {
+    let cur = vec![0x00; 0x80000];
+    let mut want = cur.clone();
+    want[0x30000..0x30800].fill(0x12); // needs an erase; the rest of the sector stays FF
+    want[0x30800..0x31000].fill(0xFF);
+    for (chip, proved) in [("SST39SF040", true), ("MX25L4005", false)] {
+        let c = by_name(chip).unwrap();
+        let p = plan(c, c.erasers, &cur, &want, false, &Cost::default());
+        let mut flash = cur.clone();
+        let ranges = read_back_ranges(c, &p.steps, &mut flash);
+        let covers = |a: u32| ranges.iter().any(|(s, l)| (*s..*s + *l).contains(&a));
+        assert!(
+            covers(0x30900),
+            "{chip}: an erased byte left FF is read back"
+        );
+        assert_eq!(!covers(0x30100), proved, "{chip}: {ranges:X?}");
+        if proved {
+            assert_eq!(
+                flash[0x30100], 0x12,
+                "the proved value stands in for the read"
+            );
+            assert!(ranges.iter().all(|(s, l)| touched_by(&p.steps)
+                .iter()
+                .any(|(ts, tl)| *ts <= *s && s + l <= ts + tl)));
+        } else {
+            assert_eq!(ranges, touched_by(&p.steps));
+        }
+    }
+}

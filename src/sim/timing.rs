@@ -11,7 +11,7 @@ pub const CMD_NS: u64 = 50_000;
 pub const PACKET_EXEC_NS: u64 = 200_000;
 /// Time the drive is busy after the vendor intro before it answers 0x70/0x72.
 pub const INTRO_NS: u64 = 1_000_000;
-/// One byte clocked over the drive's SPI bus (assumes an 8 MHz SPI clock: a guess).
-pub const SPI_BYTE_NS: u64 = 1_000;
+/// One byte clocked over the drive's SPI bus: a guess, kept with the others.
+pub use crate::inference::SPI_BYTE_NS;
 /// Reset (SRST) of the ATA interface until BSY clears, when no reboot is involved.
 pub const RESET_NS: u64 = 2_000_000;

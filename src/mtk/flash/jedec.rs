@@ -204,7 +204,18 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     let a = addr + i as u32;
                     cycle(&mut self.bus, &u, 0xA0)?;
                     self.bus.write_data(a, b)?;
-                    self.wait_toggle(a, b, Self::limit(self.info.program.us), "programming")?;
+                    let got =
+                        self.wait_toggle(a, b, Self::limit(self.info.program.us), "programming")?;
+                    // The completion read is the byte's read-back (ChipInfo::
+                    // program_reads_back): a steady other value is a cell that did not
+                    // take it.
+                    if got != b {
+                        return Err(VendorError::NotTaken {
+                            addr: a,
+                            got,
+                            want: b,
+                        });
+                    }
                 }
             }
         }
