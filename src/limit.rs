@@ -3,6 +3,7 @@
 //!
 //! limit = cheapest erase plan (chip time) + program time of the units that change
 //!       + the fewest bus cycles the protocol allows for those erases and programs
+//!         (on SPI chips the chip's work runs under the first part of its status poll)
 //!       + one read of the whole flash through the byte interface (a differential writer
 //!         must learn the current content; the protocol has no checksum command)
 //!       + the protocol's fixed waits (intro 252 ms, outro 350 ms).
@@ -30,12 +31,12 @@ use std::time::Duration;
 
 /// One vendor command that writes `changed` task-file registers, issues the command and
 /// reads the status once: the fewest register cycles the protocol allows. The drive's
-/// work starts as the command is written, and a status read is sampled as its cycle
-/// ends, so the one status read may end exactly when the work does (a host that polls
-/// at bus speed finds the drive ready up to a cycle later: at 600 ns cycles and 2 us of
-/// work, 0.4 us later on every command).
+/// work starts as the command is written and a status read is sampled as its cycle
+/// ends; a host that speaks only through the task file fills the work with whole
+/// register cycles, so the first status read that can see the drive idle ends on the
+/// first cycle boundary after the work (2 us of work at 600 ns cycles: 4 cycles).
 pub fn cmd_ns(changed: u64) -> u64 {
-    changed * REG_NS + (REG_NS + VENDOR_CMD_NS).max(2 * REG_NS)
+    (changed + 1) * REG_NS + VENDOR_CMD_NS.div_ceil(REG_NS) * REG_NS
 }
 
 /// Reading one byte: the low address register changes, command, status, LBA low.
@@ -59,15 +60,33 @@ fn read_byte_ns_spi() -> u64 {
     cmd_ns(1) + REG_NS
 }
 
-/// Bus cost of programming `n` bytes in one program unit.
-fn program_unit_bus_ns(chip: &ChipInfo, n: u64) -> u64 {
+/// The device register written again before an access at `addr` on parallel flash:
+/// it carries A19..A16 (drv | bank), and the protocol's reselect after every command
+/// writes drv alone, so every access outside the first 64 KiB writes it again (the
+/// unlock cycles at 0x5555/0x2AAA are in the first 64 KiB).
+fn dev_ns(chip: &ChipInfo, addr: u32) -> u64 {
+    match chip.bus() {
+        Bus::Parallel if addr >= 0x10000 => REG_NS,
+        _ => 0,
+    }
+}
+
+/// Bus cost of programming `n` bytes in the program unit at `addr`.
+fn program_unit_bus_ns(chip: &ChipInfo, n: u64, addr: u32) -> u64 {
     match chip.write {
         // AA@5555, 55@2AAA, A0@5555 (address low, high and data change each time), the
         // byte, then one read at that address to see it done.
-        WriteMode::JedecByte => n * (4 * cmd_ns(3) + cmd_ns(0) + REG_NS),
+        WriteMode::JedecByte => n * (4 * cmd_ns(3) + cmd_ns(0) + REG_NS + 2 * dev_ns(chip, addr)),
         // The three unlock cycles, n loads (address low + data), the 200 us load window,
         // one completion read.
-        WriteMode::JedecPage { .. } => 3 * cmd_ns(3) + n * cmd_ns(2) + 200_000 + cmd_ns(0) + REG_NS,
+        WriteMode::JedecPage { .. } => {
+            3 * cmd_ns(3)
+                + n * cmd_ns(2)
+                + 200_000
+                + cmd_ns(0)
+                + REG_NS
+                + (n + 1) * dev_ns(chip, addr)
+        }
         // WREN, PP with 4 + n bytes, one RDSR.
         WriteMode::SpiPage { .. } => spi_ns(1, 0) + spi_ns(4 + n, 0) + spi_ns(1, 1),
         WriteMode::SpiByte => n * (spi_ns(1, 0) + spi_ns(5, 0) + spi_ns(1, 1)),
@@ -96,8 +115,8 @@ impl Bound {
 /// The protocol's fixed waits: the intro's 250 ms + 2 ms, the outro's 350 ms.
 pub const FIXED: Duration = Duration::from_millis(602);
 
-fn units_of(chip: &ChipInfo, data: &[u8], start: u32) -> Vec<u64> {
-    // Bytes to program per program unit touched.
+fn units_of(chip: &ChipInfo, data: &[u8], start: u32) -> Vec<(u32, u64)> {
+    // Where each program unit touched starts, and its bytes to program.
     let unit = chip.program_unit() as usize;
     let mut out = Vec::new();
     let first = start as usize;
@@ -109,16 +128,34 @@ fn units_of(chip: &ChipInfo, data: &[u8], start: u32) -> Vec<u64> {
             .filter(|&&b| b != 0xFF)
             .count() as u64;
         if n > 0 || matches!(chip.write, WriteMode::JedecPage { .. }) {
-            out.push(n);
+            out.push((i as u32, n));
         }
         i = end;
     }
     out
 }
 
-fn erase_bus_ns(chip: &ChipInfo) -> u64 {
+/// The part of a unit's bus time the chip's own work may run under: on SPI chips the
+/// status poll stages its opcode and writes the 0x04 registers and command before the
+/// chip's status is clocked out (nothing on parallel chips, whose completion read
+/// must follow the work).
+fn overlap_ns(chip: &ChipInfo) -> u64 {
     match chip.bus() {
-        Bus::Parallel => 6 * cmd_ns(3) + read_byte_ns(chip),
+        Bus::Parallel => 0,
+        Bus::Spi => stage_ns() + 5 * REG_NS,
+    }
+}
+
+/// Chip time `chip_ns` and bus time `bus_ns` of one erase or program unit as (chip
+/// time, bus time) counted in a bound: the overlap ([`overlap_ns`]) counted once.
+fn unit_ns(chip: &ChipInfo, chip_ns: u64, bus_ns: u64) -> (u64, u64) {
+    let o = overlap_ns(chip).min(bus_ns);
+    (chip_ns.max(o), bus_ns - o)
+}
+
+fn erase_bus_ns(chip: &ChipInfo, addr: u32) -> u64 {
+    match chip.bus() {
+        Bus::Parallel => 6 * cmd_ns(3) + read_byte_ns(chip) + 2 * dev_ns(chip, addr),
         Bus::Spi => spi_ns(1, 0) + spi_ns(4, 0) + spi_ns(1, 1),
     }
 }
@@ -135,19 +172,22 @@ pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -
     };
     // SPI: at most 4 + 256 bytes per bridge transfer (JF), so one READ transaction per
     // 256 bytes, each byte read back from drive memory.
-    b.read = Duration::from_nanos(read_ns(chip, current.len() as u64));
+    b.read = Duration::from_nanos(read_ns(chip, 0, current.len() as u64));
     let mut bus = 0u64;
     let mut prog = 0u64;
     for s in &p.steps {
         match s {
-            Step::Erase { eraser, .. } => {
-                b.erase += Duration::from_micros(eraser.time.us);
-                bus += erase_bus_ns(chip);
+            Step::Erase { eraser, start, .. } => {
+                let (c, bu) = unit_ns(chip, eraser.time.us * 1000, erase_bus_ns(chip, *start));
+                b.erase += Duration::from_nanos(c);
+                bus += bu;
             }
             Step::Program { start, data } => {
-                for n in units_of(chip, data, *start) {
-                    prog += chip.program.us * 1000;
-                    bus += program_unit_bus_ns(chip, n);
+                for (at, n) in units_of(chip, data, *start) {
+                    let bus_ns = program_unit_bus_ns(chip, n, at);
+                    let (c, bu) = unit_ns(chip, chip.program.us * 1000, bus_ns);
+                    prog += c;
+                    bus += bu;
                 }
             }
         }
@@ -174,10 +214,14 @@ impl Safe {
     }
 }
 
-/// Reading `n` bytes through the vendor protocol (SPI: one READ per 256 bytes).
-fn read_ns(chip: &ChipInfo, n: u64) -> u64 {
+/// Reading `n` bytes at `addr` through the vendor protocol (SPI: one READ per 256
+/// bytes).
+fn read_ns(chip: &ChipInfo, addr: u32, n: u64) -> u64 {
     match chip.bus() {
-        Bus::Parallel => n * read_byte_ns(chip),
+        Bus::Parallel => {
+            let outside_first_64k = (addr as u64 + n).saturating_sub((addr as u64).max(0x10000));
+            n * read_byte_ns(chip) + outside_first_64k * REG_NS
+        }
         // One READ (opcode + 3 address bytes) per 256 bytes, every reply byte clocked
         // over the SPI bus and then read from drive memory.
         Bus::Spi => {
@@ -209,21 +253,25 @@ pub fn safe_limit(
     };
     if with_backup {
         let blocks = plan::destroyed_blocks(chip, &p.steps, current, 0x1000);
-        s.confirm = Duration::from_nanos(read_ns(chip, blocks.len() as u64 * 0x1000));
+        s.confirm = Duration::from_nanos(blocks.iter().map(|&b| read_ns(chip, b, 0x1000)).sum());
     }
     if !chip.program_reads_back() {
-        let programmed: u64 = p
+        let read_back: u64 = p
             .steps
             .iter()
             .map(|st| match st {
-                Step::Program { data, .. } => match chip.write {
-                    WriteMode::JedecPage { .. } => data.len() as u64,
-                    _ => data.iter().filter(|&&b| b != 0xFF).count() as u64,
+                Step::Program { start, data } => match chip.write {
+                    WriteMode::JedecPage { .. } => read_ns(chip, *start, data.len() as u64),
+                    _ => read_ns(
+                        chip,
+                        *start,
+                        data.iter().filter(|&&b| b != 0xFF).count() as u64,
+                    ),
                 },
                 Step::Erase { .. } => 0,
             })
             .sum();
-        s.read_back = Duration::from_nanos(read_ns(chip, programmed));
+        s.read_back = Duration::from_nanos(read_back);
     }
     s
 }
@@ -234,14 +282,18 @@ pub fn full_rewrite(chip: &ChipInfo, wanted: &[u8]) -> Bound {
         fixed: FIXED,
         ..Bound::default()
     };
-    if let Some(e) = chip.chip_eraser() {
-        b.erase = Duration::from_micros(e.time.us);
-    }
+    let chip_erase_us = chip.chip_eraser().map_or(0, |e| e.time.us);
+    let (c, mut bus) = unit_ns(chip, chip_erase_us * 1000, erase_bus_ns(chip, 0));
+    b.erase = Duration::from_nanos(c);
     let mut prog = 0u64;
-    let mut bus = erase_bus_ns(chip);
-    for n in units_of(chip, wanted, 0) {
-        prog += chip.program.us * 1000;
-        bus += program_unit_bus_ns(chip, n);
+    for (at, n) in units_of(chip, wanted, 0) {
+        let (c, bu) = unit_ns(
+            chip,
+            chip.program.us * 1000,
+            program_unit_bus_ns(chip, n, at),
+        );
+        prog += c;
+        bus += bu;
     }
     b.program = Duration::from_nanos(prog);
     b.bus = Duration::from_nanos(bus);
@@ -262,10 +314,12 @@ mod tests {
             (b.erase, b.program, b.bus),
             (Duration::ZERO, Duration::ZERO, Duration::ZERO)
         );
-        // 128 Ki reads: address (600 ns), command + 2 us of work with the status read
-        // ending as it does (2.6 us), the byte (600 ns): 3.8 us each.
-        assert_eq!(b.read, Duration::from_nanos(0x20000 * 3_800));
-        assert_eq!(read_byte_ns(c), 3_800);
+        // 128 Ki reads: address (600 ns), command (600 ns), 2 us of work filled with
+        // whole cycles the last of which reads the status (2.4 us), the byte (600 ns).
+        // Past the first 64 KiB the device register (drv | A19..A16) is written again
+        // before every read, the reselect having left drv alone in it.
+        assert_eq!(b.read, Duration::from_nanos(0x20000 * 4_200 + 0x10000 * 600));
+        assert_eq!(read_byte_ns(c), 4_200);
         assert_eq!(b.total(), b.read + FIXED);
     }
 
@@ -278,9 +332,9 @@ mod tests {
         let b = limit(c, &cur, &want, true);
         assert_eq!(b.erase, Duration::ZERO, "FF -> 00 needs no erase");
         assert_eq!(b.program, Duration::from_micros(14));
-        // 4 commands writing 3 registers (3 x 600 ns + 2.6 us = 4.4 us) + a completion
-        // read (2.6 + 0.6 us).
-        assert_eq!(b.bus, Duration::from_nanos(4 * 4_400 + 3_200));
+        // 4 commands writing 3 registers (3 x 600 ns + 3 us = 4.8 us) + a completion
+        // read (3 + 0.6 us).
+        assert_eq!(b.bus, Duration::from_nanos(4 * 4_800 + 3_600));
     }
 
     #[test]
@@ -295,7 +349,7 @@ mod tests {
         assert_eq!(b.program, Duration::from_micros(14 * 4096));
         assert_eq!(
             b.bus,
-            Duration::from_nanos(6 * 4_400 + 3_800 + 4096 * (4 * 4_400 + 3_200))
+            Duration::from_nanos(6 * 4_800 + 4_200 + 4096 * (4 * 4_800 + 3_600))
         );
     }
 
@@ -310,13 +364,16 @@ mod tests {
             Duration::from_micros(1_400 * 1024),
             "1024 pages of 256 bytes"
         );
-        // Staging a byte 3.8 us, 0x04 5 us plus 1 us per byte clocked, 0x05 2.6 us,
-        // reading a byte back 3.8 us.
-        let spi = |tx: u64, rx: u64| tx * 3_800 + 5_000 + (tx + rx) * 1_000 + 2_600 + rx * 3_800;
-        let page_bus = spi(1, 0) + spi(260, 0) + spi(1, 1);
+        // Staging a byte 4.2 us, 0x04 5.4 us plus 1 us per byte clocked, 0x05 3 us,
+        // reading a byte back 4.2 us.
+        let spi = |tx: u64, rx: u64| tx * 4_200 + 5_400 + (tx + rx) * 1_000 + 3_000 + rx * 4_200;
+        // The chip works under the status poll's staging and 0x04 registers (4.2 us +
+        // 5 x 600 ns), which are counted once, in the chip's time.
+        let under = 4_200 + 3_000;
+        let page_bus = spi(1, 0) + spi(260, 0) + spi(1, 1) - under;
         assert_eq!(
             b.bus,
-            Duration::from_nanos(spi(1, 0) + spi(4, 0) + spi(1, 1) + 1024 * page_bus)
+            Duration::from_nanos(spi(1, 0) + spi(4, 0) + spi(1, 1) - under + 1024 * page_bus)
         );
     }
 }

@@ -67,15 +67,20 @@ impl<B: SpiBus> SpiDriver<B> {
         Ok(self.bus.transfer(&[0x05], 1)?[0])
     }
 
-    /// Poll RDSR until `done(status)`; `Ok(false)` when `limit` ran out.
+    /// Poll RDSR until `done(status, time since the first poll began)`; `Ok(false)`
+    /// when `limit` ran out.
     fn poll_status(
         &mut self,
         limit: Duration,
-        mut done: impl FnMut(u8) -> bool,
+        mut done: impl FnMut(u8, Duration) -> bool,
     ) -> Result<bool, VendorError> {
         let mut err = None;
+        let start = self.bus.clock().now();
         let r = poll_until(&mut self.bus, limit, |bus| match bus.transfer(&[0x05], 1) {
-            Ok(v) => done(v[0]).then_some(()),
+            Ok(v) => {
+                let since = bus.clock().now().saturating_sub(start);
+                done(v[0], since).then_some(())
+            }
             Err(e) => {
                 err = Some(e);
                 Some(())
@@ -87,18 +92,22 @@ impl<B: SpiBus> SpiDriver<B> {
         }
     }
 
+    /// Poll until the chip is ready (WIP clear). A ready status sooner than `typical`
+    /// (the datasheet time of the operation) must be read twice in a row: one misread
+    /// bit in a busy status must not end the wait while the chip still works (the next
+    /// command would be ignored). After `typical`, one ready read ends it, so the
+    /// guard costs nothing on a sound connection.
     fn wait_ready(
         &mut self,
         limit: Duration,
+        typical: Duration,
         what: &'static str,
         addr: u32,
     ) -> Result<(), VendorError> {
-        // Two ready reads in a row: one bit misread in a status byte must not end the
-        // wait while the chip is still busy (the next command would be ignored).
         let mut ready = 0;
-        let done = |s: u8| {
+        let done = |s: u8, since: Duration| {
             ready = if s & 0x01 == 0 { ready + 1 } else { 0 };
-            ready >= 2
+            ready >= 2 || (ready == 1 && since >= typical)
         };
         if self.poll_status(limit, done)? {
             Ok(())
@@ -119,7 +128,12 @@ impl<B: SpiBus> SpiDriver<B> {
         };
         self.bus.transfer(&[enable], 0)?;
         self.bus.transfer(&[0x01, v], 0)?;
-        self.wait_ready(Duration::from_millis(200), "writing the status register", 0)
+        self.wait_ready(
+            Duration::from_millis(200),
+            Duration::ZERO,
+            "writing the status register",
+            0,
+        )
     }
 
     fn limit(us: u64) -> Duration {
@@ -130,7 +144,7 @@ impl<B: SpiBus> SpiDriver<B> {
     /// erase and page program (it waits for the status to read 0x02).
     fn wren(&mut self) -> Result<(), VendorError> {
         self.bus.transfer(&[0x06], 0)?;
-        if self.poll_status(Duration::from_millis(50), |s| s & 0x03 == 0x02)? {
+        if self.poll_status(Duration::from_millis(50), |s, _| s & 0x03 == 0x02)? {
             Ok(())
         } else {
             Err(VendorError::Other(
@@ -193,11 +207,12 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
             self.bus.transfer(&cmd_addr(e.cmd, addr), 0)?;
         }
         let limit = Duration::from_micros(e.time.us * 10) + Duration::from_secs(1);
-        self.wait_ready(limit, "erasing", addr)
+        self.wait_ready(limit, Duration::from_micros(e.time.us), "erasing", addr)
     }
 
     fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), VendorError> {
         let limit = Self::limit(self.info.program.us);
+        let typical = Duration::from_micros(self.info.program.us);
         match self.info.write {
             WriteMode::SpiPage { page } => {
                 // Transactions: 02 + address + the non-FF span of each page piece.
@@ -225,7 +240,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                     self.wren()?;
                     self.bus
                         .transfer_data(tx, 0, SpiData::program(4, *data_at))?;
-                    self.wait_ready(limit, "programming a page", *a)?;
+                    self.wait_ready(limit, typical, "programming a page", *a)?;
                 }
             }
             WriteMode::SpiByte => {
@@ -239,7 +254,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                             0,
                             SpiData::program(4, a),
                         )?;
-                        self.wait_ready(limit, "programming", a)?;
+                        self.wait_ready(limit, typical, "programming", a)?;
                     }
                 }
             }
@@ -266,7 +281,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                         0,
                         SpiData::program(4, a),
                     )?;
-                    self.wait_ready(limit, "programming (AAI)", a)?;
+                    self.wait_ready(limit, typical, "programming (AAI)", a)?;
                     i += 1;
                     while i < words.len() && words[i] != [0xFF, 0xFF] {
                         let at = start + 2 * i as u32;
@@ -275,11 +290,11 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                             0,
                             SpiData::program(1, at),
                         )?;
-                        self.wait_ready(limit, "programming (AAI)", start + 2 * i as u32)?;
+                        self.wait_ready(limit, typical, "programming (AAI)", start + 2 * i as u32)?;
                         i += 1;
                     }
                     self.bus.transfer(&[0x04], 0)?; // WRDI ends AAI
-                    self.wait_ready(limit, "ending AAI", a)?;
+                    self.wait_ready(limit, Duration::ZERO, "ending AAI", a)?;
                 }
             }
             WriteMode::JedecByte | WriteMode::JedecPage { .. } => {
