@@ -318,7 +318,10 @@ mod tests {
         // whole cycles the last of which reads the status (2.4 us), the byte (600 ns).
         // Past the first 64 KiB the device register (drv | A19..A16) is written again
         // before every read, the reselect having left drv alone in it.
-        assert_eq!(b.read, Duration::from_nanos(0x20000 * 4_200 + 0x10000 * 600));
+        assert_eq!(
+            b.read,
+            Duration::from_nanos(0x20000 * 4_200 + 0x10000 * 600)
+        );
         assert_eq!(read_byte_ns(c), 4_200);
         assert_eq!(b.total(), b.read + FIXED);
     }

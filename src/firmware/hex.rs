@@ -20,6 +20,23 @@ fn hex_err(line: usize, what: impl Into<String>) -> FirmwareError {
     }
 }
 
+/// The value of each ASCII hex digit; 0xFF for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// One record as [`decode`] reads it: its type, its 16-bit offset and its payload.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Rec<'b> {
@@ -38,7 +55,7 @@ pub(crate) fn decode<'b>(line: &str, buf: &'b mut [u8; 260]) -> Result<Rec<'b>, 
         return Err(ReaderError::MissingStartCode);
     };
     let d = d.as_bytes();
-    if !d.iter().all(u8::is_ascii_hexdigit) {
+    if d.iter().any(|&c| HEX_VALUE[c as usize] > 0x0F) {
         return Err(ReaderError::ContainsInvalidCharacters);
     }
     if d.len() < 10 {
@@ -48,13 +65,9 @@ pub(crate) fn decode<'b>(line: &str, buf: &'b mut [u8; 260]) -> Result<Rec<'b>, 
     } else if d.len() % 2 != 0 {
         return Err(ReaderError::RecordNotEvenLength);
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        _ => (c | 0x20) - b'a' + 10,
-    };
     let n = d.len() / 2;
-    for (i, pair) in d.chunks_exact(2).enumerate() {
-        buf[i] = nibble(pair[0]) << 4 | nibble(pair[1]);
+    for (o, pair) in buf.iter_mut().zip(d.chunks_exact(2)) {
+        *o = HEX_VALUE[pair[0] as usize] << 4 | HEX_VALUE[pair[1] as usize];
     }
     let (region, expected) = (&buf[..n - 1], buf[n - 1]);
     let checksum = 0u8.wrapping_sub(region.iter().fold(0u8, |a, &b| a.wrapping_add(b)));
@@ -130,18 +143,23 @@ impl Builder {
             self.data.resize(end, 0xFF);
             self.given.resize(end.div_ceil(64), 0);
         }
-        for (i, &b) in bytes.iter().enumerate() {
-            let a = addr + i;
-            let (w, bit) = (a / 64, 1u64 << (a % 64));
-            if self.given[w] & bit != 0 {
+        // Mark the bytes given, a 64-bit word of the bitset at a time.
+        let mut a = addr;
+        while a < end {
+            let (w, lo) = (a / 64, a % 64);
+            let hi = (end - w * 64).min(64);
+            let mask = (u64::MAX >> (64 - (hi - lo))) << lo;
+            if self.given[w] & mask != 0 {
+                let first = w * 64 + (self.given[w] & mask).trailing_zeros() as usize;
                 return Err(hex_err(
                     line,
-                    format!("data at {a:#X} overlaps an earlier record"),
+                    format!("data at {first:#X} overlaps an earlier record"),
                 ));
             }
-            self.given[w] |= bit;
-            self.data[a] = b;
+            self.given[w] |= mask;
+            a = w * 64 + hi;
         }
+        self.data[addr..end].copy_from_slice(bytes);
         Ok(())
     }
     fn finish(mut self, min: usize) -> Result<Vec<u8>, FirmwareError> {

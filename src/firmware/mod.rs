@@ -175,9 +175,11 @@ pub fn parse(bytes: &[u8]) -> Result<Firmware, FirmwareError> {
     let first = trimmed.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b':') && trimmed.is_ascii() {
         let text = std::str::from_utf8(trimmed).expect("ascii");
-        if text
-            .lines()
-            .any(|l| l.trim().eq_ignore_ascii_case(hex::BTC_SEPARATOR))
+        // (A substring search first: most files have no separator, and it is fast.)
+        if text.contains(&hex::BTC_SEPARATOR[..9])
+            && text
+                .lines()
+                .any(|l| l.trim().eq_ignore_ascii_case(hex::BTC_SEPARATOR))
         {
             return Ok(Firmware {
                 data: parse_btc_hex(text)?,
