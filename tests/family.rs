@@ -533,3 +533,18 @@ fn a_blank_calibration_is_refused_until_the_drives_backup_is_written() {
         good[fam::CALIBRATION.range()]
     );
 }
+
+#[test]
+fn vendor_mode_commands_say_the_drive_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, err, code) = out(mtk(d).args(["sim", "new", "f.mtksim", "--family", "mt1959"]));
+    assert_eq!(code, 0, "{err}");
+    let before = std::fs::read(d.join("f.mtksim")).unwrap();
+    let (_, err, code) = out(mtk(d).args(["erase", "sim:f.mtksim", "--yes", "--no-backup"]));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("has no vendor mode to erase through"), "{err}");
+    assert!(err.contains("drive: not touched"), "{err}");
+    assert!(err.contains("mtkflash write"), "{err}");
+    assert_eq!(std::fs::read(d.join("f.mtksim")).unwrap(), before);
+}

@@ -5,7 +5,7 @@
 pub mod update;
 
 use crate::connect::{self, Connect, Target};
-use crate::error::{Failure, NOT_CHANGED, UNTOUCHED};
+use crate::error::{Failure, Kind, NOT_CHANGED, UNTOUCHED};
 use crate::files::{self, check_output, Backup};
 use crate::firmware::family::Family;
 use crate::firmware::{sum16, Image};
@@ -160,9 +160,22 @@ pub fn erase(
         Backup::Auto => check_output(Path::new(".mtkflash-probe-name"), None)?,
         Backup::Skip => {}
     }
+    if matches!(target, Target::Sim(_)) && connect::may_be_family(target) {
+        return Err(no_vendor_mode("erase"));
+    }
     connect::with_device(target, &forced(conn, opts.force), ui, |dev, ui| {
         flash::erase(dev, with_boot, backup, opts, ui)
     })
+}
+
+/// A later family's drive asked for a vendor-mode operation.
+fn no_vendor_mode(what: &str) -> Failure {
+    Failure::new(
+        Kind::NotSupported,
+        format!("this is an MT1959/MT1339-class drive: it has no vendor mode to {what} through"),
+        UNTOUCHED,
+        "write a whole image with `mtkflash write` (the drive's own updater keeps its boot area and calibration); `read` and `verify` work as they are",
+    )
 }
 
 /// Identify the drive and its flash; writes nothing.
