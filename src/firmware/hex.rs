@@ -107,9 +107,9 @@ fn record<'b>(
 ) -> Result<Rec<'b>, FirmwareError> {
     decode(line, buf).map_err(|e| {
         let what = match e {
-            ReaderError::ChecksumMismatch(found, want) => {
-                format!("checksum is {found:02X}, should be {want:02X}: the file is damaged")
-            }
+            ReaderError::ChecksumMismatch(computed, in_file) => format!(
+                "the record's checksum byte is {in_file:02X}, its bytes call for {computed:02X}: the file is damaged"
+            ),
             ReaderError::UnsupportedRecordType(t) => format!("unknown record type {t:02X}"),
             other => format!("not a valid HEX record ({other})"),
         };

@@ -328,22 +328,21 @@ fn write_in_session(
         ));
     }
     ui.line("Reading....");
-    let mut current = read_once(s, ui)?;
-    match check_model(identity, &current, &image.analysis, opts.force, ui) {
-        Ok(()) => {}
-        Err(f) if matches!(identity, Identity::BootOnly) => {
-            // The identity came from one read of the flash: settle it before refusing.
-            log::info!("model check on one read failed ({}); reading again", f.what);
-            current = read_all(s, ui)?;
-            check_model(identity, &current, &image.analysis, opts.force, ui)?;
-        }
-        Err(f) => return Err(f),
-    }
+    // A drive that runs its boot code only is checked against the identity in its
+    // flash: that is read twice, as a backup is (one misread there could pass the model
+    // check as "cut short"). Otherwise the flash is read once.
+    let boot_only = matches!(identity, Identity::BootOnly);
+    let mut current = if boot_only {
+        read_all(s, ui)?
+    } else {
+        read_once(s, ui)?
+    };
+    check_model(identity, &current, &image.analysis, opts.force, ui)?;
     // Bytes carried from the drive into the image (the kept boot code) and, with a
     // backup, what the plan destroys are read a second time (and settled) before the
     // backup is saved; a block that settles differently changes the plan, which is
     // made again.
-    let keep: Vec<u32> = if opts.write_boot || opts.dry_run {
+    let keep: Vec<u32> = if opts.write_boot || opts.dry_run || boot_only {
         Vec::new()
     } else {
         (0..BOOT_LEN.min(current.len()))
@@ -356,8 +355,16 @@ fn write_in_session(
     let p = loop {
         let p = plan_for(s, &current, image, opts)?;
         let mut need: std::collections::BTreeSet<u32> = keep.iter().copied().collect();
-        if confirming {
+        if boot_only {
+            // (read twice already)
+        } else if confirming {
             need.extend(plan::destroyed_blocks(s.chip, &p.steps, &current, BLOCK));
+        } else if !opts.dry_run {
+            // Without a backup, what is programmed without an erase still rests on the
+            // read: a misread there would make the write fail for no fault of the chip.
+            need.extend(plan::programmed_unerased_blocks(
+                s.chip, &p.steps, &current, BLOCK,
+            ));
         }
         let need: Vec<u32> = need.difference(&confirmed).copied().collect();
         if need.is_empty() {

@@ -370,6 +370,48 @@ pub fn read_back_ranges(chip: &ChipInfo, steps: &[Step], flash: &mut [u8]) -> Ve
     out
 }
 
+/// The starts of the `block`-aligned blocks, not all FF in `current`, where `steps`
+/// program bytes no erase step covers (page-write chips excepted: a page write replaces
+/// its page whatever it held). The result of such a program depends on what the cells
+/// held, so the read of them must be right even when no backup is made.
+pub fn programmed_unerased_blocks(
+    chip: &ChipInfo,
+    steps: &[Step],
+    current: &[u8],
+    block: usize,
+) -> Vec<u32> {
+    if matches!(chip.write, WriteMode::JedecPage { .. }) {
+        return Vec::new();
+    }
+    let n = current.len().div_ceil(block);
+    let (mut erased, mut hit) = (vec![false; n], vec![false; n]);
+    for s in steps {
+        if let Step::Erase { start, len, .. } = s {
+            let end = ((*start + *len) as usize).min(current.len());
+            (*start as usize / block..end.div_ceil(block)).for_each(|i| erased[i] = true);
+        }
+    }
+    for s in steps {
+        if let Step::Program { start, data } = s {
+            for (i, &d) in data.iter().enumerate() {
+                let a = *start as usize + i;
+                if d != 0xFF && a < current.len() && !erased[a / block] {
+                    hit[a / block] = true;
+                }
+            }
+        }
+    }
+    (0..n)
+        .filter(|&i| {
+            hit[i]
+                && current[i * block..((i + 1) * block).min(current.len())]
+                    .iter()
+                    .any(|&b| b != 0xFF)
+        })
+        .map(|i| (i * block) as u32)
+        .collect()
+}
+
 /// Apply a plan to `content` in memory, with the chip's semantics (erase to FF, program
 /// ANDs, page writes replace). Used by tests and the dry run.
 pub fn simulate(chip: &ChipInfo, plan: &Plan, content: &mut [u8]) {

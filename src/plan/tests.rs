@@ -561,3 +561,30 @@ fn bytes_a_byte_program_proved_are_not_read_back_again() {
         }
     }
 }
+
+#[test]
+fn programs_over_unerased_data_are_found_for_confirmation() {
+    let c = by_name("SST39SF040").unwrap();
+    let mut cur = vec![0x5A; 0x80000];
+    cur[0x20000..0x21000].fill(0xFF);
+    let mut want = cur.clone();
+    want[0x20000..0x21000].fill(0x11); // blank block filled: rests on nothing
+    want[0x30010] = 0x5B; // erased: rewritten from the image whatever it held
+    want[0x40005] = 0x58; // programmed over data without an erase
+    let p = plan(c, c.erasers, &cur, &want, false, &Cost::default());
+    let got = programmed_unerased_blocks(c, &p.steps, &cur, 0x1000);
+    assert!(got.contains(&0x40000), "{got:X?}");
+    assert!(!got.contains(&0x30000), "{got:X?}");
+    assert!(!got.contains(&0x20000), "{got:X?}");
+    // A page-write chip replaces pages whole: nothing rests on the read.
+    let w = by_name("W29C020").unwrap();
+    let p = plan(
+        w,
+        w.erasers,
+        &cur[..0x40000],
+        &want[..0x40000],
+        false,
+        &Cost::default(),
+    );
+    assert!(programmed_unerased_blocks(w, &p.steps, &cur[..0x40000], 0x1000).is_empty());
+}

@@ -93,10 +93,12 @@ impl<B: SpiBus> SpiDriver<B> {
     }
 
     /// Poll until the chip is ready (WIP clear). A ready status sooner than `typical`
-    /// (the datasheet time of the operation) must be read twice in a row: one misread
-    /// bit in a busy status must not end the wait while the chip still works (the next
-    /// command would be ignored). After `typical`, one ready read ends it, so the
-    /// guard costs nothing on a sound connection.
+    /// (the datasheet time of a program; `Duration::MAX` for erases and status writes,
+    /// where one more poll is nothing next to milliseconds of work) must be read twice
+    /// in a row: one misread bit in a busy status must not end the wait while the chip
+    /// still works (the next command would be ignored). After `typical`, one ready read
+    /// ends it, so the guard costs nothing per byte or word on a sound connection; a
+    /// program running past its datasheet time has that one read's exposure.
     fn wait_ready(
         &mut self,
         limit: Duration,
@@ -130,7 +132,7 @@ impl<B: SpiBus> SpiDriver<B> {
         self.bus.transfer(&[0x01, v], 0)?;
         self.wait_ready(
             Duration::from_millis(200),
-            Duration::ZERO,
+            Duration::MAX,
             "writing the status register",
             0,
         )
@@ -207,7 +209,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
             self.bus.transfer(&cmd_addr(e.cmd, addr), 0)?;
         }
         let limit = Duration::from_micros(e.time.us * 10) + Duration::from_secs(1);
-        self.wait_ready(limit, Duration::from_micros(e.time.us), "erasing", addr)
+        self.wait_ready(limit, Duration::MAX, "erasing", addr)
     }
 
     fn program(&mut self, addr: u32, data: &[u8]) -> Result<(), VendorError> {
@@ -294,7 +296,7 @@ impl<B: SpiBus> FlashOps for SpiDriver<B> {
                         i += 1;
                     }
                     self.bus.transfer(&[0x04], 0)?; // WRDI ends AAI
-                    self.wait_ready(limit, Duration::ZERO, "ending AAI", a)?;
+                    self.wait_ready(limit, Duration::MAX, "ending AAI", a)?;
                 }
             }
             WriteMode::JedecByte | WriteMode::JedecPage { .. } => {
