@@ -2,7 +2,7 @@
 //! write the body, verify it, commit, verify the commit, reboot and ask again.
 
 use super::execute::{execute, show_plan, verify_ranges};
-use super::readback::{confirm, read_all, read_once, BLOCK};
+use super::readback::{confirm, read_once, BLOCK};
 use super::session::{greet, identify, in_vendor_mode, EnterOptions, Identity, Session};
 use crate::connect::Device;
 use crate::error::{Failure, Kind, NOT_CHANGED};
@@ -107,6 +107,20 @@ pub fn check_image(image: &Image, write_boot: bool, ui: &mut dyn Ui) -> Result<(
         ui.warn("the image's end-of-image checksum does not match its content (a check that rests on inference, see docs/inferences.md)");
     }
     Ok(())
+}
+
+/// Whether `current` holds a whole identity of the image's model (or the image has
+/// none to compare): what one read may be trusted with in the model check.
+fn flash_identity_matches(current: &[u8], image: &Analysis) -> bool {
+    let Some(img) = &image.identity else {
+        return true;
+    };
+    find_identity(current).is_some_and(|id| {
+        current[id.offset + 8..id.offset + 32]
+            .iter()
+            .all(|b| (0x20..0x7F).contains(b) || *b == 0)
+            && img.same_model(&id.vendor, &id.product)
+    })
 }
 
 /// Compare the drive's model with the image's; refuse a mismatch unless forced.
@@ -328,21 +342,38 @@ fn write_in_session(
         ));
     }
     ui.line("Reading....");
+    let mut current = read_once(s, ui)?;
     // A drive that runs its boot code only is checked against the identity in its
-    // flash: that is read twice, as a backup is (one misread there could pass the model
-    // check as "cut short"). Otherwise the flash is read once.
-    let boot_only = matches!(identity, Identity::BootOnly);
-    let mut current = if boot_only {
-        read_all(s, ui)?
-    } else {
-        read_once(s, ui)?
-    };
+    // flash. Unless one read shows that identity whole and of the image's model, the
+    // flash is read again and settled first: one misread there must not pass the check
+    // as "cut short" or "no identity", nor refuse a drive of the right model.
+    // (A misread cannot turn a block of data into FF, so the blocks that read all FF
+    // are left as they are: a blank flash costs nothing more.)
+    let mut confirmed = std::collections::BTreeSet::new();
+    if matches!(identity, Identity::BootOnly) && !flash_identity_matches(&current, &image.analysis)
+    {
+        let data: Vec<u32> = current
+            .chunks(BLOCK)
+            .enumerate()
+            .filter(|(_, b)| b.iter().any(|&x| x != 0xFF))
+            .map(|(i, _)| (i * BLOCK) as u32)
+            .collect();
+        ui.line(&format!(
+            "Confirming {} KiB by a second read....",
+            data.len() * BLOCK / 1024
+        ));
+        ui.begin("Confirming", (data.len() * BLOCK) as u64);
+        let r = confirm(s.driver().as_mut(), &mut current, &data, ui);
+        ui.end();
+        r?;
+        confirmed.extend(data);
+    }
     check_model(identity, &current, &image.analysis, opts.force, ui)?;
     // Bytes carried from the drive into the image (the kept boot code) and, with a
     // backup, what the plan destroys are read a second time (and settled) before the
     // backup is saved; a block that settles differently changes the plan, which is
     // made again.
-    let keep: Vec<u32> = if opts.write_boot || opts.dry_run || boot_only {
+    let keep: Vec<u32> = if opts.write_boot || opts.dry_run {
         Vec::new()
     } else {
         (0..BOOT_LEN.min(current.len()))
@@ -351,13 +382,10 @@ fn write_in_session(
             .collect()
     };
     let confirming = !opts.dry_run && !matches!(opts.backup, Backup::Skip);
-    let mut confirmed = std::collections::BTreeSet::new();
     let p = loop {
         let p = plan_for(s, &current, image, opts)?;
         let mut need: std::collections::BTreeSet<u32> = keep.iter().copied().collect();
-        if boot_only {
-            // (read twice already)
-        } else if confirming {
+        if confirming {
             need.extend(plan::destroyed_blocks(s.chip, &p.steps, &current, BLOCK));
         } else if !opts.dry_run {
             // Without a backup, what is programmed without an erase still rests on the
