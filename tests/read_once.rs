@@ -36,14 +36,19 @@ fn modelled(dir: &Path, args: &[&str]) -> f64 {
         .unwrap_or_else(|| panic!("{last}"))
 }
 
+/// A virtual drive `d.mtksim` in `dir` with `chip` and the default firmware.
+fn new_sim(dir: &Path, chip: &str) {
+    mtk(dir)
+        .args(["sim", "new", "d.mtksim", "--chip", chip])
+        .assert()
+        .success();
+}
+
 #[test]
 fn an_identical_image_costs_one_read_and_a_read_costs_two() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "d.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
+    new_sim(d, "SST39VF080");
     let fw = fixture("btc-ide1008-0758.bin");
     let fw = fw.to_str().unwrap();
     mtk(d)
@@ -65,10 +70,7 @@ fn an_identical_image_costs_one_read_and_a_read_costs_two() {
 fn only_what_is_destroyed_is_read_again_and_only_with_a_backup() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    mtk(d)
-        .args(["sim", "new", "d.mtksim", "--chip", "SST39VF080"])
-        .assert()
-        .success();
+    new_sim(d, "SST39VF080");
     let old = flash_of(&d.join("d.mtksim"));
     // One 4 KiB sector changed (the embedded checksum sits elsewhere and changes too).
     let mut img = std::fs::read(fixture("btc-ide1008-0758.bin")).unwrap();
@@ -145,10 +147,7 @@ fn flips_in_the_first_read_never_reach_the_backup() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        mtk(d)
-            .args(["sim", "new", "d.mtksim", "--chip", chip])
-            .assert()
-            .success();
+        new_sim(d, chip);
         let old = flash_of(&d.join("d.mtksim"));
         let spec = format!("read-flip@rate=0.0002,seed={seed}");
         mtk(d)

@@ -55,7 +55,17 @@ pub(crate) fn decode<'b>(line: &str, buf: &'b mut [u8; 260]) -> Result<Rec<'b>, 
         return Err(ReaderError::MissingStartCode);
     };
     let d = d.as_bytes();
-    if d.iter().any(|&c| HEX_VALUE[c as usize] > 0x0F) {
+    // One pass: decode the pairs into `buf` (as far as it holds them) and note any byte
+    // that is not a hex digit (its table value has the high nibble set).
+    let mut bad = d.len() % 2 == 1 && HEX_VALUE[d[d.len() - 1] as usize] > 0x0F;
+    for (i, pair) in d.chunks_exact(2).enumerate() {
+        let (hi, lo) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
+        bad |= (hi | lo) > 0x0F;
+        if let Some(o) = buf.get_mut(i) {
+            *o = hi << 4 | lo;
+        }
+    }
+    if bad {
         return Err(ReaderError::ContainsInvalidCharacters);
     }
     if d.len() < 10 {
@@ -66,9 +76,6 @@ pub(crate) fn decode<'b>(line: &str, buf: &'b mut [u8; 260]) -> Result<Rec<'b>, 
         return Err(ReaderError::RecordNotEvenLength);
     }
     let n = d.len() / 2;
-    for (o, pair) in buf.iter_mut().zip(d.chunks_exact(2)) {
-        *o = HEX_VALUE[pair[0] as usize] << 4 | HEX_VALUE[pair[1] as usize];
-    }
     let (region, expected) = (&buf[..n - 1], buf[n - 1]);
     let checksum = 0u8.wrapping_sub(region.iter().fold(0u8, |a, &b| a.wrapping_add(b)));
     if checksum != expected {

@@ -358,14 +358,7 @@ fn write_in_session(
             .filter(|(_, b)| b.iter().any(|&x| x != 0xFF))
             .map(|(i, _)| (i * BLOCK) as u32)
             .collect();
-        ui.line(&format!(
-            "Confirming {} KiB by a second read....",
-            data.len() * BLOCK / 1024
-        ));
-        ui.begin("Confirming", (data.len() * BLOCK) as u64);
-        let r = confirm(s.driver().as_mut(), &mut current, &data, ui);
-        ui.end();
-        r?;
+        confirm_blocks(s, &mut current, &data, ui)?;
         confirmed.extend(data);
     }
     check_model(identity, &current, &image.analysis, opts.force, ui)?;
@@ -398,15 +391,9 @@ fn write_in_session(
         if need.is_empty() {
             break p;
         }
-        ui.line(&format!(
-            "Confirming {} KiB by a second read....",
-            need.len() * BLOCK / 1024
-        ));
-        ui.begin("Confirming", (need.len() * BLOCK) as u64);
-        let corrected = confirm(s.driver().as_mut(), &mut current, &need, ui);
-        ui.end();
+        let corrected = confirm_blocks(s, &mut current, &need, ui)?;
         confirmed.extend(need);
-        if corrected? == 0 {
+        if corrected == 0 {
             break p;
         }
     };
@@ -444,6 +431,25 @@ fn write_in_session(
     }
     let _ = s.driver().restore();
     Ok(report)
+}
+
+/// Read `blocks` of the flash a second time and settle them into `current`, saying so;
+/// how many settled on something other than the first read.
+fn confirm_blocks(
+    s: &mut Session<'_>,
+    current: &mut [u8],
+    blocks: &[u32],
+    ui: &mut dyn Ui,
+) -> Result<usize, Failure> {
+    let bytes = blocks.len() * BLOCK;
+    ui.line(&format!(
+        "Confirming {} KiB by a second read....",
+        bytes / 1024
+    ));
+    ui.begin("Confirming", bytes as u64);
+    let r = confirm(s.driver().as_mut(), current, blocks, ui);
+    ui.end();
+    r
 }
 
 /// The cheapest plan from `current` to the image, refused if it fails its self-check.
