@@ -233,8 +233,8 @@ fn memory() {
         .expect("peak");
     let mib = kib / 1024.0;
     println!(
-        "bench memory write-2MiB-hex W25X16 peak_rss_mib={mib:.1} limit=16.0 ratio={:.3}",
-        mib / 16.0
+        "bench memory write-2MiB-hex W25X16 peak_rss_mib={mib:.1} limit=12.0 ratio={:.3}",
+        mib / 12.0
     );
 }
 
