@@ -764,10 +764,7 @@ fn family_cases(cfg: &Config, scale: f64, rng: &mut SplitMix) -> Vec<Case> {
         .filter(|&i| cfg.want[i] != cfg.old[i] && cfg.want[i] != 0xFF)
         .collect();
     for _ in 0..n(4) {
-        let a = changed[rng.next_u64() as usize % changed.len()];
-        out.push(Case::Fault(format!("program-fail@addr=0x{a:X}")));
-        let s = changed[rng.next_u64() as usize % changed.len()] / 0x1000;
-        out.push(Case::Fault(format!("erase-fail@sector={s}")));
+        out.extend(fail_cases(&changed, rng));
     }
     for i in 0..n(45) {
         let sig = Signal::ALL[i % 3];
@@ -784,6 +781,17 @@ fn family_cases(cfg: &Config, scale: f64, rng: &mut SplitMix) -> Vec<Case> {
         out.push(Case::Race(Duration::from_micros(rng.next_u64() % 200_000)));
     }
     out
+}
+
+/// A byte that does not program and a sector that does not erase, each picked among
+/// the `changed` addresses.
+fn fail_cases(changed: &[usize], rng: &mut SplitMix) -> [Case; 2] {
+    let a = changed[rng.next_u64() as usize % changed.len()];
+    let s = changed[rng.next_u64() as usize % changed.len()] / 0x1000;
+    [
+        Case::Fault(format!("program-fail@addr=0x{a:X}")),
+        Case::Fault(format!("erase-fail@sector={s}")),
+    ]
 }
 
 /// The cases for one configuration, `scale` times the full campaign.
@@ -818,10 +826,7 @@ fn cases(cfg: &Config, scale: f64, rng: &mut SplitMix) -> Vec<Case> {
         .filter(|&i| cfg.old[i] != cfg.new[i] && cfg.new[i] != 0xFF)
         .collect();
     for _ in 0..n(4) {
-        let a = changed[rng.next_u64() as usize % changed.len()];
-        out.push(Case::Fault(format!("program-fail@addr=0x{a:X}")));
-        let s = changed[rng.next_u64() as usize % changed.len()] / 0x1000;
-        out.push(Case::Fault(format!("erase-fail@sector={s}")));
+        out.extend(fail_cases(&changed, rng));
         let first = cfg.events[0].op;
         let op = first + rng.next_u64() % (cfg.ops - first);
         out.push(Case::Fault(format!("stuck-busy@op={op}")));

@@ -190,12 +190,8 @@ fn interrupted_at(p: &plan::Plan, i: usize, backup: &Option<PathBuf>) -> Failure
             partial_state(Some(at), !in_boot, backup)
         )
     };
-    Failure::new(
-        Kind::Interrupted,
-        format!(
-            "interrupted ({}) before the step at 0x{at:06X}; the step in flight was finished",
-            crate::interrupt::what()
-        ),
+    super::interrupted(
+        &format!("before the step at 0x{at:06X}; the step in flight was finished"),
         state,
         if in_boot {
             boot_gone_next(backup)

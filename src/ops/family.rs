@@ -233,12 +233,8 @@ fn read_range(
     let mut off = range.start;
     while off < range.end {
         if crate::interrupt::requested() {
-            return Err(Failure::new(
-                Kind::Interrupted,
-                format!(
-                    "interrupted ({}) while reading at 0x{off:06X}",
-                    crate::interrupt::what()
-                ),
+            return Err(super::interrupted(
+                &format!("while reading at 0x{off:06X}"),
                 UNTOUCHED,
                 "run the command again",
             ));
@@ -590,12 +586,8 @@ pub fn write(
         }
     }
     if crate::interrupt::requested() {
-        return Err(Failure::new(
-            Kind::Interrupted,
-            format!(
-                "interrupted ({}) before the upload",
-                crate::interrupt::what()
-            ),
+        return Err(super::interrupted(
+            "before the upload",
             "not changed (nothing was sent to the updater)",
             "run the same command again",
         ));
@@ -670,9 +662,8 @@ pub fn write(
     }
     wait_programmed(t, ui)?;
     if crate::interrupt::requested() {
-        return Err(Failure::new(
-            Kind::Interrupted,
-            format!("interrupted ({}) while the drive programmed the image", crate::interrupt::what()),
+        return Err(super::interrupted(
+            "while the drive programmed the image",
             "the whole image was sent and the drive programs it (it may still be at it); nothing was read back",
             "leave the drive powered for a minute, then run `mtkflash verify` with the same image",
         ));

@@ -15,5 +15,20 @@ pub mod session;
 pub mod write;
 
 pub use crate::report::{Event, Recorder, Ui};
+
+/// The failure of a command stopped at a safe point by Ctrl-C, SIGTERM or SIGHUP:
+/// "interrupted (<what arrived>) <doing>", exit 130.
+pub(crate) fn interrupted(
+    doing: &str,
+    drive: impl Into<String>,
+    next: impl Into<String>,
+) -> crate::error::Failure {
+    crate::error::Failure::new(
+        crate::error::Kind::Interrupted,
+        format!("interrupted ({}) {doing}", crate::interrupt::what()),
+        drive,
+        next,
+    )
+}
 pub use session::{EnterOptions, Identity, Session};
 pub use write::{Report, WriteOptions};

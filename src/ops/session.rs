@@ -196,12 +196,8 @@ impl<'d> Session<'d> {
             r = intro_window(tf, window, "Waiting for the boot code (s)", ui);
         }
         if r.is_err() && crate::interrupt::requested() {
-            return Err(Failure::new(
-                Kind::Interrupted,
-                format!(
-                    "interrupted ({}) while waiting for the vendor intro's answer",
-                    crate::interrupt::what()
-                ),
+            return Err(super::interrupted(
+                "while waiting for the vendor intro's answer",
                 UNTOUCHED,
                 "run the command again when the drive is ready",
             ));
