@@ -324,48 +324,62 @@ pub fn destroyed_blocks(chip: &ChipInfo, steps: &[Step], current: &[u8], block: 
 }
 
 /// The ranges a write must read back after `steps` to prove them, and (put into `flash`)
-/// the bytes their own programming already proved: on a chip whose program reads the
-/// byte back ([`ChipInfo::program_reads_back`]), a byte whose last step programs it
-/// needs no second read; erased bytes left FF, and every byte on other chips, do.
+/// the bytes their own programming already proved. A byte needs a read when a step
+/// wrote it: erased (the erase's only proof is reading FF), programmed (non-FF data; a
+/// page write writes its whole page), unless its last step was a program on a chip
+/// whose program reads the byte back ([`ChipInfo::program_reads_back`]). FF bytes of a
+/// program span that no erase covers were not written and need no read.
 pub fn read_back_ranges(chip: &ChipInfo, steps: &[Step], flash: &mut [u8]) -> Vec<(u32, u32)> {
-    let touched = touched_by(steps);
-    if !chip.program_reads_back() {
-        return touched;
-    }
-    let mut proved = vec![0u64; flash.len().div_ceil(64)];
-    let bit = |a: usize| (a / 64, 1u64 << (a % 64));
+    let n = flash.len();
+    let reads_back = chip.program_reads_back();
+    let page_write = matches!(chip.write, WriteMode::JedecPage { .. });
+    let mut need = vec![0u64; n.div_ceil(64)];
+    let set = |need: &mut [u64], a: usize, on: bool| {
+        let (w, m) = (a / 64, 1u64 << (a % 64));
+        if on {
+            need[w] |= m
+        } else {
+            need[w] &= !m
+        }
+    };
     for s in steps {
+        let start = step_start(s) as usize;
+        let end = (step_end(s) as usize).min(n);
         match s {
-            Step::Erase { start, len, .. } => {
-                for a in *start as usize..((*start + *len) as usize).min(flash.len()) {
-                    let (w, m) = bit(a);
-                    proved[w] &= !m;
-                }
-            }
-            Step::Program { start, data } => {
-                for (i, &d) in data.iter().enumerate() {
-                    let a = *start as usize + i;
-                    if d != 0xFF && a < flash.len() {
-                        let (w, m) = bit(a);
-                        proved[w] |= m;
+            Step::Erase { .. } => (start..end).for_each(|a| set(&mut need, a, true)),
+            Step::Program { data, .. } => {
+                for (i, &d) in data.iter().enumerate().take(end.saturating_sub(start)) {
+                    let a = start + i;
+                    if d == 0xFF && !page_write {
+                        continue;
+                    }
+                    if reads_back && d != 0xFF {
+                        set(&mut need, a, false);
                         flash[a] = d;
+                    } else {
+                        set(&mut need, a, true);
                     }
                 }
             }
         }
     }
     let mut out: Vec<(u32, u32)> = Vec::new();
-    for (s, l) in touched {
-        for a in s..s + l {
-            let (w, m) = bit(a as usize);
-            if proved[w] & m != 0 {
-                continue;
-            }
-            match out.last_mut() {
-                Some((ps, pl)) if *ps + *pl == a => *pl += 1,
-                _ => out.push((a, 1)),
-            }
+    let mut a = 0;
+    while a < n {
+        let w = need[a / 64] >> (a % 64);
+        if w == 0 {
+            a = (a / 64 + 1) * 64;
+            continue;
         }
+        a += w.trailing_zeros() as usize;
+        if a >= n {
+            break;
+        }
+        match out.last_mut() {
+            Some((ps, pl)) if (*ps + *pl) as usize == a => *pl += 1,
+            _ => out.push((a as u32, 1)),
+        }
+        a += 1;
     }
     out
 }

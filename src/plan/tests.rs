@@ -563,6 +563,35 @@ fn bytes_a_byte_program_proved_are_not_read_back_again() {
 }
 
 #[test]
+fn ff_bytes_of_a_program_over_unerased_cells_were_not_written_and_are_not_read_back() {
+    // FF -> 00 at two places 0x20 apart: one program span whose FF bytes between them
+    // are left alone by the chip, so only the two bytes need proof on an SPI chip.
+    let c = by_name("MX25L4005").unwrap();
+    let cur = vec![0xFF; 0x80000];
+    let mut want = cur.clone();
+    want[0x21000] = 0x00;
+    want[0x21020] = 0x00;
+    let p = plan_unordered(c, c.erasers, &cur, &want, false, &Cost::default());
+    assert!(p.steps.iter().all(|s| matches!(s, Step::Program { .. })));
+    let mut flash = cur.clone();
+    let ranges = read_back_ranges(c, &p.steps, &mut flash);
+    assert_eq!(ranges, vec![(0x21000, 1), (0x21020, 1)], "{:X?}", p.steps);
+    // A page-write chip rewrites its page whole: all of it is read back.
+    let w = by_name("W29C020").unwrap();
+    let p = plan_unordered(
+        w,
+        w.erasers,
+        &cur[..0x40000],
+        &want[..0x40000],
+        false,
+        &Cost::default(),
+    );
+    let mut flash = cur[..0x40000].to_vec();
+    let ranges = read_back_ranges(w, &p.steps, &mut flash);
+    assert_eq!(ranges, touched_by(&p.steps));
+}
+
+#[test]
 fn programs_over_unerased_data_are_found_for_confirmation() {
     let c = by_name("SST39SF040").unwrap();
     let mut cur = vec![0x5A; 0x80000];
