@@ -19,6 +19,12 @@ struct ParBus {
     cycles: u64,
 }
 
+/// The chip's own time: `slow` times slower than the bus clock (a chip working past its
+/// datasheet's typical times).
+fn chip_ns(clock: &VirtualClock, slow: u64) -> u64 {
+    clock.ns() / slow
+}
+
 impl Timed for ParBus {
     fn clock(&self) -> &dyn Clock {
         &self.clock
@@ -191,5 +197,172 @@ fn spi_driver_identifies_unprotects_erases_programs_and_reads_every_serial_chip(
             "{}: restore puts the protection back",
             c.name
         );
+    }
+}
+
+/// A parallel bus that counts reads and runs the chip `slow` times slower.
+struct CountingParBus {
+    chip: JedecChip,
+    clock: VirtualClock,
+    slow: u64,
+    reads: u64,
+}
+
+impl Timed for CountingParBus {
+    fn clock(&self) -> &dyn Clock {
+        &self.clock
+    }
+}
+
+impl ParallelBus for CountingParBus {
+    fn read(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.clock.advance_ns(CYCLE_NS);
+        self.reads += 1;
+        Ok(self.chip.read(addr, chip_ns(&self.clock, self.slow)))
+    }
+    fn write(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
+        self.clock.advance_ns(CYCLE_NS);
+        self.chip.write(addr, v, chip_ns(&self.clock, self.slow));
+        Ok(())
+    }
+}
+
+/// Bytes whose bits 0-5 are clear as well as others: a busy status read differs from
+/// them in bit 7 alone (DQ7 complemented, DQ6 toggling, the rest 0 in the model).
+fn program_data() -> Vec<u8> {
+    let mut d = vec![0x00, 0x40, 0x80, 0xC0];
+    d.extend((0..60u32).map(|i| (i * 37 + 1) as u8 & 0xFE));
+    d
+}
+
+fn jedec_byte_chips() -> impl Iterator<Item = &'static ChipInfo> {
+    chips(Bus::Parallel).filter(|c| c.program_reads_back())
+}
+
+#[test]
+fn a_jedec_byte_program_on_time_takes_one_completion_read() {
+    let data = program_data();
+    for c in jedec_byte_chips() {
+        let mut bus = CountingParBus {
+            chip: JedecChip::new(c, vec![0xFF; c.size as usize]),
+            clock: VirtualClock::new(),
+            slow: 1,
+            reads: 0,
+        };
+        let at = c.size - 0x800;
+        JedecDriver::new(&mut bus, c).program(at, &data).unwrap();
+        assert_eq!(
+            bus.chip.mem[at as usize..][..data.len()],
+            data,
+            "{}",
+            c.name
+        );
+        // Given its typical time before the first read, the chip is done at that read
+        // and the read returns the byte: one read per programmed byte.
+        let programmed = data.iter().filter(|&&b| b != 0xFF).count() as u64;
+        assert_eq!(bus.reads, programmed, "{}", c.name);
+    }
+}
+
+#[test]
+fn a_jedec_byte_program_waits_out_a_chip_slower_than_its_datasheet() {
+    // Three times the typical program time: the first read finds the chip busy (DQ7
+    // complemented), and the wait must go on, else the next byte's commands land on a
+    // busy chip and are ignored.
+    let data = program_data();
+    for c in jedec_byte_chips() {
+        let mut bus = CountingParBus {
+            chip: JedecChip::new(c, vec![0xFF; c.size as usize]),
+            clock: VirtualClock::new(),
+            slow: 3,
+            reads: 0,
+        };
+        let at = c.size - 0x800;
+        JedecDriver::new(&mut bus, c).program(at, &data).unwrap();
+        assert_eq!(
+            bus.chip.mem[at as usize..][..data.len()],
+            data,
+            "{}",
+            c.name
+        );
+        assert!(bus.reads > data.len() as u64, "{}: polled", c.name);
+    }
+}
+
+/// An SPI bus that counts status reads and runs the chip `slow` times slower.
+struct CountingSerBus {
+    chip: SpiChip,
+    clock: VirtualClock,
+    slow: u64,
+    status_reads: u64,
+}
+
+impl Timed for CountingSerBus {
+    fn clock(&self) -> &dyn Clock {
+        &self.clock
+    }
+}
+
+impl SpiBus for CountingSerBus {
+    fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        if tx == [0x05] {
+            self.status_reads += 1;
+        }
+        self.clock.advance_ns(CYCLE_NS);
+        let now = chip_ns(&self.clock, self.slow);
+        self.chip.select(now);
+        for &b in tx {
+            self.chip.transfer(b, now);
+        }
+        let rx = (0..rx_len).map(|_| self.chip.transfer(0, now)).collect();
+        self.chip.deselect(now);
+        Ok(rx)
+    }
+    fn max_transfer(&self) -> usize {
+        260
+    }
+}
+
+#[test]
+fn spi_programs_on_time_read_the_status_once_and_wait_out_a_slow_chip() {
+    let data: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8 & 0xFE).collect();
+    for c in chips(Bus::Spi) {
+        for slow in [1, 3] {
+            let mut bus = CountingSerBus {
+                chip: SpiChip::new(c, vec![0xFF; c.size as usize]),
+                clock: VirtualClock::new(),
+                slow,
+                status_reads: 0,
+            };
+            let at = c.size - 0x900;
+            let mut drv = SpiDriver::new(&mut bus, c);
+            drv.prepare().unwrap();
+            let before = drv.bus.status_reads;
+            drv.program(at, &data).unwrap();
+            let reads = drv.bus.status_reads - before;
+            assert_eq!(
+                bus.chip.mem[at as usize..][..data.len()],
+                data,
+                "{} at 1/{slow} speed",
+                c.name
+            );
+            // On time: per program unit one status read after WREN (the latch) and one
+            // after the program (given its typical time first); AAI adds one after the
+            // WRDI that ends it.
+            let units = match c.write {
+                mtkflash::chips::WriteMode::SpiPage { page } => {
+                    let first = at / page;
+                    let last = (at + data.len() as u32 - 1) / page;
+                    (last - first + 1) as u64
+                }
+                mtkflash::chips::WriteMode::SpiByte => data.len() as u64,
+                _ => 0,
+            };
+            if slow == 1 && units > 0 {
+                assert_eq!(reads, 2 * units, "{}", c.name);
+            } else if slow > 1 {
+                assert!(reads > 2 * units, "{}: polled ({reads})", c.name);
+            }
+        }
     }
 }

@@ -561,26 +561,6 @@ fn messages_say_what_happened() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("Done: "), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
-    // A power loss mid-write: not "no drive there, or wrong port"; and with
-    // --no-backup no "keep the backup file".
-    new("p.mtksim", "SST39VF080");
-    mtk(d)
-        .args(["sim", "fault", "p.mtksim", "power-loss@op=30000000"])
-        .assert()
-        .success();
-    let out = mtk(d)
-        .args(["write", "sim:p.mtksim", fw, "--no-backup"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(err.contains("lost power or was unplugged"), "{err}");
-    assert!(!err.contains("wrong port"), "{err}");
-    assert!(!err.contains("keep the backup"), "{err}");
-    // A power loss while the write is being read back: written, not confirmed; never
-    // "partly written" about a flash that holds everything.
-    // (--verify-all reads the whole flash back last: 3 M operations before the end of
-    // an unfaulted run is inside that read.)
     new("v0.mtksim", "SST39VF080");
     let out = mtk(d)
         .args([
@@ -601,6 +581,31 @@ fn messages_say_what_happened() {
     let ops = serde_json::from_str::<serde_json::Value>(&last).unwrap()["bus_ops"]
         .as_u64()
         .unwrap();
+    // A power loss mid-write: not "no drive there, or wrong port"; and with
+    // --no-backup no "keep the backup file".
+    new("p.mtksim", "SST39VF080");
+    mtk(d)
+        .args([
+            "sim",
+            "fault",
+            "p.mtksim",
+            &format!("power-loss@op={}", ops * 2 / 3),
+        ])
+        .assert()
+        .success();
+    let out = mtk(d)
+        .args(["write", "sim:p.mtksim", fw, "--no-backup"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("lost power or was unplugged"), "{err}");
+    assert!(!err.contains("wrong port"), "{err}");
+    assert!(!err.contains("keep the backup"), "{err}");
+    // A power loss while the write is being read back: written, not confirmed; never
+    // "partly written" about a flash that holds everything.
+    // (--verify-all reads the whole flash back last: 3 M operations before the end of
+    // an unfaulted run is inside that read.)
     new("v.mtksim", "SST39VF080");
     mtk(d)
         .args([

@@ -158,6 +158,15 @@ pub struct Vendor<T: TaskFile> {
     shadow: [Option<u8>; 3],
     /// Vendor commands issued (for statistics).
     pub commands: u64,
+    /// How long after a [`Vendor::read_data`] began the drive read the flash, as last
+    /// measured: the bus time up to the command write plus the drive's work
+    /// (inference::VENDOR_CMD_NS).
+    read_lead: Duration,
+    /// When the SPI transaction under way began, and how long after its start the
+    /// last one-byte transaction (a status read) clocked its reply: the bus time up to
+    /// the 0x04 command plus the drive's work and the opcode's clocking.
+    spi_start: Duration,
+    status_lead: Duration,
 }
 
 /// Classify the intro's answer.
@@ -296,6 +305,9 @@ impl<T: TaskFile> Vendor<T> {
             idle,
             shadow: [None; 3],
             commands: 0,
+            read_lead: Duration::ZERO,
+            spi_start: Duration::ZERO,
+            status_lead: Duration::ZERO,
         }))
     }
 
@@ -372,12 +384,26 @@ impl<T: TaskFile> Vendor<T> {
 
     /// Parallel flash: read a firmware byte (left out of traces).
     pub fn read_data(&mut self, addr: u32) -> Result<u8, VendorError> {
+        let start = self.tf.clock().now();
         self.address(addr);
+        self.read_lead = self.tf.clock().now().saturating_sub(start)
+            + Duration::from_nanos(crate::inference::VENDOR_CMD_NS);
         self.command(0x00)?;
         self.tf.carries(Carries::Payload { flash: None });
         let v = self.tf.read(Reg::LbaLow);
         self.tf.carries(Carries::Protocol);
         Ok(v)
+    }
+
+    /// How long after a content read begins the drive samples the flash (last measured).
+    pub fn read_lead(&self) -> Duration {
+        self.read_lead
+    }
+
+    /// How long after a one-byte SPI transaction (RDSR) begins the chip's reply is
+    /// clocked (last measured).
+    pub fn status_lead(&self) -> Duration {
+        self.status_lead
     }
 
     /// Parallel flash: write a firmware byte bound for flash address `addr` (left out of
@@ -424,6 +450,7 @@ impl<T: TaskFile> Vendor<T> {
     /// One SPI transaction through the bridge: stage `tx`, run it, collect `rx_len`
     /// reply bytes (inference I3/I4 for the 0x04/0x05 split and where the reply lands).
     pub fn spi(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError> {
+        self.spi_start = self.tf.clock().now();
         self.spi_stage(0, tx)?;
         self.spi_run(tx.len(), rx_len)
     }
@@ -438,6 +465,7 @@ impl<T: TaskFile> Vendor<T> {
         data: SpiData,
     ) -> Result<Vec<u8>, VendorError> {
         Self::check_len(tx.len() + rx_len)?;
+        self.spi_start = self.tf.clock().now();
         let bridge = self.bridge()?;
         let base = bridge.staging as usize;
         for (i, &b) in tx.iter().enumerate() {
@@ -483,6 +511,10 @@ impl<T: TaskFile> Vendor<T> {
         self.tf.write(Reg::LbaLow, 0);
         self.set(0, Reg::LbaMid, r0);
         self.set(1, Reg::LbaHigh, r1);
+        if tx_len == 1 {
+            self.status_lead = self.tf.clock().now().saturating_sub(self.spi_start)
+                + Duration::from_nanos(inference::VENDOR_CMD_NS + inference::SPI_BYTE_NS);
+        }
         self.command(inference::SPI_CMD_TRANSFER)?;
         self.command(inference::SPI_CMD_END)
     }

@@ -132,6 +132,25 @@ impl<B: ParallelBus> JedecDriver<B> {
         })
     }
 
+    /// Wait for a byte program at `addr` to end. The chip is first given its typical
+    /// program time, timed so that the first read samples it just after (the bus says
+    /// how long after a read begins the chip is read); a read that returns the byte
+    /// itself ends the wait: while the chip programs, DQ7 reads as the complement of
+    /// the byte's bit 7 (Data# polling, every JEDEC byte-program datasheet in the
+    /// table), so a busy chip never reads as the byte. Anything else and the wait goes
+    /// on as [`Self::wait_toggle`]. What one misread can do here is in docs/faults.md
+    /// ("Completion reads").
+    fn wait_byte(&mut self, addr: u32, b: u8) -> Result<u8, VendorError> {
+        let typical = Duration::from_micros(self.info.program.us);
+        let lead = self.bus.read_lead();
+        self.bus.clock().sleep(typical.saturating_sub(lead));
+        let v = self.bus.read_data(addr)?;
+        if v == b {
+            return Ok(v);
+        }
+        self.wait_toggle(addr, b, Self::limit(self.info.program.us), "programming")
+    }
+
     fn limit(us: u64) -> Duration {
         Duration::from_micros(us * 20).max(Duration::from_millis(2))
     }
@@ -204,8 +223,7 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
                     let a = addr + i as u32;
                     cycle(&mut self.bus, &u, 0xA0)?;
                     self.bus.write_data(a, b)?;
-                    let got =
-                        self.wait_toggle(a, b, Self::limit(self.info.program.us), "programming")?;
+                    let got = self.wait_byte(a, b)?;
                     // The completion read is the byte's read-back (ChipInfo::
                     // program_reads_back): a steady other value is a cell that did not
                     // take it.

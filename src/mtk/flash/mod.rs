@@ -20,6 +20,11 @@ pub trait ParallelBus: Timed {
     fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
         self.write(addr, v)
     }
+    /// How long after a [`ParallelBus::read_data`] begins the chip is read, as far as the
+    /// bus knows (zero when it does not).
+    fn read_lead(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// One SPI transaction: chip select, send `tx`, receive `rx_len`, deselect. Every
@@ -28,6 +33,11 @@ pub trait SpiBus: Timed {
     fn transfer(&mut self, tx: &[u8], rx_len: usize) -> Result<Vec<u8>, VendorError>;
     /// Largest `tx.len() + rx_len` one transaction can carry.
     fn max_transfer(&self) -> usize;
+    /// How long after a status read (`05`, one byte back) begins the chip is sampled,
+    /// as far as the bus knows (zero when it does not).
+    fn status_lead(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// [`SpiBus::transfer`] where `data` says which bytes are firmware (left out of
     /// traces by the vendor session).
     fn transfer_data(
@@ -53,6 +63,9 @@ impl<T: TaskFile> ParallelBus for Vendor<T> {
     fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
         Vendor::write_data(self, addr, v)
     }
+    fn read_lead(&self) -> std::time::Duration {
+        Vendor::read_lead(self)
+    }
 }
 
 impl<T: TaskFile> SpiBus for Vendor<T> {
@@ -61,6 +74,9 @@ impl<T: TaskFile> SpiBus for Vendor<T> {
     }
     fn max_transfer(&self) -> usize {
         crate::inference::SPI_MAX_TRANSFER
+    }
+    fn status_lead(&self) -> std::time::Duration {
+        Vendor::status_lead(self)
     }
     fn transfer_data(
         &mut self,
@@ -109,6 +125,9 @@ impl<B: ParallelBus + ?Sized> ParallelBus for &mut B {
     fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
         (**self).write_data(addr, v)
     }
+    fn read_lead(&self) -> std::time::Duration {
+        (**self).read_lead()
+    }
 }
 
 impl<B: SpiBus + ?Sized> SpiBus for &mut B {
@@ -117,6 +136,9 @@ impl<B: SpiBus + ?Sized> SpiBus for &mut B {
     }
     fn max_transfer(&self) -> usize {
         (**self).max_transfer()
+    }
+    fn status_lead(&self) -> std::time::Duration {
+        (**self).status_lead()
     }
     fn transfer_data(
         &mut self,

@@ -67,15 +67,15 @@ impl<B: SpiBus> SpiDriver<B> {
         Ok(self.bus.transfer(&[0x05], 1)?[0])
     }
 
-    /// Poll RDSR until `done(status, time since the first poll began)`; `Ok(false)`
-    /// when `limit` ran out.
+    /// Poll RDSR until `done(status, time since `start`)`; `Ok(false)` when `limit`
+    /// ran out.
     fn poll_status(
         &mut self,
+        start: Duration,
         limit: Duration,
         mut done: impl FnMut(u8, Duration) -> bool,
     ) -> Result<bool, VendorError> {
         let mut err = None;
-        let start = self.bus.clock().now();
         let r = poll_until(&mut self.bus, limit, |bus| match bus.transfer(&[0x05], 1) {
             Ok(v) => {
                 let since = bus.clock().now().saturating_sub(start);
@@ -98,7 +98,10 @@ impl<B: SpiBus> SpiDriver<B> {
     /// in a row: one misread bit in a busy status must not end the wait while the chip
     /// still works (the next command would be ignored). After `typical`, one ready read
     /// ends it, so the guard costs nothing per byte or word on a sound connection; a
-    /// program running past its datasheet time has that one read's exposure.
+    /// program running past its datasheet time has that one read's exposure. A program
+    /// is first given its typical time, timed so that the first status read samples
+    /// the chip just after it (the bus says how long into a status read that is): a
+    /// poll that could only see it busy is not sent.
     fn wait_ready(
         &mut self,
         limit: Duration,
@@ -106,12 +109,17 @@ impl<B: SpiBus> SpiDriver<B> {
         what: &'static str,
         addr: u32,
     ) -> Result<(), VendorError> {
+        let start = self.bus.clock().now();
+        if typical != Duration::MAX {
+            let lead = self.bus.status_lead();
+            self.bus.clock().sleep(typical.saturating_sub(lead));
+        }
         let mut ready = 0;
         let done = |s: u8, since: Duration| {
             ready = if s & 0x01 == 0 { ready + 1 } else { 0 };
             ready >= 2 || (ready == 1 && since >= typical)
         };
-        if self.poll_status(limit, done)? {
+        if self.poll_status(start, limit, done)? {
             Ok(())
         } else {
             Err(VendorError::ChipTimeout {
@@ -146,7 +154,8 @@ impl<B: SpiBus> SpiDriver<B> {
     /// erase and page program (it waits for the status to read 0x02).
     fn wren(&mut self) -> Result<(), VendorError> {
         self.bus.transfer(&[0x06], 0)?;
-        if self.poll_status(Duration::from_millis(50), |s, _| s & 0x03 == 0x02)? {
+        let now = self.bus.clock().now();
+        if self.poll_status(now, Duration::from_millis(50), |s, _| s & 0x03 == 0x02)? {
             Ok(())
         } else {
             Err(VendorError::Other(
