@@ -76,11 +76,13 @@ fn case(name: &str, chip: &str, current: &[u8], wanted: &[u8], backup: bool) {
     let full_proved = full + safe.read_back.as_secs_f64();
     let ops = r.bus_ops.unwrap();
     println!(
-        "bench {name} {chip} backup={} modelled={modelled:.3} limit={lim:.3} safe_limit={:.3} ratio={:.3} safe_ratio={:.3} full_rewrite={full:.3} full_rewrite_proved={full_proved:.3} wall={:.3} ops={ops} ops_per_s={:.0}",
+        "bench {name} {chip} backup={} modelled={modelled:.3} limit={lim:.3} safe_limit={:.3} guarded_limit={:.3} ratio={:.3} safe_ratio={:.3} guarded_ratio={:.3} full_rewrite={full:.3} full_rewrite_proved={full_proved:.3} wall={:.3} ops={ops} ops_per_s={:.0}",
         if backup { "yes" } else { "no" },
         safe.total().as_secs_f64(),
+        safe.guarded().as_secs_f64(),
         modelled / lim,
         modelled / safe.total().as_secs_f64(),
+        modelled / safe.guarded().as_secs_f64(),
         wall.as_secs_f64(),
         ops as f64 / wall.as_secs_f64()
     );

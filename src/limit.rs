@@ -11,11 +11,17 @@
 //!       + (with a backup) one more read of every 4 KiB block holding a byte that the
 //!         cheapest plan destroys (erases, or changes by programming) and that is not FF:
 //!         a backup must hold what is destroyed confirmed by a second read
-//!       + one read-back of every byte programmed where the protocol does not hand it
-//!         back while programming (SPI page, AAI and byte programming, page-write chips;
-//!         a JEDEC byte program's completion read already returns the byte).
+//!       + one read-back of every byte the plan writes where the protocol does not hand
+//!         it back while programming: every erased byte (FF is proved only by reading
+//!         it), every byte programmed by SPI page, AAI and byte programming and every
+//!         page of a page-write chip (a JEDEC byte program's completion read already
+//!         returns the byte).
 //!       What a tool that proves every written byte and backs up everything it destroys
 //!       must pay at the least.
+//! guarded = the safe limit of the plan in the order the engine runs it: with the
+//!       sentinel steps that keep the image unbootable until everything else is written
+//!       and read back (docs/inferences.md, "Write order"). Its excess over the safe
+//!       limit is what that protection costs (`Safe::guard`).
 //! full rewrite = chip erase + every non-FF byte programmed + their bus cycles + the
 //!       fixed waits (no read: the classic tools rewrote blindly).
 //!
@@ -165,22 +171,30 @@ fn erase_bus_ns(chip: &ChipInfo, addr: u32) -> u64 {
     }
 }
 
+fn cost(chip: &ChipInfo) -> Cost {
+    Cost {
+        byte_bus_ns: read_byte_ns(chip) * 4,
+    }
+}
+
 /// The least time to go from `current` to `wanted` (boot code kept unless `write_boot`).
 pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -> Bound {
-    let cost = Cost {
-        byte_bus_ns: read_byte_ns(chip) * 4,
-    };
-    let p = plan::plan_unordered(chip, chip.erasers, current, wanted, write_boot, &cost);
+    let p = plan::plan_unordered(chip, chip.erasers, current, wanted, write_boot, &cost(chip));
+    bound_of(chip, &p.steps, current.len())
+}
+
+/// The bound of running `steps` on a flash of `len` bytes after one read of it.
+fn bound_of(chip: &ChipInfo, steps: &[Step], len: usize) -> Bound {
     let mut b = Bound {
         fixed: FIXED,
         ..Bound::default()
     };
     // SPI: at most 4 + 256 bytes per bridge transfer (JF), so one READ transaction per
     // 256 bytes, each byte read back from drive memory.
-    b.read = Duration::from_nanos(read_ns(chip, 0, current.len() as u64));
+    b.read = Duration::from_nanos(read_ns(chip, 0, len as u64));
     let mut bus = 0u64;
     let mut prog = 0u64;
-    for s in &p.steps {
+    for s in steps {
         match s {
             Step::Erase { eraser, start, .. } => {
                 let (c, bu) = unit_ns(chip, eraser.time.us * 1000, erase_bus_ns(chip, *start));
@@ -203,19 +217,27 @@ pub fn limit(chip: &ChipInfo, current: &[u8], wanted: &[u8], write_boot: bool) -
 }
 
 /// The reads a proving, backing-up write needs beyond [`limit`]: the confirmation read
-/// of what the plan destroys (only `with_backup`) and the read-back of what it programs
-/// that the protocol does not return while programming. [`safe_limit`] is their sum
-/// with the limit.
+/// of what the plan destroys (only `with_backup`) and the read-back of every byte the
+/// plan writes that the protocol does not hand back while programming. [`safe_limit`]
+/// is their sum with the limit. `guard` is what keeping the image unbootable
+/// throughout adds (docs/inferences.md, "Write order"): the same sum over the plan in
+/// the order the engine runs it, with its sentinel steps, less the sum over the
+/// cheapest plan.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Safe {
     pub limit: Bound,
     pub confirm: Duration,
     pub read_back: Duration,
+    pub guard: Duration,
 }
 
 impl Safe {
     pub fn total(&self) -> Duration {
         self.limit.total() + self.confirm + self.read_back
+    }
+    /// The safe limit of a write that also never leaves a bootable half-written image.
+    pub fn guarded(&self) -> Duration {
+        self.total() + self.guard
     }
 }
 
@@ -248,37 +270,38 @@ pub fn safe_limit(
     write_boot: bool,
     with_backup: bool,
 ) -> Safe {
-    let cost = Cost {
-        byte_bus_ns: read_byte_ns(chip) * 4,
-    };
-    let p = plan::plan_unordered(chip, chip.erasers, current, wanted, write_boot, &cost);
-    let mut s = Safe {
-        limit: limit(chip, current, wanted, write_boot),
-        ..Safe::default()
-    };
-    if with_backup {
-        let blocks = plan::destroyed_blocks(chip, &p.steps, current, 0x1000);
-        s.confirm = Duration::from_nanos(blocks.iter().map(|&b| read_ns(chip, b, 0x1000)).sum());
-    }
-    if !chip.program_reads_back() {
-        let read_back: u64 = p
-            .steps
+    let terms = |steps: &[Step]| -> (Bound, Duration, Duration) {
+        let confirm = if with_backup {
+            let blocks = plan::destroyed_blocks(chip, steps, current, 0x1000);
+            blocks.iter().map(|&b| read_ns(chip, b, 0x1000)).sum()
+        } else {
+            0
+        };
+        // Every byte written and not handed back: erased bytes (an erase's only proof is
+        // reading FF) and programmed bytes, less those a byte program's completion read
+        // returned; the engine reads back exactly these (plan::read_back_ranges).
+        let mut scratch = current.to_vec();
+        let read_back = plan::read_back_ranges(chip, steps, &mut scratch)
             .iter()
-            .map(|st| match st {
-                Step::Program { start, data } => match chip.write {
-                    WriteMode::JedecPage { .. } => read_ns(chip, *start, data.len() as u64),
-                    _ => read_ns(
-                        chip,
-                        *start,
-                        data.iter().filter(|&&b| b != 0xFF).count() as u64,
-                    ),
-                },
-                Step::Erase { .. } => 0,
-            })
+            .map(|&(a, n)| read_ns(chip, a, n as u64))
             .sum();
-        s.read_back = Duration::from_nanos(read_back);
+        (
+            bound_of(chip, steps, current.len()),
+            Duration::from_nanos(confirm),
+            Duration::from_nanos(read_back),
+        )
+    };
+    let c = cost(chip);
+    let cheapest = plan::plan_unordered(chip, chip.erasers, current, wanted, write_boot, &c);
+    let (limit, confirm, read_back) = terms(&cheapest.steps);
+    let ordered = plan::plan(chip, chip.erasers, current, wanted, write_boot, &c);
+    let (gl, gc, gr) = terms(&ordered.steps);
+    Safe {
+        limit,
+        confirm,
+        read_back,
+        guard: (gl.total() + gc + gr).saturating_sub(limit.total() + confirm + read_back),
     }
-    s
 }
 
 /// What a classic full rewrite needs: chip erase, then every non-FF byte of the image.
