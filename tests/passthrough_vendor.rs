@@ -261,5 +261,5 @@ fn write_device(
     ui: &mut dyn Ui,
 ) -> Result<mtkflash::ops::Report, mtkflash::error::Failure> {
     let image = mtkflash::jobs::load_for_write(fw, opts.write_boot, ui)?;
-    mtkflash::ops::write::write(dev, &image, opts, ui)
+    mtkflash::ops::write::write(dev, image, opts, ui)
 }

@@ -73,7 +73,7 @@ pub fn write(
     check_backup(input, opts)?;
     let conn = forced(conn, opts.enter.force);
     let mut r = connect::with_device(target, &conn, ui, |dev, ui| {
-        write::write(dev, &image, opts, ui)
+        write::write(dev, image, opts, ui)
     })?;
     r.wall = start.elapsed();
     Ok(r)

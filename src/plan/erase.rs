@@ -5,6 +5,7 @@
 use super::{Cost, Step};
 use crate::chips::{ChipInfo, Eraser};
 use crate::inference::BOOT_LEN;
+use bytes::Bytes;
 
 pub(super) fn program_unit(chip: &ChipInfo) -> usize {
     chip.program_unit() as usize
@@ -57,27 +58,28 @@ pub(super) fn nested_erasers(erasers: &[Eraser]) -> Vec<Eraser> {
     out
 }
 
-pub(super) fn page_write_steps(target: &[u8], current: &[u8], page: usize) -> Vec<Step> {
+pub(super) fn page_write_steps(target: &Bytes, current: &[u8], page: usize) -> Vec<Step> {
     (0..target.len() / page)
         .filter(|p| target[p * page..(p + 1) * page] != current[p * page..(p + 1) * page])
         .map(|p| Step::Program {
             start: (p * page) as u32,
-            data: target[p * page..(p + 1) * page].to_vec(),
+            data: target.slice(p * page..(p + 1) * page),
         })
         .collect()
 }
 
 /// Split `data` (with FF = skip) at `start` into program steps of at most 4 KiB, trimmed
-/// to their non-FF span.
-pub(super) fn push_program(steps: &mut Vec<Step>, start: usize, data: &[u8]) {
+/// to their non-FF span (slices of `data`'s buffer, not copies).
+pub(super) fn push_program(steps: &mut Vec<Step>, start: usize, data: &Bytes) {
     for (i, chunk) in data.chunks(0x1000).enumerate() {
         if let (Some(f), Some(l)) = (
             chunk.iter().position(|&b| b != 0xFF),
             chunk.iter().rposition(|&b| b != 0xFF),
         ) {
+            let from = i * 0x1000 + f;
             steps.push(Step::Program {
-                start: (start + i * 0x1000 + f) as u32,
-                data: chunk[f..=l].to_vec(),
+                start: (start + from) as u32,
+                data: data.slice(from..i * 0x1000 + l + 1),
             });
         }
     }
@@ -92,7 +94,7 @@ pub(super) fn erase_program_steps(
     chip: &ChipInfo,
     erasers: &[Eraser],
     current: &[u8],
-    target: &[u8],
+    target: &Bytes,
     cost: &Cost,
     protect_boot: bool,
 ) -> (Vec<Step>, Erased) {
@@ -167,7 +169,7 @@ pub(super) fn erase_program_steps(
                 len: l,
             });
             erased.push((*e, s, l));
-            push_program(&mut steps, su, &target[su..su + lu]);
+            push_program(&mut steps, su, &target.slice(su..su + lu));
         } else if li == 0 {
             let data: Vec<u8> = (su..su + lu)
                 .map(|j| {
@@ -178,7 +180,7 @@ pub(super) fn erase_program_steps(
                     }
                 })
                 .collect();
-            push_program(&mut steps, su, &data);
+            push_program(&mut steps, su, &Bytes::from(data));
         } else {
             let prev = &levels[li - 1];
             let mut kids: Vec<(usize, u32, u32)> = prev

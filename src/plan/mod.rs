@@ -20,6 +20,7 @@
 
 use crate::chips::{ChipInfo, Eraser, WriteMode};
 use crate::inference::BOOT_LEN;
+use bytes::Bytes;
 use std::time::Duration;
 
 /// Cost figures for choosing between plans (ns).
@@ -46,14 +47,16 @@ pub enum Step {
         len: u32,
     },
     /// Program `data` at `start` (0xFF = leave alone; page-write chips: whole pages).
-    Program { start: u32, data: Vec<u8> },
+    /// Most programs are slices of the plan's target and share its buffer (a write's
+    /// program data costs no memory of its own).
+    Program { start: u32, data: Bytes },
 }
 
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// The content the flash will hold afterwards (the image, with the drive's boot code
     /// unless `write_boot`).
-    pub target: Vec<u8>,
+    pub target: Bytes,
     pub steps: Vec<Step>,
     pub erase_bytes: u64,
     pub program_bytes: u64,
@@ -223,6 +226,7 @@ fn plan_ordered(
         target[..boot].copy_from_slice(&current[..boot]);
     }
     let boot_changes = current[..boot] != target[..boot];
+    let target = Bytes::from(target);
 
     let steps = match chip.write {
         WriteMode::JedecPage { page } => page_write_steps(&target, current, page as usize),

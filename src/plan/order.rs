@@ -7,6 +7,7 @@ use super::Step;
 use crate::chips::{ChipInfo, Eraser};
 use crate::firmware::BANK;
 use crate::inference::BOOT_LEN;
+use bytes::Bytes;
 
 pub(super) fn step_start(s: &Step) -> u32 {
     match s {
@@ -55,7 +56,7 @@ pub(super) fn split_at_marks(steps: Vec<Step>, n: usize, marks: &[u32]) -> Vec<S
             push_program(
                 &mut out,
                 from as usize,
-                &data[(from - start) as usize..(c - start) as usize],
+                &data.slice((from - start) as usize..(c - start) as usize),
             );
             from = c;
         }
@@ -80,7 +81,7 @@ pub(super) fn safe_order(
     chip: &ChipInfo,
     erasers: &[Eraser],
     current: &[u8],
-    target: &[u8],
+    target: &Bytes,
     steps: Vec<Step>,
 ) -> (Vec<Step>, std::ops::Range<usize>, Vec<u32>, usize, usize) {
     use crate::firmware::{boot_marks, layout_of, mark_ok};
@@ -180,7 +181,7 @@ pub(super) fn safe_order(
             match (page, &fine) {
                 (Some(_), _) => steps.push(Step::Program {
                     start: us as u32,
-                    data: target[us..us + ul].to_vec(),
+                    data: target.slice(us..us + ul),
                 }),
                 (None, Some(e)) => {
                     steps.push(Step::Erase {
@@ -189,7 +190,7 @@ pub(super) fn safe_order(
                         len: ul as u32,
                     });
                     let mut rewrite = Vec::new();
-                    push_program(&mut rewrite, us, &target[us..us + ul]);
+                    push_program(&mut rewrite, us, &target.slice(us..us + ul));
                     steps.extend(split_at_marks(rewrite, n, &marks));
                 }
                 (None, None) => unreachable!("unit() gave a unit"),
@@ -213,14 +214,14 @@ pub(super) fn safe_order(
                 first[a - ps] = 0xFF;
                 invalidate.push(Step::Program {
                     start: ps as u32,
-                    data: first,
+                    data: first.into(),
                 });
             }
             None => {
                 if mark_ok(a, current[a]) {
                     invalidate.push(Step::Program {
                         start: m,
-                        data: vec![0x00],
+                        data: Bytes::from_static(&[0x00]),
                     });
                 }
                 // The erase covering the mark (one chip erase may cover both).
