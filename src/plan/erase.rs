@@ -11,29 +11,6 @@ pub(super) fn program_unit(chip: &ChipInfo) -> usize {
     chip.program_unit() as usize
 }
 
-/// Cost (ns) of programming the bytes of `range` that `need` selects.
-pub(super) fn program_cost(
-    chip: &ChipInfo,
-    cost: &Cost,
-    need: impl Fn(usize) -> bool,
-    range: std::ops::Range<usize>,
-) -> u64 {
-    let unit = program_unit(chip);
-    let mut units = 0u64;
-    let mut bytes = 0u64;
-    let mut i = range.start;
-    while i < range.end {
-        let end = ((i / unit + 1) * unit).min(range.end);
-        let n = (i..end).filter(|&j| need(j)).count() as u64;
-        if n > 0 {
-            units += 1;
-            bytes += n;
-        }
-        i = end;
-    }
-    units * chip.program.us * 1000 + bytes * cost.byte_bus_ns
-}
-
 /// Erasers usable for planning: finest first, each one's units made of whole units of
 /// the one before (boot-block layouts nest too; any that does not is left out).
 pub(super) fn nested_erasers(erasers: &[Eraser]) -> Vec<Eraser> {
@@ -100,49 +77,94 @@ pub(super) fn erase_program_steps(
 ) -> (Vec<Step>, Erased) {
     let levels = nested_erasers(erasers);
     assert!(!levels.is_empty(), "{}: no usable eraser", chip.name);
-    let needs_erase = |i: usize| current[i] & target[i] != target[i];
+    // What each unit holds, counted once at the finest level and summed upwards (the
+    // levels nest, and every unit is whole program units): program units and bytes the
+    // target has (what an erase must program back) and that differ (what a program
+    // without an erase must write), whether a differing byte needs a 0 -> 1 (an erase).
+    #[derive(Clone, Copy, Default)]
+    struct Stat {
+        tgt_units: u64,
+        tgt_bytes: u64,
+        diff_units: u64,
+        diff_bytes: u64,
+        needs_erase: bool,
+        unchanged: bool,
+    }
+    let unit = program_unit(chip);
+    let price = |units: u64, bytes: u64| units * chip.program.us * 1000 + bytes * cost.byte_bus_ns;
+    let finest = |s: usize, l: usize| -> Stat {
+        let (c, t) = (&current[s..s + l], &target[s..s + l]);
+        let mut st = Stat {
+            unchanged: c == t,
+            ..Stat::default()
+        };
+        for (c, t) in c.chunks(unit).zip(t.chunks(unit)) {
+            let tn = t.iter().filter(|&&b| b != 0xFF).count() as u64;
+            st.tgt_units += u64::from(tn > 0);
+            st.tgt_bytes += tn;
+            if st.unchanged || c == t {
+                continue;
+            }
+            let dn = c.iter().zip(t).filter(|(a, b)| a != b).count() as u64;
+            st.diff_units += 1;
+            st.diff_bytes += dn;
+            st.needs_erase |= c.iter().zip(t).any(|(&a, &b)| a & b != b);
+        }
+        st
+    };
     // best[level][unit] = (cost, erase_here)
     let mut best: Vec<Vec<(u64, bool)>> = Vec::new();
+    let mut stats: Vec<Stat> = Vec::new();
     for (li, e) in levels.iter().enumerate() {
         let mut row = Vec::new();
+        let mut row_stats = Vec::new();
         let mut child = 0usize;
+        let prev_units: Vec<(u32, u32)> = match li {
+            0 => Vec::new(),
+            _ => levels[li - 1].units().collect(),
+        };
         for (s, l) in e.units() {
             let (s, l) = (s as usize, l as usize);
-            let erase_cost = if protect_boot && li > 0 && s < BOOT_LEN {
-                u64::MAX
-            } else {
-                e.time.us * 1000 + program_cost(chip, cost, |j| target[j] != 0xFF, s..s + l)
-            };
-            let keep_cost = if li == 0 {
-                if (s..s + l).any(needs_erase) {
+            let (st, keep_cost) = if li == 0 {
+                let st = finest(s, l);
+                let keep = if st.needs_erase {
                     u64::MAX
                 } else {
-                    program_cost(chip, cost, |j| current[j] != target[j], s..s + l)
-                }
+                    price(st.diff_units, st.diff_bytes)
+                };
+                (st, keep)
             } else {
+                let mut st = Stat {
+                    unchanged: true,
+                    ..Stat::default()
+                };
                 let mut sum = 0u64;
-                let prev = &levels[li - 1];
-                while child < best[li - 1].len() {
-                    let (cs, cl) = prev.units().nth(child).expect("child");
-                    if cs as usize >= s + l {
-                        break;
-                    }
-                    let _ = cl;
+                while child < prev_units.len() && (prev_units[child].0 as usize) < s + l {
+                    let k = stats[child];
+                    st.tgt_units += k.tgt_units;
+                    st.tgt_bytes += k.tgt_bytes;
+                    st.unchanged &= k.unchanged;
                     sum = sum.saturating_add(best[li - 1][child].0);
                     child += 1;
                 }
-                sum
+                (st, sum)
             };
-            let unchanged = current[s..s + l] == target[s..s + l];
-            row.push(if unchanged {
+            let erase_cost = if protect_boot && li > 0 && s < BOOT_LEN {
+                u64::MAX
+            } else {
+                e.time.us * 1000 + price(st.tgt_units, st.tgt_bytes)
+            };
+            row.push(if st.unchanged {
                 (0, false)
             } else if erase_cost < keep_cost {
                 (erase_cost, true)
             } else {
                 (keep_cost, false)
             });
+            row_stats.push(st);
         }
         best.push(row);
+        stats = row_stats;
     }
     // Walk down from the coarsest level.
     let mut steps = Vec::new();
