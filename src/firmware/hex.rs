@@ -133,9 +133,11 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
+        // Room for the largest image at once: no copy as the image grows (the pages of
+        // a smaller image's unused room are never touched, so never resident).
         Builder {
-            data: Vec::new(),
-            given: Vec::new(),
+            data: Vec::with_capacity(MAX_IMAGE),
+            given: Vec::with_capacity(MAX_IMAGE / 64),
         }
     }
     fn put(&mut self, line: usize, addr: usize, bytes: &[u8]) -> Result<(), FirmwareError> {
