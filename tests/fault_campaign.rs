@@ -1085,8 +1085,7 @@ fn a_cut_inside_the_identity_is_finished_by_the_same_command() {
     // A few bytes before: the identity cut short, its tail still erased.
     let short = cut_at(done - 200);
     assert!(
-        short[region.clone()] != cfg.new[region.clone()]
-            && short[region.clone()].contains(&0xFF),
+        short[region.clone()] != cfg.new[region.clone()] && short[region.clone()].contains(&0xFF),
         "{:02X?}",
         &short[region.clone()]
     );
