@@ -36,6 +36,13 @@ pub const SPI_MAX_TRANSFER: usize = 4 + 256;
 /// microseconds for a handful of 8032 instructions at ~33 MHz.
 pub const VENDOR_CMD_NS: u64 = 2_000;
 
+/// I23. When within a vendor command the drive samples the flash: at the end of its
+/// work (`VENDOR_CMD_NS` after the command register is written); an SPI status byte one
+/// SPI byte time later (after the opcode is clocked out). Used only to time the first
+/// completion read after a program (the chip drivers): wrong by d, that read comes
+/// d early (a chip seen busy: one more poll) or d late (d lost per byte).
+pub const SAMPLE_AFTER_CMD_NS: u64 = VENDOR_CMD_NS;
+
 /// One byte clocked over the drive's SPI bus during a bridge transaction (an 8 MHz SPI
 /// clock: a guess; no source gives the bridge's clock). The virtual drive is busy this
 /// long per byte sent and received, and the physical limit (src/limit.rs) counts it.

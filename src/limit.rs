@@ -278,8 +278,9 @@ pub fn safe_limit(
             0
         };
         // Every byte written and not handed back: erased bytes (an erase's only proof is
-        // reading FF) and programmed bytes, less those a byte program's completion read
-        // returned; the engine reads back exactly these (plan::read_back_ranges).
+        // reading FF) and bytes sent by a program, less those a byte program's
+        // completion read returned (plan::read_back_ranges; the engine reads these, and
+        // the commit's one or two bytes once more).
         let mut scratch = current.to_vec();
         let read_back = plan::read_back_ranges(chip, steps, &mut scratch)
             .iter()

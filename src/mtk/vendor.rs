@@ -159,8 +159,7 @@ pub struct Vendor<T: TaskFile> {
     /// Vendor commands issued (for statistics).
     pub commands: u64,
     /// How long after a [`Vendor::read_data`] began the drive read the flash, as last
-    /// measured: the bus time up to the command write plus the drive's work
-    /// (inference::VENDOR_CMD_NS).
+    /// measured: the bus time up to the command write plus the drive's work (I23).
     read_lead: Duration,
     /// When the SPI transaction under way began, and how long after its start the
     /// last one-byte transaction (a status read) clocked its reply: the bus time up to
@@ -387,7 +386,7 @@ impl<T: TaskFile> Vendor<T> {
         let start = self.tf.clock().now();
         self.address(addr);
         self.read_lead = self.tf.clock().now().saturating_sub(start)
-            + Duration::from_nanos(crate::inference::VENDOR_CMD_NS);
+            + Duration::from_nanos(crate::inference::SAMPLE_AFTER_CMD_NS);
         self.command(0x00)?;
         self.tf.carries(Carries::Payload { flash: None });
         let v = self.tf.read(Reg::LbaLow);
@@ -513,7 +512,7 @@ impl<T: TaskFile> Vendor<T> {
         self.set(1, Reg::LbaHigh, r1);
         if tx_len == 1 {
             self.status_lead = self.tf.clock().now().saturating_sub(self.spi_start)
-                + Duration::from_nanos(inference::VENDOR_CMD_NS + inference::SPI_BYTE_NS);
+                + Duration::from_nanos(inference::SAMPLE_AFTER_CMD_NS + inference::SPI_BYTE_NS);
         }
         self.command(inference::SPI_CMD_TRANSFER)?;
         self.command(inference::SPI_CMD_END)

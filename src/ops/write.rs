@@ -402,8 +402,9 @@ fn write_in_session(
         if corrected == 0 {
             break p;
         }
-        // (The steps, which share the target's buffer, go first: no copy.)
-        let plan::Plan { target, .. } = p;
+        // (The steps, which share the target's buffer, go first: then no copy.)
+        let plan::Plan { target, steps, .. } = p;
+        drop(steps);
         wanted = Vec::from(target);
     };
     // Back up before anything is changed (a dry run changes nothing).

@@ -327,16 +327,71 @@ pub fn destroyed_blocks(chip: &ChipInfo, steps: &[Step], current: &[u8], block: 
         .collect()
 }
 
+/// Every byte the chip driver sends to the chip to program `data` at `start`, with the
+/// value sent (src/mtk/flash): byte-programming chips (JEDEC byte, SPI byte) get the
+/// non-FF bytes only; a page-write chip its pages whole; an SPI page program the span
+/// from the first to the last non-FF byte of each page, FF bytes between included; SST
+/// AAI every word holding a non-FF byte, both its bytes (an FF half-word outside
+/// `data` included).
+pub fn sent_by_program(chip: &ChipInfo, start: u32, data: &[u8], mut f: impl FnMut(u32, u8)) {
+    match chip.write {
+        WriteMode::JedecByte | WriteMode::SpiByte => {
+            for (i, &d) in data.iter().enumerate() {
+                if d != 0xFF {
+                    f(start + i as u32, d);
+                }
+            }
+        }
+        WriteMode::JedecPage { .. } => {
+            for (i, &d) in data.iter().enumerate() {
+                f(start + i as u32, d);
+            }
+        }
+        WriteMode::SpiPage { page } => {
+            let mut off = 0usize;
+            while off < data.len() {
+                let a = start + off as u32;
+                let room = (page - a % page) as usize;
+                let part = &data[off..(off + room).min(data.len())];
+                if let (Some(first), Some(last)) = (
+                    part.iter().position(|&b| b != 0xFF),
+                    part.iter().rposition(|&b| b != 0xFF),
+                ) {
+                    for (j, &d) in part.iter().enumerate().take(last + 1).skip(first) {
+                        f(a + j as u32, d);
+                    }
+                }
+                off += part.len();
+            }
+        }
+        WriteMode::SpiAaiWord => {
+            let byte = |a: u32| -> u8 {
+                a.checked_sub(start)
+                    .and_then(|i| data.get(i as usize).copied())
+                    .unwrap_or(0xFF)
+            };
+            let mut w = start & !1;
+            while w < start + data.len() as u32 {
+                if byte(w) != 0xFF || byte(w + 1) != 0xFF {
+                    f(w, byte(w));
+                    f(w + 1, byte(w + 1));
+                }
+                w += 2;
+            }
+        }
+    }
+}
+
 /// The ranges a write must read back after `steps` to prove them, and (put into `flash`)
 /// the bytes their own programming already proved. A byte needs a read when a step
-/// wrote it: erased (the erase's only proof is reading FF), programmed (non-FF data; a
-/// page write writes its whole page), unless its last step was a program on a chip
-/// whose program reads the byte back ([`ChipInfo::program_reads_back`]). FF bytes of a
-/// program span that no erase covers were not written and need no read.
+/// wrote it or sent it to the chip: erased (the erase's only proof is reading FF), or
+/// sent by a program ([`sent_by_program`]: an FF sent can arrive as something else),
+/// unless its last step was a program of a non-FF byte on a chip whose program reads
+/// the byte back ([`ChipInfo::program_reads_back`]). Bytes a program did not send
+/// (the FF bytes a byte-programming driver skips) were not written and need no read.
 pub fn read_back_ranges(chip: &ChipInfo, steps: &[Step], flash: &mut [u8]) -> Vec<(u32, u32)> {
     let n = flash.len();
     let reads_back = chip.program_reads_back();
-    let page_write = matches!(chip.write, WriteMode::JedecPage { .. });
     let mut need = vec![0u64; n.div_ceil(64)];
     let set = |need: &mut [u64], a: usize, on: bool| {
         let (w, m) = (a / 64, 1u64 << (a % 64));
@@ -351,20 +406,18 @@ pub fn read_back_ranges(chip: &ChipInfo, steps: &[Step], flash: &mut [u8]) -> Ve
         let end = (step_end(s) as usize).min(n);
         match s {
             Step::Erase { .. } => (start..end).for_each(|a| set(&mut need, a, true)),
-            Step::Program { data, .. } => {
-                for (i, &d) in data.iter().enumerate().take(end.saturating_sub(start)) {
-                    let a = start + i;
-                    if d == 0xFF && !page_write {
-                        continue;
-                    }
-                    if reads_back && d != 0xFF {
-                        set(&mut need, a, false);
-                        flash[a] = d;
-                    } else {
-                        set(&mut need, a, true);
-                    }
+            Step::Program { data, .. } => sent_by_program(chip, start as u32, data, |a, d| {
+                let a = a as usize;
+                if a >= n {
+                    return;
                 }
-            }
+                if reads_back && d != 0xFF {
+                    set(&mut need, a, false);
+                    flash[a] = d;
+                } else {
+                    set(&mut need, a, true);
+                }
+            }),
         }
     }
     let mut out: Vec<(u32, u32)> = Vec::new();

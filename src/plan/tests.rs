@@ -563,19 +563,30 @@ fn bytes_a_byte_program_proved_are_not_read_back_again() {
 }
 
 #[test]
-fn ff_bytes_of_a_program_over_unerased_cells_were_not_written_and_are_not_read_back() {
-    // FF -> 00 at two places 0x20 apart: one program span whose FF bytes between them
-    // are left alone by the chip, so only the two bytes need proof on an SPI chip.
-    let c = by_name("MX25L4005").unwrap();
+fn a_program_reads_back_what_its_driver_sent_and_nothing_it_skipped() {
+    // FF -> 00 at two places 0x20 apart, no erase: one program span. A byte-programming
+    // SPI chip is sent the two bytes only; a page-programming one the span between them
+    // (FF bytes sent can arrive as something else); AAI the two words.
+    for (chip, expect) in [
+        ("SST25LF020", vec![(0x21000, 1), (0x21021, 1)]),
+        ("MX25L2005", vec![(0x21000, 0x22)]),
+        ("SST25VF040B", vec![(0x21000, 2), (0x21020, 2)]),
+    ] {
+        let c = by_name(chip).unwrap();
+        let cur = vec![0xFF; c.size as usize];
+        let mut want = cur.clone();
+        want[0x21000] = 0x00;
+        want[0x21021] = 0x00;
+        let p = plan_unordered(c, c.erasers, &cur, &want, false, &Cost::default());
+        assert!(p.steps.iter().all(|s| matches!(s, Step::Program { .. })));
+        let mut flash = cur.clone();
+        let ranges = read_back_ranges(c, &p.steps, &mut flash);
+        assert_eq!(ranges, expect, "{chip}: {:X?}", p.steps);
+    }
     let cur = vec![0xFF; 0x80000];
     let mut want = cur.clone();
     want[0x21000] = 0x00;
     want[0x21020] = 0x00;
-    let p = plan_unordered(c, c.erasers, &cur, &want, false, &Cost::default());
-    assert!(p.steps.iter().all(|s| matches!(s, Step::Program { .. })));
-    let mut flash = cur.clone();
-    let ranges = read_back_ranges(c, &p.steps, &mut flash);
-    assert_eq!(ranges, vec![(0x21000, 1), (0x21020, 1)], "{:X?}", p.steps);
     // A page-write chip rewrites its page whole: all of it is read back.
     let w = by_name("W29C020").unwrap();
     let p = plan_unordered(
@@ -616,4 +627,24 @@ fn programs_over_unerased_data_are_found_for_confirmation() {
         &Cost::default(),
     );
     assert!(programmed_unerased_blocks(w, &p.steps, &cur[..0x40000], 0x1000).is_empty());
+}
+
+#[test]
+fn every_finest_erase_unit_is_whole_program_units() {
+    // The planner counts a unit's program units from the unit's own start
+    // (erase::erase_program_steps): that is the chip's program units only when every
+    // finest unit starts and ends on a program-unit boundary.
+    for c in crate::chips::CHIPS.iter() {
+        let Some(finest) = nested_erasers(c.erasers).into_iter().next() else {
+            continue;
+        };
+        let pu = c.program_unit();
+        for (s, l) in finest.units() {
+            assert!(
+                s % pu == 0 && l % pu == 0,
+                "{}: unit 0x{s:X}+0x{l:X}, program unit {pu}",
+                c.name
+            );
+        }
+    }
 }

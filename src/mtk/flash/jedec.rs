@@ -137,15 +137,18 @@ impl<B: ParallelBus> JedecDriver<B> {
     /// how long after a read begins the chip is read); a read that returns the byte
     /// itself ends the wait: while the chip programs, DQ7 reads as the complement of
     /// the byte's bit 7 (Data# polling, every JEDEC byte-program datasheet in the
-    /// table), so a busy chip never reads as the byte. Anything else and the wait goes
-    /// on as [`Self::wait_toggle`]. What one misread can do here is in docs/faults.md
+    /// table), so a busy chip never reads as the byte. A busy status has DQ5-DQ0 clear
+    /// (DQ5 timeout, DQ3 and DQ2 erase-only status on AMD parts; the model), so a busy
+    /// read misread in DQ7 alone can equal only a byte whose bits 0-5 are clear (00,
+    /// 40, 80, C0): those are read once more. Anything else and the wait goes on as
+    /// [`Self::wait_toggle`]. What a misread can still do is in docs/faults.md
     /// ("Completion reads").
     fn wait_byte(&mut self, addr: u32, b: u8) -> Result<u8, VendorError> {
         let typical = Duration::from_micros(self.info.program.us);
         let lead = self.bus.read_lead();
         self.bus.clock().sleep(typical.saturating_sub(lead));
         let v = self.bus.read_data(addr)?;
-        if v == b {
+        if v == b && (b & 0x3F != 0 || self.bus.read_data(addr)? == b) {
             return Ok(v);
         }
         self.wait_toggle(addr, b, Self::limit(self.info.program.us), "programming")
@@ -180,7 +183,14 @@ impl<B: ParallelBus> FlashOps for JedecDriver<B> {
         };
         self.bus.write(target, e.cmd)?;
         let limit = Duration::from_micros(e.time.us * 10) + Duration::from_secs(1);
-        self.wait_toggle(addr, 0xFF, limit, "erasing")?;
+        // A wait that ends on a steady value other than FF is an erase that did not
+        // take (the command was ignored, or the sector is worn).
+        let got = self.wait_toggle(addr, 0xFF, limit, "erasing")?;
+        if got != 0xFF {
+            return Err(VendorError::Other(format!(
+                "the erase at 0x{addr:06X} did not take: the flash reads 0x{got:02X} there, not FF"
+            )));
+        }
         Ok(())
     }
 
