@@ -186,6 +186,79 @@ fn cpu() {
     );
 }
 
+/// Recording a trace (format 2) against not recording: wall time of `info` and of a
+/// whole write of a 1 MiB flash, best of three each, and the trace's size. The virtual
+/// drive is the worst case: its bus costs nothing, so the recorder's own cost shows.
+fn trace_overhead() {
+    use mtkflash::ops::EnterOptions;
+    for chip in ["SST39VF080", "MX25L8005"] {
+        let info_ = by_name(chip).unwrap();
+        let size = info_.size as usize;
+        let old = synth::generate(&spec("0055", size));
+        let new = synth::generate(&spec("0758", size));
+        for job in ["info", "write"] {
+            let mut best = [f64::MAX; 2];
+            let mut bytes = 0;
+            for _ in 0..3 {
+                for (k, traced) in [false, true].into_iter().enumerate() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let drive = dir.path().join("d.mtksim");
+                    Stored::create(NewDrive {
+                        chip: info_,
+                        settings: mtkflash::sim::btc_settings("0055"),
+                        firmware: Some(old.clone()),
+                        bricked: false,
+                    })
+                    .unwrap()
+                    .save(&drive)
+                    .unwrap();
+                    let fw = dir.path().join("fw.bin");
+                    std::fs::write(&fw, &new).unwrap();
+                    let trace = dir.path().join("t.trace");
+                    let conn = Connect {
+                        force: false,
+                        trace: traced.then(|| trace.clone()),
+                    };
+                    let t = Instant::now();
+                    if job == "info" {
+                        jobs::info(
+                            &Target::Sim(drive),
+                            &conn,
+                            &EnterOptions::default(),
+                            &mut Recorder::default(),
+                        )
+                        .unwrap();
+                    } else {
+                        let opts = WriteOptions {
+                            backup: Backup::Skip,
+                            ..WriteOptions::default()
+                        };
+                        jobs::write(
+                            &Target::Sim(drive),
+                            &conn,
+                            &fw,
+                            &opts,
+                            &mut Recorder::default(),
+                        )
+                        .unwrap();
+                    }
+                    best[k] = best[k].min(t.elapsed().as_secs_f64());
+                    if traced {
+                        bytes = std::fs::metadata(&trace).unwrap().len();
+                    }
+                }
+            }
+            println!(
+                "bench trace-overhead {job} {chip} wall_plain={:.3} wall_traced={:.3} trace_bytes={bytes} overhead={:.3} limit=1.3 ratio={:.3}",
+                best[0],
+                best[1],
+                best[1] / best[0],
+                best[1] / best[0] / 1.3
+            );
+        }
+    }
+}
+
 #[cfg(unix)]
 fn memory() {
     // Peak resident memory of the release binary flashing a 2 MiB image.
@@ -276,5 +349,6 @@ fn main() {
     }
     atapi_case();
     cpu();
+    trace_overhead();
     memory();
 }

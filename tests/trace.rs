@@ -219,3 +219,123 @@ fn a_replay_without_the_image_diverges_where_the_payload_matters() {
         .code(5)
         .stderr(predicate::str::contains("the model differs"));
 }
+
+/// Bytes of a trace file as written.
+fn raw(d: &Path, trace: &str) -> Vec<u8> {
+    std::fs::read(d.join(trace)).unwrap()
+}
+
+#[test]
+fn a_trace_is_version_2_and_its_version_1_rendering_replays_as_well() {
+    let (dir, _) = record("MX25L2005", "t.trace");
+    let d = dir.path();
+    assert!(raw(d, "t.trace").starts_with(
+        b"# mtkflash trace 2\n# target port 0x170 master\n# base 170 376\n# binary\n"
+    ));
+    // `trace show` prints version 1; that text is a version 1 trace, and replays.
+    let out = Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(d)
+        .args(["trace", "show", "t.trace"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v1 = String::from_utf8(out.stdout).unwrap();
+    assert!(v1.starts_with("# mtkflash trace 1\n"), "{}", &v1[..200]);
+    assert_eq!(v1, text(d, "t.trace"));
+    std::fs::write(d.join("v1.trace"), &v1).unwrap();
+    for t in ["t.trace", "v1.trace"] {
+        mtk(
+            d,
+            &[
+                "sim",
+                "replay",
+                t,
+                "--drive",
+                "d0.mtksim",
+                "--firmware",
+                "new.bin",
+            ],
+        )
+        .success()
+        .stdout(predicate::str::contains("the model answered as recorded"));
+    }
+}
+
+#[test]
+fn an_altered_record_is_caught_at_its_access() {
+    use mtkflash::transport::compact::{Access, Decoder, Encoder};
+    let (dir, _) = record("SST39SF010A", "t.trace");
+    let d = dir.path();
+    let bytes = raw(d, "t.trace");
+    let p = mtkflash::transport::trace::parse(&bytes).unwrap();
+    // The same accesses, one status read of 70 (the intro's answer) recorded as 72.
+    let mut enc = Encoder::default();
+    let mut altered_at = None;
+    for a in Decoder::new(p.body) {
+        let a = a.unwrap();
+        let mut acc = a.access;
+        if let Access::Read {
+            value: Some(0x70), ..
+        } = acc
+        {
+            if altered_at.is_none() {
+                altered_at = Some(a.index);
+                if let Access::Read { value, .. } = &mut acc {
+                    *value = Some(0x72);
+                }
+            }
+        }
+        enc.push(&acc);
+    }
+    enc.flush();
+    let mut file = b"# mtkflash trace 2\n".to_vec();
+    for h in &p.header[1..] {
+        file.extend_from_slice(h.as_bytes());
+        file.push(b'\n');
+    }
+    file.extend_from_slice(b"# binary\n");
+    file.extend_from_slice(&enc.take());
+    std::fs::write(d.join("bad.trace"), file).unwrap();
+    let n = altered_at.expect("a status read of 70");
+    mtk(
+        d,
+        &[
+            "sim",
+            "replay",
+            "bad.trace",
+            "--drive",
+            "d0.mtksim",
+            "--firmware",
+            "new.bin",
+            "--explain",
+        ],
+    )
+    .code(5)
+    .stderr(
+        predicate::str::contains(format!("access {n} ")).and(predicate::str::contains(
+            "recorded 0x72, the model answered 0x70",
+        )),
+    )
+    .stdout(
+        predicate::str::contains("a read of the status register: recorded 72 (DRDY DF DSC IDX)")
+            .and(predicate::str::contains("<- here")),
+    );
+}
+
+/// Sizes of traces of a 1 MiB flash: `info` (one read of the flash) at most 1 MB, a
+/// whole write at most 5 MB (issue 17's limits).
+#[test]
+fn traces_of_a_1_mib_flash_are_small() {
+    for chip in ["SST39VF080", "MX25L8005"] {
+        let (dir, _) = record(chip, "w.trace");
+        let d = dir.path();
+        mtk(d, &["--trace", "i.trace", "info", "sim:d0.mtksim"]).success();
+        let (info, write) = (raw(d, "i.trace").len(), raw(d, "w.trace").len());
+        println!("{chip}: info trace {info} bytes, write trace {write} bytes");
+        assert!(info <= 1_000_000, "{chip}: info trace {info} bytes");
+        assert!(write <= 5_000_000, "{chip}: write trace {write} bytes");
+        // Both replay.
+        mtk(d, &["sim", "replay", "i.trace", "--drive", "d0.mtksim"]).success();
+    }
+}

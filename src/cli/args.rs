@@ -180,6 +180,9 @@ pub enum Command {
     /// Virtual drives for testing and practice.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Traces written by --trace.
+    #[command(subcommand)]
+    Trace(TraceCommand),
     /// Update many drives from a manifest: each matching drive gets the usual checked,
     /// backed-up, verified write; drives already at the target revision are skipped.
     #[command(
@@ -269,6 +272,9 @@ pub enum SimCommand {
         /// The image that was written: fills the payload bytes the trace leaves out.
         #[arg(long)]
         firmware: Option<PathBuf>,
+        /// At a difference, say in words what was read and show the accesses before it.
+        #[arg(long)]
+        explain: bool,
     },
     /// Serve the drive's packet face on a Unix socket (for the SG_IO interop shim).
     #[command(hide = true)]
@@ -280,4 +286,12 @@ pub enum SimCommand {
         #[arg(long)]
         log: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TraceCommand {
+    /// Print a trace (either version, gzip or not) as one access a line (the version 1
+    /// text, docs/trace-format.md), to stdout.
+    #[command(after_help = "Example:\n  mtkflash trace show info.trace | less")]
+    Show { file: PathBuf },
 }

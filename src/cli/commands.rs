@@ -238,6 +238,7 @@ pub(super) fn run(
             Ok(())
         }
         Command::Sim(s) => super::sim_cmd::sim_command(s, ui),
+        Command::Trace(t) => trace_command(t, ui),
         Command::Update {
             manifest,
             stop_on_error,
@@ -581,4 +582,52 @@ fn chips_table(ui: &mut dyn Ui) {
         ));
     }
     ui.line("Timing sources: V datasheet, F sister part, M from memory (unconfirmed).");
+}
+
+/// `trace show`: any trace as version 1 lines on stdout.
+fn trace_command(t: super::args::TraceCommand, _ui: &mut dyn Ui) -> Result<(), Failure> {
+    use std::io::Write;
+    let super::args::TraceCommand::Show { file } = t;
+    let bad = |e: String| {
+        Failure::file(
+            format!("{}: {e}", file.display()),
+            "give a trace written by --trace",
+        )
+    };
+    let bytes = crate::transport::trace::read_bytes(&file).map_err(|e| bad(e.to_string()))?;
+    let p = crate::transport::trace::parse(&bytes).map_err(bad)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = None;
+    let mut put = |l: &str| {
+        if err.is_none() {
+            if let Err(e) = writeln!(out, "{l}") {
+                err = Some(e);
+            }
+        }
+    };
+    if p.version == 1 {
+        for l in String::from_utf8_lossy(&bytes).lines() {
+            put(l);
+        }
+    } else {
+        put("# mtkflash trace 1");
+        for h in p
+            .header
+            .iter()
+            .filter(|h| !h.starts_with("# mtkflash trace"))
+        {
+            put(h);
+        }
+        crate::transport::trace::render(p.body, &mut put).map_err(bad)?;
+    }
+    match err.map_or_else(|| out.flush(), Err) {
+        Ok(()) => Ok(()),
+        // A pager closed early is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::file(
+            format!("cannot write to stdout: {e}"),
+            "check where stdout goes",
+        )),
+    }
 }

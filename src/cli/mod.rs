@@ -181,6 +181,7 @@ fn describe_command(c: &Command) -> (String, Option<String>, Option<String>) {
         Command::Scan { .. } => ("scan".into(), None, None),
         Command::Chips => ("chips".into(), None, None),
         Command::Sim(_) => ("sim".into(), None, None),
+        Command::Trace(_) => ("trace".into(), None, None),
         Command::Completions { .. } => ("completions".into(), None, None),
         Command::Update { manifest, .. } => ("update".into(), None, f(manifest)),
         Command::Man => ("man".into(), None, None),

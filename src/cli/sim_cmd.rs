@@ -65,7 +65,8 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
             trace,
             drive,
             firmware,
-        } => replay(trace, drive, firmware, ui),
+            explain,
+        } => replay(trace, drive, firmware, explain, ui),
         SimCommand::Export { path, out } => export(path, out, ui),
     }
 }
@@ -352,9 +353,10 @@ fn replay(
     trace: PathBuf,
     drive: PathBuf,
     firmware: Option<PathBuf>,
+    explain: bool,
     ui: &mut dyn Ui,
 ) -> Result<(), Failure> {
-    let text = crate::transport::trace::read(&trace).map_err(|e| {
+    let text = crate::transport::trace::read_bytes(&trace).map_err(|e| {
         Failure::file(
             format!("cannot read {}: {e}", trace.display()),
             "check the path",
@@ -384,7 +386,7 @@ fn replay(
     match r.divergence {
         None => {
             ui.line(&format!(
-                "replay: {} lines, {} answers compared, {} payload writes{}: the model answered as recorded",
+                "replay: {} accesses, {} answers compared, {} payload writes{}: the model answered as recorded",
                 r.lines,
                 r.compared,
                 r.redacted_writes,
@@ -392,13 +394,108 @@ fn replay(
             ));
             Ok(())
         }
-        Some(d) => Err(Failure::new(
+        Some(d) => {
+            if explain {
+                ui.line(&explain_divergence(&d));
+            }
+            Err(Failure::new(
             Kind::ReplayDiverged,
-            format!("the model differs at line {} of {}: `{}` recorded 0x{:X}, the model answered 0x{:X}", d.line, trace.display(), d.text, d.recorded, d.answered),
+            format!("the model differs at {} of {}: `{}` recorded 0x{:X}, the model answered 0x{:X}", d.at, trace.display(), d.text, d.recorded, d.answered),
             "virtual drive file not changed (replays run in memory)",
             "if the trace comes from real hardware, this is where the model (src/inference.rs, src/sim) needs correcting",
-        )),
+        ))
+        }
     }
+}
+
+/// A divergence in words: which register, what each side said (status and error bits
+/// by name), and the accesses before it.
+fn explain_divergence(d: &crate::sim::replay::Divergence) -> String {
+    use crate::transport::compact::Reg;
+    let bits = |v: u32, names: [&str; 8]| -> String {
+        let set: Vec<&str> = (0..8)
+            .rev()
+            .filter(|b| v & (1 << b) != 0)
+            .map(|b| names[7 - b])
+            .collect();
+        if set.is_empty() {
+            "no bit set".into()
+        } else {
+            set.join(" ")
+        }
+    };
+    const STATUS: [&str; 8] = ["BSY", "DRDY", "DF", "DSC", "DRQ", "CORR", "IDX", "ERR"];
+    const ERROR: [&str; 8] = ["ICRC", "UNC", "MC", "IDNF", "MCR", "ABRT", "TK0NF", "AMNF"];
+    let (name, says) = match d.reg {
+        Reg::Cmd(7) | Reg::Ctl => (
+            if d.reg == Reg::Ctl {
+                "the alternate status register"
+            } else {
+                "the status register"
+            },
+            format!(
+                "recorded {:02X} ({}), the model {:02X} ({})",
+                d.recorded,
+                bits(d.recorded, STATUS),
+                d.answered,
+                bits(d.answered, STATUS)
+            ),
+        ),
+        Reg::Cmd(1) => (
+            "the error register",
+            format!(
+                "recorded {:02X} ({}), the model {:02X} ({})",
+                d.recorded,
+                bits(d.recorded, ERROR),
+                d.answered,
+                bits(d.answered, ERROR)
+            ),
+        ),
+        Reg::Cmd(0) => (
+            "the data register",
+            format!("recorded {:X}, the model {:X}", d.recorded, d.answered),
+        ),
+        Reg::Cmd(2) => (
+            "the sector count (interrupt reason) register",
+            format!("recorded {:02X}, the model {:02X}", d.recorded, d.answered),
+        ),
+        Reg::Cmd(3) => (
+            "LBA low (the vendor protocol's data byte)",
+            format!("recorded {:02X}, the model {:02X}", d.recorded, d.answered),
+        ),
+        Reg::Cmd(n) => (
+            [
+                "",
+                "",
+                "",
+                "",
+                "LBA mid",
+                "LBA high",
+                "the device register",
+                "",
+            ][n as usize & 7],
+            format!("recorded {:02X}, the model {:02X}", d.recorded, d.answered),
+        ),
+        Reg::Port(_) => (
+            "a port outside the task file",
+            format!("recorded {:X}, the model {:X}", d.recorded, d.answered),
+        ),
+    };
+    let mut s = format!("At {}: a read of {name}: {says}.", d.at);
+    if matches!(d.reg, Reg::Cmd(7) | Reg::Ctl) {
+        s.push_str(" (ATA bit names; in vendor mode the drive answers with codes such as 70, 72 or 73: docs/inferences.md, I1 and I2.)");
+    }
+    if !d.before.is_empty() {
+        s.push_str("\nThe accesses before it (oldest first):");
+        for l in &d.before {
+            s.push_str("\n  ");
+            s.push_str(l);
+        }
+        s.push_str("\n  ");
+        s.push_str(&d.text);
+        s.push_str("   <- here");
+    }
+    s
 }
 
 /// `sim export`: the raw flash content to a new file.

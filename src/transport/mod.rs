@@ -2,6 +2,7 @@
 
 pub mod ata;
 pub mod atapt;
+pub mod compact;
 pub mod discover;
 pub mod port;
 pub mod ptports;

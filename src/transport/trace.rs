@@ -1,24 +1,32 @@
 //! `--trace FILE`: every register access, data-port word and wait, with the firmware
-//! payload left out; gzip-compressed when FILE ends in `.gz`. Format version 1
-//! (docs/trace-format.md), one event per line:
+//! payload left out; gzip-compressed when FILE ends in `.gz`. Register sessions are
+//! written in format version 2 (docs/trace-format.md): three text header lines
 //!
 //! ```text
-//! # mtkflash trace 1
+//! # mtkflash trace 2
 //! # target port 0x170 master
 //! # base 170 376                  command block and control block
+//! # binary
+//! ```
+//!
+//! then the accesses as a compact binary stream ([`super::compact`]), whose repeats are
+//! found while recording. [`read`] renders any trace as the version 1 lines (one access
+//! a line, what `mtkflash trace show` prints and version 1 files hold):
+//!
+//! ```text
 //! <dt> W<r> <value|*>[ @addr][ xN]  outb to register r (0-7; c = control)
 //! <dt> R<r> <value|*>[ xN]          inb: what the device answered
 //! <dt> w0 <value|*>[ xN]            outw to the data register
 //! <dt> r0 <value>[ xN]              inw
 //! <dt> S <ns>                       the host waited
 //! ```
-//! `dt` is microseconds since the previous line; `xN` repeats the line N times; `*`
-//! marks firmware payload, which the protocol layer names through
+//! `*` marks firmware payload, which the protocol layer names through
 //! [`PortIo::carries`](super::PortIo::carries) (the chip drivers' data bytes: programmed
 //! bytes, content reads and the polls that can return them, SPI page data and READ
 //! replies; WRITE BUFFER data words); the recorder only does what it is told. A written
 //! `*` carries `@flash address` so a replay can take the byte from the image.
 
+use super::compact::{self, Access, Encoder, Reg};
 use super::{Carries, PortIo};
 use crate::clock::{Clock, Timed};
 use std::fs::File;
@@ -92,6 +100,21 @@ impl TraceFile {
         }
     }
 
+    /// Write bytes as they are; the first error is kept for `finish`.
+    fn bytes(&mut self, b: &[u8]) {
+        if self.err.is_some() {
+            return;
+        }
+        let r = match &mut self.out {
+            Some(Out::Plain(w)) => w.write_all(b),
+            Some(Out::Gz(w)) => w.write_all(b),
+            None => Ok(()),
+        };
+        if let Err(e) = r {
+            self.err = Some(e);
+        }
+    }
+
     /// Flush, sync and move the trace into place; the first error of the whole run.
     pub fn finish(mut self) -> std::io::Result<PathBuf> {
         self.finish_mut()
@@ -136,18 +159,25 @@ pub struct Tracer<P: PortIo> {
     out: Option<TraceFile>,
     base: u16,
     ctl: u16,
-    /// The last line (without its time) and how often it repeated, not yet written.
-    last: Option<(u128, String, u32)>,
-    last_t: u128,
+    enc: Encoder,
+    /// A run of polls: the same read, each after a wait (see [`Tracer::access`]).
+    poll: Option<(Access, u32, u64)>,
+    /// Accesses since the last time mark was considered.
+    since_mark: u32,
     /// What the protocol layer says the current accesses carry.
     carries: Carries,
     waits: Waits,
 }
 
-/// Waits recorded by the clock side of the tracer (time, ns), written before the next
+/// Waits recorded by the clock side of the tracer (ns), written before the next
 /// access.
 #[derive(Default)]
-struct Waits(std::cell::RefCell<Vec<(u128, u128)>>);
+struct Waits(std::cell::RefCell<Vec<u64>>);
+
+/// A time mark at most every millisecond of session time, looked at every 4096
+/// accesses and at every wait.
+const MARK_US: u64 = 1000;
+const MARK_EVERY: u32 = 4096;
 
 impl<P: PortIo> Tracer<P> {
     pub fn new(
@@ -158,46 +188,21 @@ impl<P: PortIo> Tracer<P> {
         describe: &str,
     ) -> std::io::Result<Self> {
         let mut out = TraceFile::create(path)?;
-        out.line(format_args!("# mtkflash trace 1"));
+        out.line(format_args!("# mtkflash trace 2"));
         out.line(format_args!("# target {describe}"));
         out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
+        out.line(format_args!("# binary"));
         Ok(Tracer {
             inner: Some(inner),
             out: Some(out),
             base: cmd_base,
             ctl,
-            last: None,
-            last_t: 0,
+            enc: Encoder::default(),
+            poll: None,
+            since_mark: 0,
             carries: Carries::Protocol,
             waits: Waits::default(),
         })
-    }
-
-    /// Write a line, merging repeats into `xN`.
-    fn emit(&mut self, t: u128, text: String) {
-        if let Some((_, prev, n)) = &mut self.last {
-            if *prev == text {
-                *n += 1;
-                return;
-            }
-        }
-        self.flush_last();
-        self.last = Some((t, text, 1));
-    }
-
-    fn flush_last(&mut self) {
-        if let Some((t, text, n)) = self.last.take() {
-            let dt = t.saturating_sub(self.last_t);
-            self.last_t = t;
-            let rep = if n > 1 {
-                format!(" x{n}")
-            } else {
-                String::new()
-            };
-            if let Some(o) = &mut self.out {
-                o.line(format_args!("{dt} {text}{rep}"));
-            }
-        }
     }
 
     fn io(&mut self) -> &mut P {
@@ -210,8 +215,7 @@ impl<P: PortIo> Tracer<P> {
 
     /// Stop tracing and give the backend back, with how writing the trace went.
     pub fn finish(mut self) -> (P, std::io::Result<PathBuf>) {
-        self.flush_sleeps();
-        self.flush_last();
+        self.flush_all();
         let r = match self.out.take() {
             Some(o) => o.finish(),
             None => Ok(PathBuf::new()),
@@ -219,51 +223,119 @@ impl<P: PortIo> Tracer<P> {
         (self.inner.take().expect("tracer in use"), r)
     }
 
-    fn t(&self) -> u128 {
-        self.io_ref().clock().now().as_micros()
+    fn now_us(&self) -> u64 {
+        self.io_ref().clock().now().as_micros() as u64
     }
 
-    fn flush_sleeps(&mut self) {
-        let waits: Vec<(u128, u128)> = self.waits.0.borrow_mut().drain(..).collect();
-        for (t, ns) in waits {
-            self.emit(t, format!("S {ns}"));
+    fn flush_all(&mut self) {
+        self.end_poll();
+        let slept = self.take_waits();
+        if slept > 0 {
+            self.enc.push(&Access::Sleep(slept));
+        }
+        let t = self.now_us();
+        self.enc.time(t, 0);
+        self.enc.flush();
+        self.write_out();
+    }
+
+    fn write_out(&mut self) {
+        let b = self.enc.take();
+        if let Some(o) = &mut self.out {
+            o.bytes(&b);
         }
     }
 
-    fn reg(&self, port: u16) -> String {
+    /// The waits since the last access, summed (0: none); a time mark when due.
+    fn take_waits(&mut self) -> u64 {
+        if self.waits.0.borrow().is_empty() {
+            return 0;
+        }
+        let ns: u64 = self.waits.0.borrow_mut().drain(..).sum();
+        let t = self.now_us();
+        self.enc.time(t, MARK_US);
+        ns.max(1)
+    }
+
+    /// Write a run of `n` polls (the same read after waits of `slept` ns in all) as
+    /// `n - 1` reads, one wait of the total, and the last read: a device polled stays
+    /// busy until it is not, so the earlier reads see what they saw, and the last one
+    /// comes at its own time. The waits between the polls (a back-off) are not kept
+    /// one by one.
+    fn end_poll(&mut self) {
+        if let Some((read, n, slept)) = self.poll.take() {
+            for _ in 1..n {
+                self.enc.push(&read);
+            }
+            self.enc.push(&Access::Sleep(slept));
+            self.enc.push(&read);
+        }
+    }
+
+    fn reg(&self, port: u16) -> Reg {
         if port == self.ctl {
-            "c".into()
+            Reg::Ctl
         } else if (self.base..self.base + 8).contains(&port) {
-            format!("{}", port - self.base)
+            Reg::Cmd((port - self.base) as u8)
         } else {
-            format!("p{port:X}")
+            Reg::Port(port)
         }
     }
 
-    /// One access: its value, or `*` (and the flash address a written firmware byte
-    /// goes to) when the protocol layer said it carries payload.
-    fn line(&mut self, kind: char, port: u16, val: u32) {
-        self.flush_sleeps();
-        let t = self.t();
-        let text = match self.carries {
-            Carries::Protocol => format!("{kind}{} {val:X}", self.reg(port)),
-            Carries::Payload { flash } => {
-                let head = format!("{kind}{} *", self.reg(port));
-                match flash {
-                    Some(a) if kind == 'W' => format!("{head} @{a:X}"),
-                    _ => head,
+    /// One access: its value, or nothing (and the flash address a written firmware
+    /// byte goes to) when the protocol layer said it carries payload.
+    #[inline]
+    fn access(&mut self, write: bool, word: bool, port: u16, val: u16) {
+        let slept = self.take_waits();
+        let reg = self.reg(port);
+        let (value, at) = match self.carries {
+            Carries::Protocol => (Some(val), None),
+            Carries::Payload { flash } => (None, if write { flash } else { None }),
+        };
+        let a = if write {
+            Access::Write {
+                reg,
+                word,
+                value,
+                at,
+            }
+        } else {
+            Access::Read { reg, word, value }
+        };
+        self.since_mark += 1;
+        // A read after a wait may be one of a run of polls (end_poll).
+        match &mut self.poll {
+            Some((read, n, total)) if slept > 0 && *read == a => {
+                *n += 1;
+                *total += slept;
+            }
+            _ => {
+                self.end_poll();
+                if slept > 0 && !write {
+                    self.poll = Some((a, 1, slept));
+                } else {
+                    if slept > 0 {
+                        self.enc.push(&Access::Sleep(slept));
+                    }
+                    self.enc.push(&a);
                 }
             }
-        };
-        self.emit(t, text);
+        }
+        if self.since_mark >= MARK_EVERY {
+            self.since_mark = 0;
+            let t = self.now_us();
+            self.enc.time(t, MARK_US);
+            if self.enc.ready() >= 1 << 16 {
+                self.write_out();
+            }
+        }
     }
 }
 
 impl<P: PortIo> Drop for Tracer<P> {
     fn drop(&mut self) {
-        if self.out.is_some() {
-            self.flush_sleeps();
-            self.flush_last();
+        if self.out.is_some() && self.inner.is_some() {
+            self.flush_all();
         }
     }
 }
@@ -279,8 +351,7 @@ impl<P: PortIo> Clock for Tracer<P> {
         self.io_ref().clock().now()
     }
     fn sleep(&self, d: Duration) {
-        let t = self.io_ref().clock().now().as_micros();
-        self.waits.0.borrow_mut().push((t, d.as_nanos()));
+        self.waits.0.borrow_mut().push(d.as_nanos() as u64);
         self.io_ref().clock().sleep(d);
     }
 }
@@ -288,23 +359,23 @@ impl<P: PortIo> Clock for Tracer<P> {
 impl<P: PortIo> PortIo for Tracer<P> {
     fn inb(&mut self, port: u16) -> u8 {
         let v = self.io().inb(port);
-        self.line('R', port, v as u32);
+        self.access(false, false, port, v as u16);
         v
     }
 
     fn outb(&mut self, port: u16, val: u8) {
-        self.line('W', port, val as u32);
+        self.access(true, false, port, val as u16);
         self.io().outb(port, val);
     }
 
     fn inw(&mut self, port: u16) -> u16 {
         let v = self.io().inw(port);
-        self.line('r', port, v as u32);
+        self.access(false, true, port, v);
         v
     }
 
     fn outw(&mut self, port: u16, val: u16) {
-        self.line('w', port, val as u32);
+        self.access(true, true, port, val);
         self.io().outw(port, val);
     }
 
@@ -330,16 +401,125 @@ impl<P: PortIo> PortIo for Tracer<P> {
     }
 }
 
-/// Read a trace file, decompressing `.gz`.
-pub fn read(path: &Path) -> std::io::Result<String> {
+/// A trace file's bytes, decompressed when it is gzip (by content, whatever its name).
+pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let f = std::fs::File::open(path)?;
-    let mut s = String::new();
-    if path.extension().map(|e| e == "gz").unwrap_or(false) {
-        flate2::read::GzDecoder::new(f).read_to_string(&mut s)?;
+    let raw = std::fs::read(path)?;
+    if raw.starts_with(&[0x1F, 0x8B]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        Ok(out)
     } else {
-        std::io::BufReader::new(f).read_to_string(&mut s)?;
+        Ok(raw)
     }
+}
+
+/// A trace's parts: its header lines and, for version 2, the binary stream.
+pub struct Parsed<'a> {
+    pub version: u32,
+    pub header: Vec<&'a str>,
+    /// Version 1: the text after the header. Version 2: the binary stream.
+    pub body: &'a [u8],
+}
+
+/// Split a trace into header and body; an error names what is wrong.
+pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, String> {
+    let mut header = Vec::new();
+    let mut pos = 0;
+    let mut version = 1;
+    while pos < bytes.len() && bytes[pos] == b'#' {
+        let end = bytes[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |e| pos + e);
+        let line = std::str::from_utf8(&bytes[pos..end])
+            .map_err(|_| "the header is not text".to_string())?
+            .trim_end_matches('\r');
+        pos = (end + 1).min(bytes.len());
+        if let Some(v) = line.strip_prefix("# mtkflash trace ") {
+            version = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("unknown trace version '{}'", v.trim()))?;
+            if !(1..=2).contains(&version) {
+                return Err(format!(
+                    "trace version {version}: this mtkflash reads versions 1 and 2"
+                ));
+            }
+        }
+        if line == "# binary" {
+            return Ok(Parsed {
+                version,
+                header,
+                body: &bytes[pos..],
+            });
+        }
+        header.push(line);
+    }
+    if version == 2 {
+        return Err("a version 2 trace without its '# binary' line".into());
+    }
+    Ok(Parsed {
+        version,
+        header,
+        body: &bytes[pos..],
+    })
+}
+
+/// Render a version 2 body as version 1 lines (`dt` from the time marks, repeats of a
+/// line merged as `xN`), each passed to `out`.
+pub fn render(body: &[u8], mut out: impl FnMut(&str)) -> Result<(), String> {
+    let mut last: Option<(String, u64, u32)> = None; // text, dt, count
+    let mut prev_time = 0u64;
+    let emit = |l: &Option<(String, u64, u32)>, out: &mut dyn FnMut(&str)| {
+        if let Some((text, dt, n)) = l {
+            if *n > 1 {
+                out(&format!("{dt} {text} x{n}"));
+            } else {
+                out(&format!("{dt} {text}"));
+            }
+        }
+    };
+    for d in compact::Decoder::new(body) {
+        let d = d?;
+        let text = compact::line_of(&d.access);
+        let dt = d.time_us - prev_time;
+        prev_time = d.time_us;
+        match &mut last {
+            Some((t, _, n)) if *t == text && dt == 0 => *n += 1,
+            _ => {
+                emit(&last, &mut out);
+                last = Some((text, dt, 1));
+            }
+        }
+    }
+    emit(&last, &mut out);
+    Ok(())
+}
+
+/// Read a trace file (either version, gzip or not) as version 1 text.
+pub fn read(path: &Path) -> std::io::Result<String> {
+    let bytes = read_bytes(path)?;
+    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let p = parse(&bytes).map_err(bad)?;
+    if p.version == 1 {
+        return String::from_utf8(bytes.clone())
+            .map_err(|_| bad("a version 1 trace that is not text".into()));
+    }
+    let mut s = String::from("# mtkflash trace 1\n");
+    for h in p
+        .header
+        .iter()
+        .filter(|h| !h.starts_with("# mtkflash trace"))
+    {
+        s.push_str(h);
+        s.push('\n');
+    }
+    render(p.body, |l| {
+        s.push_str(l);
+        s.push('\n');
+    })
+    .map_err(bad)?;
     Ok(s)
 }
 
@@ -450,6 +630,25 @@ mod tests {
             0x5A5A
         }
         fn outw(&mut self, _: u16, _: u16) {}
+    }
+
+    #[test]
+    fn a_trace_that_cannot_be_written_is_reported_by_finish() {
+        // (A full file system or a file-size limit: here a file opened read-only, so
+        // every write fails.) Issue 17 made traces too small for a file-size limit to
+        // fail them in a command without failing the drive file first.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.trace");
+        let mut t = Tracer::new(Echo(VirtualClock::new()), &path, 0x170, 0x376, "test").unwrap();
+        std::fs::write(dir.path().join("ro"), b"").unwrap();
+        let ro = std::fs::File::open(dir.path().join("ro")).unwrap();
+        t.out.as_mut().unwrap().out = Some(Out::Plain(BufWriter::new(ro)));
+        for i in 0..100_000u32 {
+            t.outb(0x173, i as u8);
+            t.inb(0x177);
+        }
+        let (_, r) = t.finish();
+        assert!(r.is_err(), "{r:?}");
     }
 
     #[test]
