@@ -383,10 +383,12 @@ impl<T: TaskFile> Vendor<T> {
 
     /// Parallel flash: read a firmware byte (left out of traces).
     pub fn read_data(&mut self, addr: u32) -> Result<u8, VendorError> {
-        let start = self.tf.clock().now();
         self.address(addr);
-        self.read_lead = self.tf.clock().now().saturating_sub(start)
-            + Duration::from_nanos(crate::inference::SAMPLE_AFTER_CMD_NS);
+        self.read_command()
+    }
+
+    /// The read command after the address is set, and the byte (payload).
+    fn read_command(&mut self) -> Result<u8, VendorError> {
         self.command(0x00)?;
         self.tf.carries(Carries::Payload { flash: None });
         let v = self.tf.read(Reg::LbaLow);
@@ -394,9 +396,21 @@ impl<T: TaskFile> Vendor<T> {
         Ok(v)
     }
 
-    /// How long after a content read begins the drive samples the flash (last measured).
+    /// How long after a content read begins the drive samples the flash (as the last
+    /// [`Vendor::read_data_timed`] measured).
     pub fn read_lead(&self) -> Duration {
         self.read_lead
+    }
+
+    /// [`Vendor::read_data`], measuring how long after its start the drive read the
+    /// flash: the bus time up to the command write plus the drive's work (I23). (Two
+    /// clock readings: done for the completion reads that need it, not for every read.)
+    pub fn read_data_timed(&mut self, addr: u32) -> Result<u8, VendorError> {
+        let start = self.tf.clock().now();
+        self.address(addr);
+        self.read_lead = self.tf.clock().now().saturating_sub(start)
+            + Duration::from_nanos(crate::inference::SAMPLE_AFTER_CMD_NS);
+        self.read_command()
     }
 
     /// How long after a one-byte SPI transaction (RDSR) begins the chip's reply is

@@ -147,7 +147,7 @@ impl<B: ParallelBus> JedecDriver<B> {
         let typical = Duration::from_micros(self.info.program.us);
         let lead = self.bus.read_lead();
         self.bus.clock().sleep(typical.saturating_sub(lead));
-        let v = self.bus.read_data(addr)?;
+        let v = self.bus.read_data_timed(addr)?;
         if v == b && (b & 0x3F != 0 || self.bus.read_data(addr)? == b) {
             return Ok(v);
         }

@@ -20,10 +20,14 @@ pub trait ParallelBus: Timed {
     fn write_data(&mut self, addr: u32, v: u8) -> Result<(), VendorError> {
         self.write(addr, v)
     }
-    /// How long after a [`ParallelBus::read_data`] begins the chip is read, as far as the
-    /// bus knows (zero when it does not).
+    /// How long after a [`ParallelBus::read_data_timed`] began the chip was read, as
+    /// far as the bus knows (zero when it does not).
     fn read_lead(&self) -> std::time::Duration {
         std::time::Duration::ZERO
+    }
+    /// [`ParallelBus::read_data`] that also measures [`ParallelBus::read_lead`].
+    fn read_data_timed(&mut self, addr: u32) -> Result<u8, VendorError> {
+        self.read_data(addr)
     }
 }
 
@@ -65,6 +69,9 @@ impl<T: TaskFile> ParallelBus for Vendor<T> {
     }
     fn read_lead(&self) -> std::time::Duration {
         Vendor::read_lead(self)
+    }
+    fn read_data_timed(&mut self, addr: u32) -> Result<u8, VendorError> {
+        Vendor::read_data_timed(self, addr)
     }
 }
 
@@ -127,6 +134,9 @@ impl<B: ParallelBus + ?Sized> ParallelBus for &mut B {
     }
     fn read_lead(&self) -> std::time::Duration {
         (**self).read_lead()
+    }
+    fn read_data_timed(&mut self, addr: u32) -> Result<u8, VendorError> {
+        (**self).read_data_timed(addr)
     }
 }
 
