@@ -67,6 +67,7 @@ const RING: usize = 4096;
 /// MAX_PERIOD further back, all within the ring.
 const PENDING: usize = 2 * MAX_PERIOD;
 
+#[inline(always)]
 fn reg_code(r: Reg) -> (u64, u64) {
     // (4-bit code, port for code 15)
     match r {
@@ -78,6 +79,41 @@ fn reg_code(r: Reg) -> (u64, u64) {
 
 /// An access as a key: `port << 48 | value << 8 | code << 4 | tag` (small for the
 /// common accesses: a byte written to a task-file register is three LEB128 bytes).
+pub fn key_of(a: &Access) -> u64 {
+    key(a)
+}
+
+/// A time mark (microseconds on the session clock) in a stream of keys for
+/// [`Encoder::push_any`]; `forced`: written even when less than the mark interval
+/// passed. (Not a key of the file format: the encoder turns it into a time record.)
+pub fn time_key(us: u64, forced: bool) -> u64 {
+    us << 5 | (forced as u64) << 4 | T_TIME
+}
+
+/// The key of a register access straight from its parts (the recorder's hot path; the
+/// same key as [`key_of`] gives): `write`/`word` its kind, `port` where it went (as
+/// [`Reg`]), `value` the value (`None`: payload left out), `at` a written payload
+/// byte's flash address.
+#[inline(always)]
+pub fn access_key(write: bool, word: bool, reg: Reg, value: Option<u16>, at: Option<u32>) -> u64 {
+    let (code, port) = reg_code(reg);
+    let (tag, v) = match (value, write, word) {
+        (Some(v), true, false) => (T_W, v as u64),
+        (Some(v), false, false) => (T_R, v as u64),
+        (Some(v), true, true) => (T_WW, v as u64),
+        (Some(v), false, true) => (T_RW, v as u64),
+        (None, true, false) => match at {
+            Some(a) => (T_W_AT, a as u64),
+            None => (T_W_PAY, 0),
+        },
+        (None, false, false) => (T_R_PAY, 0),
+        (None, true, true) => (T_WW_PAY, 0),
+        (None, false, true) => (T_RW_PAY, 0),
+    };
+    port << 48 | v << 8 | code << 4 | tag
+}
+
+#[inline]
 fn key(a: &Access) -> u64 {
     let pack = |tag: u64, r: Reg, value: u64| {
         let (code, port) = reg_code(r);
@@ -213,23 +249,30 @@ fn access(key: u64) -> Result<Access, String> {
     })
 }
 
+/// The value bits each record kind keeps when a pattern moves on (bytes and words wrap).
+const VALUE_BITS: [u64; 16] = {
+    let mut m = [VALUE_MASK; 16];
+    m[T_W as usize] = 0xFF;
+    m[T_R as usize] = 0xFF;
+    m[T_WW as usize] = 0xFFFF;
+    m[T_RW as usize] = 0xFFFF;
+    m
+};
+
 /// The key a repeat of period `p` gives at position `i` of `ring`: the key `p` back,
 /// moved on by as much as it moved from the one `2p` back. Byte and word values move
-/// modulo 256 and 65536 (an address byte counting from FF to 00 still follows).
+/// modulo 256 and 65536 (an address byte counting from FF to 00 still follows). Keys
+/// of two kinds of access give `u64::MAX`, which no access is.
 #[inline]
 fn predict(ring: &[u64; RING], i: usize, p: usize) -> u64 {
-    let a = ring[(i + RING - p) % RING];
-    let b = ring[(i + RING - 2 * p) % RING];
-    let step = a.wrapping_add(a.wrapping_sub(b));
-    if (a ^ b) & KIND_MASK != 0 {
-        return step; // not the same kind of access: no pattern, rarely matches
+    let a = ring[i.wrapping_sub(p) % RING];
+    let b = ring[i.wrapping_sub(2 * p) % RING];
+    let v = ((a >> 8).wrapping_mul(2).wrapping_sub(b >> 8)) & VALUE_BITS[(a & 15) as usize];
+    if (a ^ b) & KIND_MASK == 0 {
+        v << 8 | (a & KIND_MASK)
+    } else {
+        u64::MAX
     }
-    let mask = match a & 15 {
-        T_W | T_R => 0xFF,
-        T_WW | T_RW => 0xFFFF,
-        _ => return step,
-    };
-    ((step >> 8) & mask) << 8 | (a & KIND_MASK)
 }
 
 fn leb(out: &mut Vec<u8>, mut v: u64) {
@@ -260,6 +303,8 @@ pub struct Encoder {
     copy_from: usize,
     /// The distance of the last copy written.
     last_copy: usize,
+    /// While repeating: the key the pattern gives next.
+    next: u64,
     out: Vec<u8>,
     last_time: u64,
 }
@@ -276,6 +321,7 @@ impl Default for Encoder {
             repeating: false,
             copy_from: 0,
             last_copy: 0,
+            next: u64::MAX,
             out: Vec::with_capacity(1 << 16),
             last_time: 0,
         }
@@ -286,7 +332,26 @@ impl Encoder {
     /// Record one access.
     #[inline]
     pub fn push(&mut self, a: &Access) {
-        let k = key(a);
+        self.push_key(key(a));
+    }
+
+    /// Record one access given as its key ([`key_of`]). While a pattern repeats this
+    /// is a comparison with the key foreseen and the next foresight.
+    #[inline]
+    pub fn push_key(&mut self, k: u64) {
+        if self.repeating && k == self.next {
+            let i = self.n as usize;
+            self.ring[i % RING] = k;
+            self.n += 1;
+            self.run += 1;
+            self.next = predict(&self.ring, i + 1, self.period);
+            return;
+        }
+        self.push_slow(k);
+    }
+
+    #[inline(never)]
+    fn push_slow(&mut self, k: u64) {
         let i = self.n as usize;
         self.n += 1;
         let follows =
@@ -330,6 +395,7 @@ impl Encoder {
             self.pending.clear();
             self.repeating = true;
             self.copy_from = self.period;
+            self.next = predict(&self.ring, i + 1, self.period);
         } else if self.pending.len() > PENDING {
             // (Older keys cannot start a run any more: at most MAX_PERIOD are needed.)
             self.write_literals(self.pending.len() - MAX_PERIOD);
@@ -409,6 +475,18 @@ impl Encoder {
             (us.saturating_sub(self.last_time) << 4) | T_TIME,
         );
         self.last_time = us;
+    }
+
+    /// Record a key from [`key_of`] or a time mark from [`time_key`] (written when at
+    /// least `mark_us` passed since the last, or forced).
+    #[inline]
+    pub fn push_any(&mut self, k: u64, mark_us: u64) {
+        if k & 15 == T_TIME {
+            let forced = (k >> 4) & 1 == 1;
+            self.time(k >> 5, if forced { 0 } else { mark_us });
+        } else {
+            self.push_key(k);
+        }
     }
 
     /// Write out everything held back (at the end, or before a time mark).

@@ -155,13 +155,14 @@ impl Drop for TraceFile {
 pub struct Tracer<P: PortIo> {
     /// Always Some until `finish`.
     inner: Option<P>,
-    /// Always Some until `finish`.
-    out: Option<TraceFile>,
     base: u16,
     ctl: u16,
-    enc: Encoder,
-    /// A run of polls: the same read, each after a wait (see [`Tracer::access`]).
-    poll: Option<(Access, u32, u64)>,
+    /// Keys not yet handed to the encoder thread ([`Sink`]).
+    buf: Vec<u64>,
+    sink: Option<Sink>,
+    /// A run of polls: the same read (its key), each after a wait, and the waits'
+    /// total (see [`Tracer::end_poll`]).
+    poll: Option<(u64, u32, u64)>,
     /// Accesses since the last time mark was considered.
     since_mark: u32,
     /// What the protocol layer says the current accesses carry.
@@ -169,10 +170,64 @@ pub struct Tracer<P: PortIo> {
     waits: Waits,
 }
 
-/// Waits recorded by the clock side of the tracer (ns), written before the next
-/// access.
+/// The encoder and the trace file, on a thread of their own: the session's thread only
+/// computes each access's key and appends it to a buffer, handed over 64 K keys at a
+/// time, so a trace costs the session little more than the keys (the encoding runs
+/// beside it on another core).
+struct Sink {
+    tx: std::sync::mpsc::SyncSender<Vec<u64>>,
+    spare: std::sync::mpsc::Receiver<Vec<u64>>,
+    worker: std::thread::JoinHandle<std::io::Result<PathBuf>>,
+}
+
+const BATCH: usize = 1 << 16;
+
+impl Sink {
+    fn start(mut out: TraceFile) -> std::io::Result<Sink> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u64>>(2);
+        let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u64>>(4);
+        let worker = std::thread::Builder::new()
+            .name("mtkflash-trace".into())
+            .spawn(move || {
+                let mut enc = Encoder::default();
+                for mut keys in rx {
+                    for &k in &keys {
+                        enc.push_any(k, MARK_US);
+                    }
+                    out.bytes(&enc.take());
+                    keys.clear();
+                    let _ = back.try_send(keys);
+                }
+                enc.flush();
+                out.bytes(&enc.take());
+                out.finish()
+            })?;
+        Ok(Sink { tx, spare, worker })
+    }
+
+    /// Hand `keys` over (a buffer comes back for the next batch).
+    fn send(&self, keys: &mut Vec<u64>) {
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(keys, next);
+        // (A worker that stopped keeps its error for `end`.)
+        let _ = self.tx.send(full);
+    }
+
+    fn end(self) -> std::io::Result<PathBuf> {
+        drop(self.tx);
+        self.worker
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the trace writer stopped")))
+    }
+}
+
+/// Waits recorded by the clock side of the tracer (ns, summed), written before the
+/// next access.
 #[derive(Default)]
-struct Waits(std::cell::RefCell<Vec<u64>>);
+struct Waits(std::cell::Cell<u64>);
 
 /// A time mark at most every millisecond of session time, looked at every 4096
 /// accesses and at every wait.
@@ -192,12 +247,16 @@ impl<P: PortIo> Tracer<P> {
         out.line(format_args!("# target {describe}"));
         out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
         out.line(format_args!("# binary"));
+        Self::with_file(inner, out, cmd_base, ctl)
+    }
+
+    fn with_file(inner: P, out: TraceFile, cmd_base: u16, ctl: u16) -> std::io::Result<Self> {
         Ok(Tracer {
             inner: Some(inner),
-            out: Some(out),
             base: cmd_base,
             ctl,
-            enc: Encoder::default(),
+            buf: Vec::with_capacity(BATCH),
+            sink: Some(Sink::start(out)?),
             poll: None,
             since_mark: 0,
             carries: Carries::Protocol,
@@ -215,46 +274,63 @@ impl<P: PortIo> Tracer<P> {
 
     /// Stop tracing and give the backend back, with how writing the trace went.
     pub fn finish(mut self) -> (P, std::io::Result<PathBuf>) {
-        self.flush_all();
-        let r = match self.out.take() {
-            Some(o) => o.finish(),
-            None => Ok(PathBuf::new()),
-        };
+        let r = self.end();
         (self.inner.take().expect("tracer in use"), r)
+    }
+
+    /// Hand over everything (the end time as a mark) and wait for the writer.
+    fn end(&mut self) -> std::io::Result<PathBuf> {
+        self.end_poll();
+        let slept = self.take_waits();
+        if slept > 0 {
+            self.push(compact::key_of(&Access::Sleep(slept)));
+        }
+        let t = self.now_us();
+        self.buf.push(compact::time_key(t, true));
+        match self.sink.take() {
+            Some(sink) => {
+                sink.send(&mut self.buf);
+                sink.end()
+            }
+            None => Ok(PathBuf::new()),
+        }
     }
 
     fn now_us(&self) -> u64 {
         self.io_ref().clock().now().as_micros() as u64
     }
 
-    fn flush_all(&mut self) {
-        self.end_poll();
-        let slept = self.take_waits();
-        if slept > 0 {
-            self.enc.push(&Access::Sleep(slept));
+    #[inline]
+    fn push(&mut self, k: u64) {
+        self.buf.push(k);
+        if self.buf.len() >= BATCH {
+            self.hand_over();
         }
-        let t = self.now_us();
-        self.enc.time(t, 0);
-        self.enc.flush();
-        self.write_out();
     }
 
-    fn write_out(&mut self) {
-        let b = self.enc.take();
-        if let Some(o) = &mut self.out {
-            o.bytes(&b);
+    #[inline(never)]
+    fn hand_over(&mut self) {
+        if let Some(sink) = &self.sink {
+            sink.send(&mut self.buf);
+        } else {
+            self.buf.clear();
         }
     }
 
     /// The waits since the last access, summed (0: none); a time mark when due.
+    #[inline]
     fn take_waits(&mut self) -> u64 {
-        if self.waits.0.borrow().is_empty() {
-            return 0;
+        let ns = self.waits.0.take();
+        if ns != 0 {
+            self.mark();
         }
-        let ns: u64 = self.waits.0.borrow_mut().drain(..).sum();
+        ns
+    }
+
+    #[inline(never)]
+    fn mark(&mut self) {
         let t = self.now_us();
-        self.enc.time(t, MARK_US);
-        ns.max(1)
+        self.push(compact::time_key(t, false));
     }
 
     /// Write a run of `n` polls (the same read after waits of `slept` ns in all) as
@@ -265,68 +341,68 @@ impl<P: PortIo> Tracer<P> {
     fn end_poll(&mut self) {
         if let Some((read, n, slept)) = self.poll.take() {
             for _ in 1..n {
-                self.enc.push(&read);
+                self.push(read);
             }
-            self.enc.push(&Access::Sleep(slept));
-            self.enc.push(&read);
+            self.push(compact::key_of(&Access::Sleep(slept)));
+            self.push(read);
         }
     }
 
-    fn reg(&self, port: u16) -> Reg {
-        if port == self.ctl {
+    /// One access as its key ([`compact::key_of`]): its value, or none (and the flash
+    /// address a written firmware byte goes to) when the protocol layer said it carries
+    /// payload.
+    #[inline]
+    fn key(&self, write: bool, word: bool, port: u16, val: u16) -> u64 {
+        let reg = if port == self.ctl {
             Reg::Ctl
-        } else if (self.base..self.base + 8).contains(&port) {
+        } else if port.wrapping_sub(self.base) < 8 {
             Reg::Cmd((port - self.base) as u8)
         } else {
             Reg::Port(port)
+        };
+        match self.carries {
+            Carries::Protocol => compact::access_key(write, word, reg, Some(val), None),
+            Carries::Payload { flash } => {
+                compact::access_key(write, word, reg, None, if write { flash } else { None })
+            }
         }
     }
 
-    /// One access: its value, or nothing (and the flash address a written firmware
-    /// byte goes to) when the protocol layer said it carries payload.
     #[inline]
     fn access(&mut self, write: bool, word: bool, port: u16, val: u16) {
         let slept = self.take_waits();
-        let reg = self.reg(port);
-        let (value, at) = match self.carries {
-            Carries::Protocol => (Some(val), None),
-            Carries::Payload { flash } => (None, if write { flash } else { None }),
-        };
-        let a = if write {
-            Access::Write {
-                reg,
-                word,
-                value,
-                at,
-            }
+        let k = self.key(write, word, port, val);
+        if slept == 0 && self.poll.is_none() {
+            self.push(k);
         } else {
-            Access::Read { reg, word, value }
-        };
+            self.after_wait(k, write, slept);
+        }
         self.since_mark += 1;
-        // A read after a wait may be one of a run of polls (end_poll).
+        if self.since_mark >= MARK_EVERY {
+            self.since_mark = 0;
+            self.mark();
+        }
+    }
+
+    /// An access after a wait, or while a run of polls is open: a read after a wait
+    /// may be one of a run of polls ([`Tracer::end_poll`]).
+    #[inline(never)]
+    fn after_wait(&mut self, k: u64, write: bool, slept: u64) {
         match &mut self.poll {
-            Some((read, n, total)) if slept > 0 && *read == a => {
+            Some((read, n, total)) if slept > 0 && *read == k => {
                 *n += 1;
                 *total += slept;
             }
             _ => {
                 self.end_poll();
                 if slept > 0 && !write {
-                    self.poll = Some((a, 1, slept));
+                    self.poll = Some((k, 1, slept));
                 } else {
                     if slept > 0 {
-                        self.enc.push(&Access::Sleep(slept));
+                        self.push(compact::key_of(&Access::Sleep(slept)));
                     }
-                    self.enc.push(&a);
+                    self.push(k);
                 }
-            }
-        }
-        if self.since_mark >= MARK_EVERY {
-            self.since_mark = 0;
-            let t = self.now_us();
-            self.enc.time(t, MARK_US);
-            if self.enc.ready() >= 1 << 16 {
-                self.write_out();
             }
         }
     }
@@ -334,8 +410,10 @@ impl<P: PortIo> Tracer<P> {
 
 impl<P: PortIo> Drop for Tracer<P> {
     fn drop(&mut self) {
-        if self.out.is_some() && self.inner.is_some() {
-            self.flush_all();
+        if self.sink.is_some() && self.inner.is_some() {
+            if let Err(e) = self.end() {
+                log::warn!("the trace could not be written: {e}");
+            }
         }
     }
 }
@@ -351,7 +429,9 @@ impl<P: PortIo> Clock for Tracer<P> {
         self.io_ref().clock().now()
     }
     fn sleep(&self, d: Duration) {
-        self.waits.0.borrow_mut().push(d.as_nanos() as u64);
+        // (A wait of 0 ns is kept as 1: it is still a wait.)
+        let ns = (d.as_nanos() as u64).max(1);
+        self.waits.0.set(self.waits.0.get().saturating_add(ns));
         self.io_ref().clock().sleep(d);
     }
 }
@@ -638,11 +718,11 @@ mod tests {
         // every write fails.) Issue 17 made traces too small for a file-size limit to
         // fail them in a command without failing the drive file first.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.trace");
-        let mut t = Tracer::new(Echo(VirtualClock::new()), &path, 0x170, 0x376, "test").unwrap();
+        let mut out = TraceFile::create(&dir.path().join("t.trace")).unwrap();
         std::fs::write(dir.path().join("ro"), b"").unwrap();
         let ro = std::fs::File::open(dir.path().join("ro")).unwrap();
-        t.out.as_mut().unwrap().out = Some(Out::Plain(BufWriter::new(ro)));
+        out.out = Some(Out::Plain(BufWriter::new(ro)));
+        let mut t = Tracer::with_file(Echo(VirtualClock::new()), out, 0x170, 0x376).unwrap();
         for i in 0..100_000u32 {
             t.outb(0x173, i as u8);
             t.inb(0x177);
