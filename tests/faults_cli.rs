@@ -6,6 +6,17 @@ use std::path::{Path, PathBuf};
 
 struct B(tempfile::TempDir);
 
+/// The write every test here runs.
+const WRITE: [&str; 7] = [
+    "sim:d.mtksim",
+    "w",
+    "/m",
+    "fw.bin",
+    "--no-backup",
+    "--retries",
+    "1",
+];
+
 impl B {
     fn new(chip: &str) -> B {
         let b = B(tempfile::tempdir().unwrap());
@@ -44,19 +55,12 @@ impl B {
     /// points derived from it stay inside the write when the engine gets faster.
     fn clean_write_ops(&self) -> u64 {
         std::fs::copy(self.p("d.mtksim"), self.p("clean.mtksim")).unwrap();
+        let mut args = vec!["--json", "sim:clean.mtksim"];
+        args.extend(&WRITE[1..]);
         let out = Command::cargo_bin("mtkflash")
             .unwrap()
             .current_dir(self.0.path())
-            .args([
-                "--json",
-                "sim:clean.mtksim",
-                "w",
-                "/m",
-                "fw.bin",
-                "--no-backup",
-                "--retries",
-                "1",
-            ])
+            .args(args)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -66,15 +70,7 @@ impl B {
             .unwrap_or_else(|| panic!("{text}"))
     }
     fn write(&self) -> assert_cmd::assert::Assert {
-        self.cmd(&[
-            "sim:d.mtksim",
-            "w",
-            "/m",
-            "fw.bin",
-            "--no-backup",
-            "--retries",
-            "1",
-        ])
+        self.cmd(&WRITE)
     }
     fn image(&self) -> Vec<u8> {
         std::fs::read(self.p("fw.bin")).unwrap()

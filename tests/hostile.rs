@@ -578,14 +578,7 @@ fn messages_say_what_happened() {
         ])
         .output()
         .unwrap();
-    let last = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
-    let ops = serde_json::from_str::<serde_json::Value>(&last).unwrap()["bus_ops"]
-        .as_u64()
-        .unwrap();
+    let ops = bus_ops(&out);
     // A power loss mid-write: not "no drive there, or wrong port"; and with
     // --no-backup no "keep the backup file". (Two thirds into the same write,
     // unfaulted on a copy: inside the programming.)
@@ -594,14 +587,7 @@ fn messages_say_what_happened() {
         .args(["--json", "write", "sim:p0.mtksim", fw, "--no-backup"])
         .output()
         .unwrap();
-    let last = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
-    let plain = serde_json::from_str::<serde_json::Value>(&last).unwrap()["bus_ops"]
-        .as_u64()
-        .unwrap();
+    let plain = bus_ops(&out);
     new("p.mtksim", "SST39VF080");
     mtk(d)
         .args([
@@ -727,4 +713,13 @@ fn backups_belong_to_the_user_who_ran_sudo() {
     if unsafe { libc::geteuid() } == 0 {
         assert_eq!((m.uid(), m.gid()), (4242, 4343));
     }
+}
+
+/// The bus operations a `--json` run reported in its last line.
+fn bus_ops(out: &std::process::Output) -> u64 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(last).unwrap()["bus_ops"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{text}"))
 }

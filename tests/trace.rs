@@ -220,6 +220,21 @@ fn a_replay_without_the_image_diverges_where_the_payload_matters() {
         .stderr(predicate::str::contains("the model differs"));
 }
 
+/// `sim replay TRACE` against the starting state d0 with the image, and `extra`.
+fn replay(d: &Path, trace: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+    let mut a = vec![
+        "sim",
+        "replay",
+        trace,
+        "--drive",
+        "d0.mtksim",
+        "--firmware",
+        "new.bin",
+    ];
+    a.extend(extra);
+    mtk(d, &a)
+}
+
 /// Bytes of a trace file as written.
 fn raw(d: &Path, trace: &str) -> Vec<u8> {
     std::fs::read(d.join(trace)).unwrap()
@@ -245,20 +260,9 @@ fn a_trace_is_version_2_and_its_version_1_rendering_replays_as_well() {
     assert_eq!(v1, text(d, "t.trace"));
     std::fs::write(d.join("v1.trace"), &v1).unwrap();
     for t in ["t.trace", "v1.trace"] {
-        mtk(
-            d,
-            &[
-                "sim",
-                "replay",
-                t,
-                "--drive",
-                "d0.mtksim",
-                "--firmware",
-                "new.bin",
-            ],
-        )
-        .success()
-        .stdout(predicate::str::contains("the model answered as recorded"));
+        replay(d, t, &[])
+            .success()
+            .stdout(predicate::str::contains("the model answered as recorded"));
     }
 }
 
@@ -298,29 +302,19 @@ fn an_altered_record_is_caught_at_its_access() {
     file.extend_from_slice(&enc.take());
     std::fs::write(d.join("bad.trace"), file).unwrap();
     let n = altered_at.expect("a status read of 70");
-    mtk(
-        d,
-        &[
-            "sim",
-            "replay",
-            "bad.trace",
-            "--drive",
-            "d0.mtksim",
-            "--firmware",
-            "new.bin",
-            "--explain",
-        ],
-    )
-    .code(5)
-    .stderr(
-        predicate::str::contains(format!("access {n} ")).and(predicate::str::contains(
-            "recorded 0x72, the model answered 0x70",
-        )),
-    )
-    .stdout(
-        predicate::str::contains("a read of the status register: recorded 72 (DRDY DF DSC IDX)")
+    replay(d, "bad.trace", &["--explain"])
+        .code(5)
+        .stderr(
+            predicate::str::contains(format!("access {n} ")).and(predicate::str::contains(
+                "recorded 0x72, the model answered 0x70",
+            )),
+        )
+        .stdout(
+            predicate::str::contains(
+                "a read of the status register: recorded 72 (DRDY DF DSC IDX)",
+            )
             .and(predicate::str::contains("<- here")),
-    );
+        );
 }
 
 /// Sizes of traces of a 1 MiB flash: `info` (one read of the flash) at most 1 MB, a

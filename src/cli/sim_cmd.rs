@@ -427,30 +427,23 @@ fn explain_divergence(d: &crate::sim::replay::Divergence) -> String {
     const STATUS: [&str; 8] = ["BSY", "DRDY", "DF", "DSC", "DRQ", "CORR", "IDX", "ERR"];
     const ERROR: [&str; 8] = ["ICRC", "UNC", "MC", "IDNF", "MCR", "ABRT", "TK0NF", "AMNF"];
     let (name, says) = match d.reg {
-        Reg::Cmd(7) | Reg::Ctl => (
-            if d.reg == Reg::Ctl {
-                "the alternate status register"
-            } else {
-                "the status register"
-            },
-            format!(
-                "recorded {:02X} ({}), the model {:02X} ({})",
-                d.recorded,
-                bits(d.recorded, STATUS),
-                d.answered,
-                bits(d.answered, STATUS)
-            ),
-        ),
-        Reg::Cmd(1) => (
-            "the error register",
-            format!(
-                "recorded {:02X} ({}), the model {:02X} ({})",
-                d.recorded,
-                bits(d.recorded, ERROR),
-                d.answered,
-                bits(d.answered, ERROR)
-            ),
-        ),
+        Reg::Cmd(7) | Reg::Ctl | Reg::Cmd(1) => {
+            let (name, names) = match d.reg {
+                Reg::Ctl => ("the alternate status register", STATUS),
+                Reg::Cmd(1) => ("the error register", ERROR),
+                _ => ("the status register", STATUS),
+            };
+            (
+                name,
+                format!(
+                    "recorded {:02X} ({}), the model {:02X} ({})",
+                    d.recorded,
+                    bits(d.recorded, names),
+                    d.answered,
+                    bits(d.answered, names)
+                ),
+            )
+        }
         Reg::Cmd(0) => (
             "the data register",
             format!("recorded {:X}, the model {:X}", d.recorded, d.answered),
