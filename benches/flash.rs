@@ -216,8 +216,8 @@ fn trace_overhead() {
                     std::fs::write(&fw, &new).unwrap();
                     let trace = dir.path().join("t.trace");
                     let conn = Connect {
-                        force: false,
                         trace: traced.then(|| trace.clone()),
+                        ..Connect::default()
                     };
                     let t = Instant::now();
                     if job == "info" {

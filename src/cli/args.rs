@@ -39,6 +39,11 @@ pub struct Cli {
     /// left out; format: docs/trace-format.md). `mtkflash sim replay` plays it back.
     #[arg(long, global = true, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Leave no diagnostic log (by default a run that talks to a drive leaves one in
+    /// $XDG_STATE_HOME/mtkflash/logs or ~/.cache/mtkflash/logs: its events and the
+    /// trace of its session, never firmware; `mtkflash report` bundles it).
+    #[arg(long, global = true)]
+    pub no_log: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -183,6 +188,10 @@ pub enum Command {
     /// Traces written by --trace.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Bundle a diagnostic log (the newest, or LOG) with what `scan` sees and the chip
+    /// table's version into one file to send: no firmware is in it.
+    #[command(after_help = "Example:\n  mtkflash report            (after a run that failed)")]
+    Report { log: Option<PathBuf> },
     /// Update many drives from a manifest: each matching drive gets the usual checked,
     /// backed-up, verified write; drives already at the target revision are skipped.
     #[command(

@@ -239,6 +239,7 @@ pub(super) fn run(
         }
         Command::Sim(s) => super::sim_cmd::sim_command(s, ui),
         Command::Trace(t) => trace_command(t, ui),
+        Command::Report { log } => report(log, conn, ui),
         Command::Update {
             manifest,
             stop_on_error,
@@ -630,4 +631,73 @@ fn trace_command(t: super::args::TraceCommand, _ui: &mut dyn Ui) -> Result<(), F
             "check where stdout goes",
         )),
     }
+}
+
+/// `report`: the newest (or given) diagnostic log, what `scan` sees and the chip
+/// table's version, in one new file in the current folder.
+fn report(log: Option<std::path::PathBuf>, conn: &Connect, ui: &mut dyn Ui) -> Result<(), Failure> {
+    let log =
+        match log.or_else(super::log::latest) {
+            Some(l) => l,
+            None => return Err(Failure::file(
+                format!("no diagnostic log in {}", super::log::dir().display()),
+                "run the command that went wrong again (without --no-log), then `mtkflash report`",
+            )),
+        };
+    let bytes = std::fs::read(&log).map_err(|e| {
+        Failure::file(
+            format!("cannot read {}: {e}", log.display()),
+            "give the log's path: `mtkflash report FILE`",
+        )
+    })?;
+    if !bytes.starts_with(b"# mtkflash log") {
+        return Err(Failure::file(
+            format!("{} is not an mtkflash diagnostic log", log.display()),
+            "give a file from the log folder (`mtkflash report` with no argument takes the newest)",
+        ));
+    }
+    let mut scan = crate::report::Recorder::default();
+    let mut fields = Fields::new();
+    let scanned = run(
+        Command::Scan { force: false },
+        conn,
+        false,
+        &mut scan,
+        &mut fields,
+    );
+    const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut names = CRC32.digest();
+    for c in crate::chips::CHIPS.iter() {
+        names.update(c.name.as_bytes());
+    }
+    let mut text = String::from("# mtkflash report 1\n");
+    text.push_str(&format!("version: {}\n", super::VERSION));
+    text.push_str(&format!(
+        "chips: {} entries, table {:08X}\n",
+        crate::chips::CHIPS.len(),
+        names.finalize()
+    ));
+    text.push_str("## scan\n");
+    for l in &scan.lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    if let Err(f) = scanned {
+        text.push_str(&format!("scan failed: {}\n", f.what));
+    }
+    text.push_str(&format!("## log {}\n", log.display()));
+    let mut all = text.into_bytes();
+    all.extend_from_slice(&bytes);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_secs());
+    let out = std::path::PathBuf::from(format!("mtkflash-report-{secs}.txt"));
+    crate::files::write_new_file(&out, &all)?;
+    ui.line(&format!(
+        "Report: {} ({} KiB): the log {}, what scan sees, the chip table's version; no firmware. Attach it to your report (an issue, a mail).",
+        out.display(),
+        all.len().div_ceil(1024),
+        log.display()
+    ));
+    Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod args;
 mod commands;
 pub mod legacy;
+pub mod log;
 pub mod render;
 mod sim_cmd;
 
@@ -46,8 +47,12 @@ pub fn main_with(args: Vec<String>) -> i32 {
 /// [`main_with`] for the arguments as the OS gives them: file names need not be UTF-8
 /// (Linux allows any bytes but / and NUL), so they are passed on as they are.
 pub fn main_os(args: Vec<std::ffi::OsString>) -> i32 {
+    let line: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match parse(args) {
-        Ok(cli) => run(cli),
+        Ok(cli) => run(cli, &line),
         Err(code) => code,
     }
 }
@@ -117,8 +122,9 @@ fn clap_error(json: bool, e: &clap::Error) -> i32 {
     }
 }
 
-/// Run a parsed command with the renderer it asks for; the exit code.
-fn run(cli: Cli) -> i32 {
+/// Run a parsed command with the renderer it asks for; the exit code. A command that
+/// talks to a drive leaves a diagnostic log (`log`), named on stderr when it failed.
+fn run(cli: Cli, line: &[String]) -> i32 {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -127,14 +133,23 @@ fn run(cli: Cli) -> i32 {
     };
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .try_init();
+    let (command, port, file) = describe_command(&cli.command);
+    let mut run_log = match (&port, cli.no_log) {
+        (Some(_), false) => log::RunLog::start(line, &command, cli.trace.as_deref()),
+        _ => None,
+    };
     let conn = Connect {
         force: false,
         trace: cli.trace.clone(),
+        log_trace: run_log.as_ref().and_then(|l| l.trace_path()),
     };
-    let (command, port, file) = describe_command(&cli.command);
     let mut fields = Fields::new();
     if cli.json {
-        let mut ui = render::JsonUi::default();
+        let mut json = render::JsonUi::default();
+        let mut ui = log::Tee {
+            inner: &mut json,
+            log: run_log.as_mut(),
+        };
         ui.emit(&Event::Start {
             version: crate::report::events::SCHEMA_VERSION,
             tool: VERSION.into(),
@@ -150,19 +165,47 @@ fn run(cli: Cli) -> i32 {
             },
             Err(f) => Event::error(&f),
         };
-        ui.emit(&last);
-        match last {
+        let exit = match last {
             Event::Error { exit, .. } => exit,
             _ => 0,
+        };
+        if let Some(l) = ui.log.as_deref_mut() {
+            l.record_event(&last);
         }
+        let written = run_log.and_then(|l| l.finish(exit));
+        if let (Some(p), true) = (&written, exit != 0) {
+            json.emit(&Event::info(&format!(
+                "diagnostic log: {} (send it with `mtkflash report`)",
+                p.display()
+            )));
+        }
+        json.emit(&last);
+        exit
     } else {
-        let mut ui = TermUi::new(cli.quiet, false);
-        match commands::run(cli.command, &conn, cli.json, &mut ui, &mut fields) {
+        let mut term = TermUi::new(cli.quiet, false);
+        let mut ui = log::Tee {
+            inner: &mut term,
+            log: run_log.as_mut(),
+        };
+        let r = commands::run(cli.command, &conn, cli.json, &mut ui, &mut fields);
+        if let (Err(f), Some(l)) = (&r, ui.log.as_deref_mut()) {
+            l.record_event(&Event::error(f));
+        }
+        let exit = r.as_ref().map_or_else(|f| f.code(), |()| 0);
+        let written = run_log.and_then(|l| l.finish(exit));
+        match r {
             Ok(()) => 0,
             Err(f) => {
-                ui.end();
+                term.end();
                 let _ = writeln!(std::io::stderr(), "{f}");
-                f.code()
+                if let Some(p) = written {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "log:   {} (send it with `mtkflash report`)",
+                        p.display()
+                    );
+                }
+                exit
             }
         }
     }
@@ -182,6 +225,7 @@ fn describe_command(c: &Command) -> (String, Option<String>, Option<String>) {
         Command::Chips => ("chips".into(), None, None),
         Command::Sim(_) => ("sim".into(), None, None),
         Command::Trace(_) => ("trace".into(), None, None),
+        Command::Report { log } => ("report".into(), None, log.as_ref().and_then(f)),
         Command::Completions { .. } => ("completions".into(), None, None),
         Command::Update { manifest, .. } => ("update".into(), None, f(manifest)),
         Command::Man => ("man".into(), None, None),

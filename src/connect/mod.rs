@@ -27,11 +27,18 @@ pub struct Connect {
     pub force: bool,
     /// Record every access to this file (`--trace`).
     pub trace: Option<PathBuf>,
+    /// Without `--trace`: record task-file sessions to this file for the diagnostic
+    /// log, on a best-effort basis (a trace that cannot be made or written is left
+    /// out, never a reason to fail the command).
+    pub log_trace: Option<PathBuf>,
 }
 
 impl Connect {
     pub fn forced(force: bool) -> Connect {
-        Connect { force, trace: None }
+        Connect {
+            force,
+            ..Connect::default()
+        }
     }
 }
 
@@ -45,6 +52,8 @@ pub struct Device {
     _lock: Option<lock::DriveLock>,
     /// Where `--trace` writes, when it does.
     trace: Option<PathBuf>,
+    /// The trace is the diagnostic log's: its failures are not the command's.
+    trace_best_effort: bool,
 }
 
 fn trace_failure(path: &Path, e: std::io::Error) -> Failure {
@@ -86,14 +95,29 @@ pub fn open(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<Device, 
     } else {
         lock::acquire(target)?
     };
-    if let Some(path) = &conn.trace {
-        dev.trace = Some(path.clone());
+    let (path, best_effort) = match (&conn.trace, &conn.log_trace) {
+        (Some(p), _) => (Some(p), false),
+        (None, Some(p)) if !p.exists() => (Some(p), true),
+        _ => (None, false),
+    };
+    if let Some(path) = path {
         let describe = dev.ata.ch.describe();
         let (cmd, ctl) = (dev.ata.ch.cmd, dev.ata.ch.ctl);
         let io = std::mem::replace(&mut dev.ata.io, Ports::Closed);
-        let t = crate::transport::trace::Tracer::new(io, path, cmd, ctl, &describe)
-            .map_err(|e| trace_failure(path, e))?;
-        dev.ata.io = Ports::Traced(Box::new(t));
+        match crate::transport::trace::Tracer::create(io, path, cmd, ctl, &describe) {
+            Ok(t) => {
+                dev.ata.io = Ports::Traced(Box::new(t));
+                dev.trace = Some(path.clone());
+                dev.trace_best_effort = best_effort;
+            }
+            Err((io, e)) => {
+                dev.ata.io = io;
+                if !best_effort {
+                    return Err(trace_failure(path, e));
+                }
+                log::warn!("the diagnostic log's trace {}: {e}", path.display());
+            }
+        }
     }
     Ok(dev)
 }
@@ -148,7 +172,8 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
                 target: target.clone(),
                 saved: Some(saved),
                 _lock: None,
-            trace: None,
+                trace: None,
+                trace_best_effort: false,
             })
         }
         #[cfg(target_os = "linux")]
@@ -201,7 +226,8 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
                 target: target.clone(),
                 saved: None,
                 _lock: None,
-            trace: None,
+                trace: None,
+                trace_best_effort: false,
             })
         }
         #[cfg(not(target_os = "linux"))]
@@ -249,6 +275,7 @@ impl Device {
             saved: None,
             _lock: None,
             trace: None,
+            trace_best_effort: false,
         }
     }
 
@@ -260,6 +287,7 @@ impl Device {
             saved,
             _lock,
             trace: trace_path,
+            trace_best_effort,
             ..
         } = self;
         let (io, trace) = match ata.io {
@@ -272,6 +300,13 @@ impl Device {
         let saved = match saved {
             Some(saved) => virtual_drive::save(saved, io),
             None => Ok(()),
+        };
+        let trace = match trace {
+            Some(e) if trace_best_effort => {
+                log::warn!("the diagnostic log's trace could not be written: {e}");
+                None
+            }
+            t => t,
         };
         match (saved, trace) {
             (Err(f), _) => Err(f),

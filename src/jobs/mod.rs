@@ -314,6 +314,7 @@ mod tests {
         let base = Connect {
             force: false,
             trace: Some("t.trace".into()),
+            log_trace: None,
         };
         let c = forced(&base, true);
         assert!(c.force);

@@ -242,26 +242,50 @@ impl<P: PortIo> Tracer<P> {
         ctl: u16,
         describe: &str,
     ) -> std::io::Result<Self> {
-        let mut out = TraceFile::create(path)?;
-        out.line(format_args!("# mtkflash trace 2"));
-        out.line(format_args!("# target {describe}"));
-        out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
-        out.line(format_args!("# binary"));
-        Self::with_file(inner, out, cmd_base, ctl)
+        Self::create(inner, path, cmd_base, ctl, describe).map_err(|(_, e)| e)
     }
 
+    /// [`Tracer::new`] that gives the backend back when the trace cannot be made.
+    pub fn create(
+        inner: P,
+        path: &Path,
+        cmd_base: u16,
+        ctl: u16,
+        describe: &str,
+    ) -> Result<Self, (P, std::io::Error)> {
+        let out = match TraceFile::create(path) {
+            Ok(mut out) => {
+                out.line(format_args!("# mtkflash trace 2"));
+                out.line(format_args!("# target {describe}"));
+                out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
+                out.line(format_args!("# binary"));
+                out
+            }
+            Err(e) => return Err((inner, e)),
+        };
+        match Sink::start(out) {
+            Ok(sink) => Ok(Self::with_sink(inner, sink, cmd_base, ctl)),
+            Err(e) => Err((inner, e)),
+        }
+    }
+
+    #[cfg(test)]
     fn with_file(inner: P, out: TraceFile, cmd_base: u16, ctl: u16) -> std::io::Result<Self> {
-        Ok(Tracer {
+        Ok(Self::with_sink(inner, Sink::start(out)?, cmd_base, ctl))
+    }
+
+    fn with_sink(inner: P, sink: Sink, cmd_base: u16, ctl: u16) -> Self {
+        Tracer {
             inner: Some(inner),
             base: cmd_base,
             ctl,
             buf: Vec::with_capacity(BATCH),
-            sink: Some(Sink::start(out)?),
+            sink: Some(sink),
             poll: None,
             since_mark: 0,
             carries: Carries::Protocol,
             waits: Waits::default(),
-        })
+        }
     }
 
     fn io(&mut self) -> &mut P {
@@ -502,8 +526,16 @@ pub struct Parsed<'a> {
     pub body: &'a [u8],
 }
 
-/// Split a trace into header and body; an error names what is wrong.
+/// Split a trace into header and body; an error names what is wrong. A diagnostic
+/// log or a report bundle holding a trace gives that trace.
 pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, String> {
+    if bytes.starts_with(b"# mtkflash log") || bytes.starts_with(b"# mtkflash report") {
+        let marker = b"\n# mtkflash trace ";
+        return match bytes.windows(marker.len()).position(|w| w == marker) {
+            Some(at) => parse(&bytes[at + 1..]),
+            None => Err("this log holds no trace (the run reached no task-file port)".into()),
+        };
+    }
     let mut header = Vec::new();
     let mut pos = 0;
     let mut version = 1;

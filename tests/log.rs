@@ -1,0 +1,180 @@
+//! The diagnostic log every run that talks to a drive leaves: where it goes, what it
+//! holds, that its trace replays up to a failure, that `--no-log` leaves none, that a
+//! log that cannot be written never stops the command, and `report`'s bundle.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn mtk(d: &Path, state: &Path, a: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(d)
+        .env("XDG_STATE_HOME", state)
+        .args(a)
+        .assert()
+}
+
+fn logs(state: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(state.join("mtkflash/logs"))
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A drive d0 with `fault` (kept as the starting state), its copy d1, the fixture image.
+fn setup(fault: Option<&str>) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let state = d.join("state");
+    mtk(
+        &d,
+        &state,
+        &["sim", "new", "d0.mtksim", "--chip", "SST39VF080"],
+    )
+    .success();
+    if let Some(f) = fault {
+        mtk(&d, &state, &["sim", "fault", "d0.mtksim", f]).success();
+    }
+    std::fs::copy(d.join("d0.mtksim"), d.join("d1.mtksim")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/btc-ide1008-0758.bin"),
+        d.join("fw.bin"),
+    )
+    .unwrap();
+    (dir, d, state)
+}
+
+#[test]
+fn a_failed_write_leaves_a_log_whose_trace_replays_up_to_the_failure() {
+    for fault in [
+        "program-fail@addr=0x50000",
+        "erase-fail@sector=80",
+        "power-loss@op=9000000",
+    ] {
+        let (_dir, d, state) = setup(Some(fault));
+        let out = Command::cargo_bin("mtkflash")
+            .unwrap()
+            .current_dir(&d)
+            .env("XDG_STATE_HOME", &state)
+            .args(["sim:d1.mtksim", "w", "/m", "fw.bin", "--no-backup"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{fault}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let logs = logs(&state);
+        assert_eq!(logs.len(), 1, "{fault}: {logs:?}");
+        let log = &logs[0];
+        // The last line of a failed run names the file to send.
+        let last = err.lines().last().unwrap();
+        assert!(
+            last.starts_with("log:") && last.contains(&*log.to_string_lossy()),
+            "{fault}: {err}"
+        );
+        let text = String::from_utf8_lossy(&std::fs::read(log).unwrap()).to_string();
+        for want in [
+            "# mtkflash log 1",
+            "command: ",
+            "sim:d1.mtksim w /m fw.bin --no-backup",
+            "version: ",
+            "system: ",
+            "\"event\":\"chip\"",
+            "\"event\":\"error\"",
+            &format!("exit: {}", out.status.code().unwrap()),
+            "# mtkflash trace 2",
+        ] {
+            assert!(text.contains(want), "{fault}: no {want:?} in the log");
+        }
+        // The trace in the log replays against a fresh drive with the same fault.
+        mtk(
+            &d,
+            &state,
+            &[
+                "--no-log",
+                "sim",
+                "replay",
+                &log.to_string_lossy(),
+                "--drive",
+                "d0.mtksim",
+                "--firmware",
+                "fw.bin",
+            ],
+        )
+        .success()
+        .stdout(predicate::str::contains("the model answered as recorded"));
+    }
+}
+
+#[test]
+fn no_log_leaves_none_and_a_good_run_names_none() {
+    let (_dir, d, state) = setup(None);
+    mtk(&d, &state, &["--no-log", "info", "sim:d1.mtksim"]).success();
+    assert!(logs(&state).is_empty());
+    mtk(&d, &state, &["info", "sim:d1.mtksim"])
+        .success()
+        .stderr(predicate::str::contains("log:").not());
+    assert_eq!(logs(&state).len(), 1);
+    // Commands that reach no drive leave none.
+    mtk(&d, &state, &["chips"]).success();
+    assert_eq!(logs(&state).len(), 1);
+}
+
+#[test]
+fn a_log_that_cannot_be_written_never_stops_the_command() {
+    let (_dir, d, _) = setup(None);
+    // The state "directory" is a file: no log folder can be made there.
+    std::fs::write(d.join("blocker"), b"").unwrap();
+    mtk(
+        &d,
+        &d.join("blocker"),
+        &["sim:d1.mtksim", "w", "/m", "fw.bin", "--no-backup"],
+    )
+    .success()
+    .stderr(predicate::str::contains("no diagnostic log"));
+}
+
+#[test]
+fn report_bundles_the_newest_log_with_scan_and_the_chip_table() {
+    let (_dir, d, state) = setup(Some("program-fail@addr=0x50000"));
+    mtk(
+        &d,
+        &state,
+        &["sim:d1.mtksim", "w", "/m", "fw.bin", "--no-backup"],
+    )
+    .failure();
+    let out = Command::cargo_bin("mtkflash")
+        .unwrap()
+        .current_dir(&d)
+        .env("XDG_STATE_HOME", &state)
+        .args(["report"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("mtkflash-report-"))
+        .collect();
+    assert_eq!(bundle.len(), 1);
+    let text = String::from_utf8_lossy(&std::fs::read(&bundle[0]).unwrap()).to_string();
+    for want in [
+        "# mtkflash report 1",
+        "chips: ",
+        "## scan",
+        "## log ",
+        "# mtkflash log 1",
+    ] {
+        assert!(text.contains(want), "no {want:?} in the bundle");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no firmware"));
+    // No log yet: said, not a crash.
+    let empty = d.join("empty-state");
+    mtk(&d, &empty, &["report"])
+        .failure()
+        .stderr(predicate::str::contains("no diagnostic log"));
+}
