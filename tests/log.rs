@@ -102,7 +102,18 @@ fn a_failed_write_leaves_a_log_whose_trace_replays_up_to_the_failure() {
             ],
         )
         .success()
-        .stdout(predicate::str::contains("the model answered as recorded"));
+        .stdout(
+            predicate::str::contains("the model answered as recorded").and(
+                // Not an empty trace: the read of the whole 1 MiB flash at least.
+                predicate::function(|s: &str| {
+                    s.split("replay: ")
+                        .nth(1)
+                        .and_then(|r| r.split(' ').next())
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .is_some_and(|n| n > 5_000_000)
+                }),
+            ),
+        );
     }
 }
 
@@ -172,9 +183,66 @@ fn report_bundles_the_newest_log_with_scan_and_the_chip_table() {
         assert!(text.contains(want), "no {want:?} in the bundle");
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("no firmware"));
+    // The bundle replays as the log does.
+    mtk(
+        &d,
+        &state,
+        &[
+            "--no-log",
+            "sim",
+            "replay",
+            &bundle[0].to_string_lossy(),
+            "--drive",
+            "d0.mtksim",
+            "--firmware",
+            "fw.bin",
+        ],
+    )
+    .success();
     // No log yet: said, not a crash.
     let empty = d.join("empty-state");
     mtk(&d, &empty, &["report"])
         .failure()
         .stderr(predicate::str::contains("no diagnostic log"));
+}
+
+#[test]
+fn a_file_named_by_trace_that_was_there_is_never_taken_into_the_log() {
+    let (_dir, d, state) = setup(None);
+    std::fs::write(d.join("secret.bin"), b"SECRET-BYTES-NOT-FOR-THE-LOG").unwrap();
+    mtk(
+        &d,
+        &state,
+        &["--trace", "secret.bin", "info", "sim:d1.mtksim"],
+    )
+    .code(3);
+    for l in logs(&state) {
+        let t = std::fs::read(&l).unwrap();
+        assert!(
+            !t.windows(12).any(|w| w == b"SECRET-BYTES"),
+            "{} holds the file",
+            l.display()
+        );
+    }
+    // A gzip trace this run wrote is taken in decompressed, and the log replays.
+    mtk(
+        &d,
+        &state,
+        &["--trace", "t.trace.gz", "info", "sim:d1.mtksim"],
+    )
+    .success();
+    let newest = logs(&state).pop().unwrap();
+    mtk(
+        &d,
+        &state,
+        &[
+            "--no-log",
+            "sim",
+            "replay",
+            &newest.to_string_lossy(),
+            "--drive",
+            "d0.mtksim",
+        ],
+    )
+    .success();
 }

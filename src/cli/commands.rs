@@ -608,7 +608,10 @@ fn trace_command(t: super::args::TraceCommand, _ui: &mut dyn Ui) -> Result<(), F
         }
     };
     if p.version == 1 {
-        for l in String::from_utf8_lossy(&bytes).lines() {
+        for h in &p.header {
+            put(h);
+        }
+        for l in String::from_utf8_lossy(p.body).lines() {
             put(l);
         }
     } else {

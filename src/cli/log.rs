@@ -83,6 +83,9 @@ impl RunLog {
         let stem = format!("{secs:012}-{}-{command}", std::process::id());
         let path = d.join(format!("{stem}.log"));
         let (trace, own_trace) = match user_trace {
+            // A --trace file already there is refused by the command and is not this
+            // run's: never taken into the log.
+            Some(t) if t.exists() || t.is_symlink() => (PathBuf::new(), false),
             Some(t) => (t.to_path_buf(), false),
             None => (d.join(format!(".{stem}.trace")), true),
         };
@@ -126,19 +129,12 @@ impl RunLog {
             "exit: {exit} after {} ms\n",
             self.start.elapsed().as_millis()
         ));
-        // (Only a regular file, and no more than the cap: a --trace given as a device
-        // would read forever.)
+        // (Only a regular file this run wrote, as text and binary, decompressed when it
+        // was gzip; a --trace given as a device is not read.)
         let trace = std::fs::metadata(&self.trace)
             .ok()
             .filter(|m| m.is_file())
-            .and_then(|_| {
-                use std::io::Read;
-                let mut t = Vec::new();
-                std::fs::File::open(&self.trace)
-                    .and_then(|f| f.take(TRACE_CAP as u64 + 1).read_to_end(&mut t))
-                    .ok()
-                    .map(|_| t)
-            });
+            .and_then(|_| crate::transport::trace::read_bytes(&self.trace).ok());
         if self.own_trace {
             let _ = std::fs::remove_file(&self.trace);
         }

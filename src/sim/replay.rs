@@ -229,10 +229,12 @@ pub fn replay(trace: &[u8], ch: &mut SimChannel, image: Option<&[u8]>) -> Result
         }
         return Ok(p.r);
     }
-    let text =
-        std::str::from_utf8(trace).map_err(|_| "a version 1 trace that is not text".to_string())?;
+    let text = std::str::from_utf8(parsed.body)
+        .map_err(|_| "a version 1 trace that is not text".to_string())?;
+    // (Line numbers count the header lines before the body.)
+    let skip = parsed.header.len();
     for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
+        let line_no = skip + i + 1;
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;

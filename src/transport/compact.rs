@@ -5,11 +5,13 @@
 //! takes a few hundred KB instead of a hundred MB, at a few nanoseconds per access.
 //!
 //! Every access becomes a *key* (one `u64`): its kind, register and value. The stream
-//! is a sequence of LEB128 numbers: a key, a repeat or a time mark (microseconds since
-//! the previous mark). A repeat says: the next N keys each follow the pattern of period
-//! P, key(i) = key(i-P) + (key(i-P) - key(i-2P)), so a loop whose address byte counts up
-//! by one each time round, inside otherwise equal accesses, is one record. The decoder
-//! keeps the last 256 keys, so it gets every access back.
+//! is a sequence of LEB128 numbers: a key, a repeat, a copy or a time mark
+//! (microseconds since the previous mark). A repeat says: the next N keys each follow
+//! the pattern of period P, key(i) = key(i-P) + (key(i-P) - key(i-2P)), so a loop whose
+//! address byte counts up by one each time round, inside otherwise equal accesses, is
+//! one record; a copy: the next N keys are each the key D back (what follows a break in
+//! a pattern, or the same steps of an earlier transfer). The decoder keeps the last
+//! 4096 keys, so it gets every access back.
 
 use std::io::Write;
 
@@ -414,10 +416,15 @@ impl Encoder {
                 leb(out, (copies << 20) | ((d as u64) << 4) | T_COPY);
             }
         };
+        let n = self.n as usize;
         for j in 0..upto {
             let (k, back) = self.pending[j];
             let pos = first + j;
-            let same = |d: usize| d > 0 && pos >= d && self.ring[(pos - d) % RING] == k;
+            // (The key d back must still be in the ring: at most RING keys back from
+            // the newest.)
+            let same = |d: usize| {
+                d > 0 && pos >= d && n - (pos - d) <= RING && self.ring[(pos - d) % RING] == k
+            };
             if same(d) {
                 // (Also after one different key: a transfer like the last one with one
                 // value changed goes on at the same distance.)
@@ -600,7 +607,7 @@ impl<'a> Decoder<'a> {
             let at = self.pos;
             let k = self.number()?;
             match k & 15 {
-                T_TIME => self.time_us += k >> 4,
+                T_TIME => self.time_us = self.time_us.saturating_add(k >> 4),
                 T_REPEAT | T_COPY => {
                     self.record += 1;
                     let copy = k & 15 == T_COPY;
@@ -610,7 +617,8 @@ impl<'a> Decoder<'a> {
                         (((k >> 4) & 0xFF) as usize, MAX_PERIOD, k >> 12)
                     };
                     let need = if copy { 1 } else { 2 } * period as u64;
-                    if period == 0 || period > max || need > self.n {
+                    // (A count no recorder writes: a damaged stream, not a long wait.)
+                    if period == 0 || period > max || need > self.n || count > 1 << 32 {
                         return Err(format!(
                             "record {} (byte {at}): a {} of distance {period} after {} accesses",
                             self.record,
@@ -839,6 +847,32 @@ mod tests {
     }
 
     #[test]
+    fn copies_from_as_far_back_as_the_ring_allows_round_trip() {
+        // Blocks of distinct accesses sent again at distances around the ring's reach
+        // (RING - PENDING), with time marks forcing literals out at odd places.
+        let mut s = 7u64;
+        for len in [3900usize, 3960, 3967, 3968, 3969, 4000, 4095] {
+            let block: Vec<Access> = (0..len)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    Access::Write {
+                        reg: Reg::Cmd(3),
+                        word: true,
+                        value: Some((s >> 33) as u16),
+                        at: None,
+                    }
+                })
+                .collect();
+            let mut acc = block.clone();
+            acc.extend(block.iter().copied());
+            acc.extend(block);
+            roundtrip(&acc);
+        }
+    }
+
+    #[test]
     fn a_damaged_stream_is_an_error_not_a_panic() {
         let bytes = roundtrip(&byte_reads(300));
         for cut in [1, bytes.len() / 2, bytes.len() - 1] {
@@ -850,5 +884,14 @@ mod tests {
         let mut b = Vec::new();
         leb(&mut b, (5 << 12) | (3 << 4) | T_REPEAT);
         assert!(Decoder::new(&b).next().unwrap().is_err());
+        // A count no recorder writes, and time marks that would overflow.
+        let mut b = roundtrip(&byte_reads(40));
+        leb(&mut b, (1u64 << 60) | (1 << 4) | T_COPY);
+        assert!(Decoder::new(&b).any(|d| d.is_err()));
+        let mut b = Vec::new();
+        leb(&mut b, !15 | T_TIME);
+        leb(&mut b, !15 | T_TIME);
+        leb(&mut b, key(&w(3, 1)));
+        assert!(Decoder::new(&b).all(|d| d.is_ok()));
     }
 }

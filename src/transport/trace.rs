@@ -160,9 +160,9 @@ pub struct Tracer<P: PortIo> {
     /// Keys not yet handed to the encoder thread ([`Sink`]).
     buf: Vec<u64>,
     sink: Option<Sink>,
-    /// A run of polls: the same read (its key), each after a wait, and the waits'
-    /// total (see [`Tracer::end_poll`]).
-    poll: Option<(u64, u32, u64)>,
+    /// A run of polls: the same read (its key), each after a wait, how many, the
+    /// first wait and all the waits' total (see [`Tracer::end_poll`]).
+    poll: Option<(u64, u32, u64, u64)>,
     /// Accesses since the last time mark was considered.
     since_mark: u32,
     /// What the protocol layer says the current accesses carry.
@@ -357,17 +357,21 @@ impl<P: PortIo> Tracer<P> {
         self.push(compact::time_key(t, false));
     }
 
-    /// Write a run of `n` polls (the same read after waits of `slept` ns in all) as
-    /// `n - 1` reads, one wait of the total, and the last read: a device polled stays
-    /// busy until it is not, so the earlier reads see what they saw, and the last one
-    /// comes at its own time. The waits between the polls (a back-off) are not kept
-    /// one by one.
+    /// Write a run of `n` polls (the same read after each of its waits, the first
+    /// `first` ns, `total` in all) as the first wait, `n - 1` reads, one wait of the
+    /// rest, and the last read: the earlier reads come at the time of the first, which
+    /// saw what they all saw (a device polled stays as it was until it changes), and
+    /// the last one at its own time. The waits between the polls (a back-off) are not
+    /// kept one by one.
     fn end_poll(&mut self) {
-        if let Some((read, n, slept)) = self.poll.take() {
+        if let Some((read, n, first, total)) = self.poll.take() {
+            self.push(compact::key_of(&Access::Sleep(first)));
             for _ in 1..n {
                 self.push(read);
             }
-            self.push(compact::key_of(&Access::Sleep(slept)));
+            if n > 1 {
+                self.push(compact::key_of(&Access::Sleep(total - first)));
+            }
             self.push(read);
         }
     }
@@ -413,14 +417,14 @@ impl<P: PortIo> Tracer<P> {
     #[inline(never)]
     fn after_wait(&mut self, k: u64, write: bool, slept: u64) {
         match &mut self.poll {
-            Some((read, n, total)) if slept > 0 && *read == k => {
+            Some((read, n, _, total)) if slept > 0 && *read == k => {
                 *n += 1;
                 *total += slept;
             }
             _ => {
                 self.end_poll();
                 if slept > 0 && !write {
-                    self.poll = Some((k, 1, slept));
+                    self.poll = Some((k, 1, slept, slept));
                 } else {
                     if slept > 0 {
                         self.push(compact::key_of(&Access::Sleep(slept)));
@@ -581,9 +585,9 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, String> {
 /// Render a version 2 body as version 1 lines (`dt` from the time marks, repeats of a
 /// line merged as `xN`), each passed to `out`.
 pub fn render(body: &[u8], mut out: impl FnMut(&str)) -> Result<(), String> {
-    let mut last: Option<(String, u64, u32)> = None; // text, dt, count
+    let mut last: Option<(String, u64, u64)> = None; // text, dt, count
     let mut prev_time = 0u64;
-    let emit = |l: &Option<(String, u64, u32)>, out: &mut dyn FnMut(&str)| {
+    let emit = |l: &Option<(String, u64, u64)>, out: &mut dyn FnMut(&str)| {
         if let Some((text, dt, n)) = l {
             if *n > 1 {
                 out(&format!("{dt} {text} x{n}"));
@@ -615,8 +619,16 @@ pub fn read(path: &Path) -> std::io::Result<String> {
     let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let p = parse(&bytes).map_err(bad)?;
     if p.version == 1 {
-        return String::from_utf8(bytes.clone())
-            .map_err(|_| bad("a version 1 trace that is not text".into()));
+        let mut s = String::new();
+        for h in &p.header {
+            s.push_str(h);
+            s.push('\n');
+        }
+        s.push_str(
+            std::str::from_utf8(p.body)
+                .map_err(|_| bad("a version 1 trace that is not text".into()))?,
+        );
+        return Ok(s);
     }
     let mut s = String::from("# mtkflash trace 1\n");
     for h in p
