@@ -316,7 +316,7 @@ impl Default for Encoder {
         Encoder {
             ring: Box::new([0; RING]),
             n: 0,
-            pending: Vec::new(),
+            pending: Vec::with_capacity(PENDING + 1),
             seen: Box::new([(u64::MAX, 0); 1024]),
             period: 0,
             run: 0,
@@ -505,6 +505,12 @@ impl Encoder {
         self.write_literals(n);
         self.period = 0;
         self.run = 0;
+    }
+
+    /// Hand the bytes encoded so far to `f`, and forget them (no allocation).
+    pub fn drain(&mut self, f: impl FnOnce(&[u8])) {
+        f(&self.out);
+        self.out.clear();
     }
 
     /// Bytes encoded so far that the caller may write out now.

@@ -171,7 +171,7 @@ pub struct Tracer<P: PortIo> {
 }
 
 /// The encoder and the trace file, on a thread of their own: the session's thread only
-/// computes each access's key and appends it to a buffer, handed over 64 K keys at a
+/// computes each access's key and appends it to a buffer, handed over 8 K keys at a
 /// time, so a trace costs the session little more than the keys (the encoding runs
 /// beside it on another core).
 struct Sink {
@@ -180,26 +180,30 @@ struct Sink {
     worker: std::thread::JoinHandle<std::io::Result<PathBuf>>,
 }
 
-const BATCH: usize = 1 << 16;
+const BATCH: usize = 1 << 13;
 
 impl Sink {
     fn start(mut out: TraceFile) -> std::io::Result<Sink> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u64>>(2);
         let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u64>>(4);
+        // (Made here, so the writer thread allocates nothing of its own: no heap arena
+        // of its own either.)
+        let mut enc = Encoder::default();
         let worker = std::thread::Builder::new()
             .name("mtkflash-trace".into())
+            // (It needs little: the encoder's state is on the heap.)
+            .stack_size(128 << 10)
             .spawn(move || {
-                let mut enc = Encoder::default();
                 for mut keys in rx {
                     for &k in &keys {
                         enc.push_any(k, MARK_US);
                     }
-                    out.bytes(&enc.take());
+                    enc.drain(|b| out.bytes(b));
                     keys.clear();
                     let _ = back.try_send(keys);
                 }
                 enc.flush();
-                out.bytes(&enc.take());
+                enc.drain(|b| out.bytes(b));
                 out.finish()
             })?;
         Ok(Sink { tx, spare, worker })
