@@ -15,6 +15,24 @@ fn mtk(d: &Path, state: &Path, a: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// `sim replay FILE` (a log or a bundle) against the starting state d0 with the image.
+fn replay(d: &Path, state: &Path, file: &Path) -> assert_cmd::assert::Assert {
+    mtk(
+        d,
+        state,
+        &[
+            "--no-log",
+            "sim",
+            "replay",
+            &file.to_string_lossy(),
+            "--drive",
+            "d0.mtksim",
+            "--firmware",
+            "fw.bin",
+        ],
+    )
+}
+
 fn logs(state: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(state.join("mtkflash/logs"))
         .map(|r| r.map(|e| e.unwrap().path()).collect())
@@ -87,22 +105,7 @@ fn a_failed_write_leaves_a_log_whose_trace_replays_up_to_the_failure() {
             assert!(text.contains(want), "{fault}: no {want:?} in the log");
         }
         // The trace in the log replays against a fresh drive with the same fault.
-        mtk(
-            &d,
-            &state,
-            &[
-                "--no-log",
-                "sim",
-                "replay",
-                &log.to_string_lossy(),
-                "--drive",
-                "d0.mtksim",
-                "--firmware",
-                "fw.bin",
-            ],
-        )
-        .success()
-        .stdout(
+        replay(&d, &state, log).success().stdout(
             predicate::str::contains("the model answered as recorded").and(
                 // Not an empty trace: the read of the whole 1 MiB flash at least.
                 predicate::function(|s: &str| {
@@ -184,21 +187,7 @@ fn report_bundles_the_newest_log_with_scan_and_the_chip_table() {
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("no firmware"));
     // The bundle replays as the log does.
-    mtk(
-        &d,
-        &state,
-        &[
-            "--no-log",
-            "sim",
-            "replay",
-            &bundle[0].to_string_lossy(),
-            "--drive",
-            "d0.mtksim",
-            "--firmware",
-            "fw.bin",
-        ],
-    )
-    .success();
+    replay(&d, &state, &bundle[0]).success();
     // No log yet: said, not a crash.
     let empty = d.join("empty-state");
     mtk(&d, &empty, &["report"])
