@@ -13,8 +13,6 @@
 //! a pattern, or the same steps of an earlier transfer). The decoder keeps the last
 //! 4096 keys, so it gets every access back.
 
-use std::io::Write;
-
 /// Where an access went: a command-block register (0-7), the control block, or any
 /// other port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -516,18 +514,6 @@ impl Encoder {
     /// Bytes encoded so far that the caller may write out now.
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::replace(&mut self.out, Vec::with_capacity(1 << 16))
-    }
-
-    /// How many bytes are waiting in [`Encoder::take`].
-    pub fn ready(&self) -> usize {
-        self.out.len()
-    }
-
-    /// Write what is ready to `w`.
-    pub fn drain_to(&mut self, w: &mut impl Write) -> std::io::Result<()> {
-        w.write_all(&self.out)?;
-        self.out.clear();
-        Ok(())
     }
 }
 
