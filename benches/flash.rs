@@ -187,7 +187,7 @@ fn cpu() {
 }
 
 /// Recording a trace (format 2) against not recording: wall time of `info` and of a
-/// whole write of a 1 MiB flash, best of three each, and the trace's size. The virtual
+/// whole write of a 1 MiB flash, best of five each, and the trace's size. The virtual
 /// drive is the worst case: its bus costs nothing, so the recorder's own cost shows.
 fn trace_overhead() {
     use mtkflash::ops::EnterOptions;
@@ -199,7 +199,7 @@ fn trace_overhead() {
         for job in ["info", "write"] {
             let mut best = [f64::MAX; 2];
             let mut bytes = 0;
-            for _ in 0..3 {
+            for _ in 0..5 {
                 for (k, traced) in [false, true].into_iter().enumerate() {
                     let dir = tempfile::tempdir().unwrap();
                     let drive = dir.path().join("d.mtksim");
@@ -317,6 +317,13 @@ fn memory() {
 fn memory() {}
 
 fn main() {
+    // `cargo bench --bench flash -- NAME` runs only the groups whose name contains NAME
+    // (flash, atapi, cpu, trace, memory).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |group: &str| only.is_empty() || only.iter().any(|o| group.contains(o.as_str()));
     // One chip of each family: SST 4 KiB sectors, AMD 64 KiB sectors, a boot-block
     // layout, a page-write EEPROM, SPI page, SST AAI and SPI byte programming.
     let chips = [
@@ -328,7 +335,7 @@ fn main() {
         "SST25VF080B",
         "SST25LF020",
     ];
-    for chip in chips {
+    for chip in chips.into_iter().filter(|_| run("flash")) {
         let size = by_name(chip).unwrap().size as usize;
         let old = synth::generate(&spec("0055", size));
         let new = synth::generate(&spec("0758", size));
@@ -347,8 +354,16 @@ fn main() {
             case("identical", chip, &new, &new, backup);
         }
     }
-    atapi_case();
-    cpu();
-    trace_overhead();
-    memory();
+    if run("atapi") {
+        atapi_case();
+    }
+    if run("cpu") {
+        cpu();
+    }
+    if run("trace") {
+        trace_overhead();
+    }
+    if run("memory") {
+        memory();
+    }
 }

@@ -8,6 +8,7 @@ mod ports;
 pub mod target;
 mod virtual_drive;
 
+use ports::Backend;
 pub use ports::Ports;
 pub use target::{plausible_base, Target, PORT_HELP};
 pub use virtual_drive::{create_default as create_default_sim, DEFAULT_PATH};
@@ -103,15 +104,13 @@ pub fn open(target: &Target, conn: &Connect, ui: &mut dyn Ui) -> Result<Device, 
     if let Some(path) = path {
         let describe = dev.ata.ch.describe();
         let (cmd, ctl) = (dev.ata.ch.cmd, dev.ata.ch.ctl);
-        let io = std::mem::replace(&mut dev.ata.io, Ports::Closed);
-        match crate::transport::trace::Tracer::create(io, path, cmd, ctl, &describe) {
-            Ok(t) => {
-                dev.ata.io = Ports::Traced(Box::new(t));
+        match crate::transport::trace::Recorder::start(path, cmd, ctl, &describe) {
+            Ok(rec) => {
+                dev.ata.io.start_recording(rec);
                 dev.trace = Some(path.clone());
                 dev.trace_best_effort = best_effort;
             }
-            Err((io, e)) => {
-                dev.ata.io = io;
+            Err(e) => {
                 if !best_effort {
                     return Err(trace_failure(path, e));
                 }
@@ -222,7 +221,7 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
             })?;
             log::info!("{}: port access through {}", ch.describe(), raw.describe());
             Ok(Device {
-                ata: Ata::new(Ports::Raw(raw), *ch),
+                ata: Ata::new(Backend::Raw(raw).into(), *ch),
                 target: target.clone(),
                 saved: None,
                 _lock: None,
@@ -268,7 +267,7 @@ impl Device {
         let pt = crate::transport::ptports::PtPorts::new(t);
         Device {
             ata: Ata::new(
-                Ports::PassThrough(Box::new(pt)),
+                Backend::PassThrough(Box::new(pt)).into(),
                 crate::transport::ata::Channel::LEGACY_SECONDARY_MASTER,
             ),
             target,
@@ -290,13 +289,8 @@ impl Device {
             trace_best_effort,
             ..
         } = self;
-        let (io, trace) = match ata.io {
-            Ports::Traced(t) => {
-                let (io, r) = t.finish();
-                (io, r.err())
-            }
-            other => (other, None),
-        };
+        let (io, trace) = ata.io.finish();
+        let trace = trace.and_then(|r| r.err());
         let saved = match saved {
             Some(saved) => virtual_drive::save(saved, io),
             None => Ok(()),
@@ -388,7 +382,8 @@ pub fn with_packet<R>(
     }
 }
 
-/// Run `f` on `t`, recorded when `--trace` asked for it.
+/// Run `f` on `t`, recorded when `--trace` asked for it (or, best effort, for the
+/// diagnostic log).
 #[allow(dead_code)]
 fn traced_packet<R>(
     t: &mut dyn ScsiTransport,
@@ -396,8 +391,8 @@ fn traced_packet<R>(
     ui: &mut dyn Ui,
     f: impl FnOnce(&mut dyn ScsiTransport, &mut dyn Ui) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
-    match &conn.trace {
-        Some(p) => {
+    match (&conn.trace, &conn.log_trace) {
+        (Some(p), _) => {
             crate::files::check_output(p, None)?;
             let mut tt =
                 crate::transport::trace::TracedScsi::new(t, p).map_err(|e| trace_failure(p, e))?;
@@ -408,6 +403,21 @@ fn traced_packet<R>(
                 (Err(f), _) => Err(f),
             }
         }
-        None => f(t, ui),
+        (None, Some(p)) if !p.exists() => {
+            match crate::transport::trace::TracedScsi::new(&mut *t, p) {
+                Ok(mut tt) => {
+                    let r = f(&mut tt, ui);
+                    if let Err(e) = tt.finish() {
+                        log::warn!("the diagnostic log's trace could not be written: {e}");
+                    }
+                    r
+                }
+                Err(e) => {
+                    log::warn!("the diagnostic log's trace {}: {e}", p.display());
+                    f(t, ui)
+                }
+            }
+        }
+        _ => f(t, ui),
     }
 }

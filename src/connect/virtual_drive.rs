@@ -1,7 +1,7 @@
 //! The virtual drive plugged in like any other backend: opened from its file, saved
 //! back when the device is closed. The only place above `sim` that knows it.
 
-use super::ports::Ports;
+use super::ports::{Backend, Ports};
 use crate::error::{Failure, Kind, UNTOUCHED};
 use crate::report::Ui;
 use crate::sim::store::{self, Meta, Stored};
@@ -96,7 +96,7 @@ pub fn open(path: &Path) -> Result<(Ata<Ports>, Saved), Failure> {
         path: path.to_path_buf(),
         meta,
     };
-    Ok((Ata::new(Ports::Sim(Box::new(ch)), channel), saved))
+    Ok((Ata::new(Backend::Sim(Box::new(ch)).into(), channel), saved))
 }
 
 /// Is the virtual drive at `path` one of a later family (updated by its own firmware)?
@@ -105,8 +105,8 @@ pub fn is_family(path: &Path) -> bool {
 }
 
 /// Save the drive's state after a session (`io` is the untraced backend).
-pub fn save(saved: Saved, io: Ports) -> Result<(), Failure> {
-    if let Ports::Sim(ch) = io {
+pub fn save(saved: Saved, io: Backend) -> Result<(), Failure> {
+    if let Backend::Sim(ch) = io {
         Stored::from_channel(*ch, saved.meta)
             .save(&saved.path)
             .map_err(|e| {

@@ -331,7 +331,6 @@ impl<T: TaskFile> Vendor<T> {
             self.shadow[2] = None;
         }
         let idle = self.idle;
-        let start = self.tf.clock().now();
         let mut last = 0;
         let r = poll_until(&mut self.tf, CMD_TIMEOUT, |tf| {
             let s = tf.read(Reg::Command);
@@ -355,7 +354,9 @@ impl<T: TaskFile> Vendor<T> {
                 at: at(),
                 cmd,
                 status: last,
-                ms: (self.tf.clock().now() - start).as_millis() as u64,
+                // (poll_until waited at least this long; the clock is not read for
+                // every command just to say how much longer.)
+                ms: CMD_TIMEOUT.as_millis() as u64,
             }),
         }
     }

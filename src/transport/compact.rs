@@ -113,6 +113,55 @@ pub fn access_key(write: bool, word: bool, reg: Reg, value: Option<u16>, at: Opt
     port << 48 | v << 8 | code << 4 | tag
 }
 
+/// A recorder's shortcut: the key of an access to `port` (as [`Reg::Port`]) is
+/// `template | port << 48 | (value << 8 & mask)` for the template and mask this gives
+/// for the kind of access and whether its value is payload (and a written payload
+/// byte's flash address). [`with_register`] then names the task-file registers.
+pub fn port_template(write: bool, word: bool, payload: bool, at: Option<u32>) -> (u64, u64) {
+    if payload {
+        (access_key(write, word, Reg::Port(0), None, at), 0)
+    } else {
+        (
+            access_key(write, word, Reg::Port(0), Some(0), None),
+            0xFFFF << 8,
+        )
+    }
+}
+
+/// Whether a key is a register access (not a wait or a time mark), and whether it
+/// writes.
+#[inline]
+pub fn is_access(k: u64) -> bool {
+    k & 15 <= T_RW_PAY
+}
+
+#[inline]
+pub fn is_write(k: u64) -> bool {
+    const WRITES: u64 = 1 << T_W | 1 << T_W_AT | 1 << T_W_PAY | 1 << T_WW | 1 << T_WW_PAY;
+    WRITES >> (k & 15) & 1 == 1
+}
+
+/// The nanoseconds of a wait's key; None for any other key.
+#[inline]
+pub fn sleep_ns(k: u64) -> Option<u64> {
+    (k & 15 == T_SLEEP).then_some((k >> 8) & VALUE_MASK)
+}
+
+/// An access key made with [`Reg::Port`] as the key [`access_key`] gives with its
+/// register named: a port `base..base + 8` as [`Reg::Cmd`], `ctl` as [`Reg::Ctl`].
+#[inline]
+pub fn with_register(k: u64, base: u16, ctl: u16) -> u64 {
+    let port = (k >> 48) as u16;
+    let code = if port == ctl {
+        8
+    } else if port.wrapping_sub(base) < 8 {
+        port.wrapping_sub(base) as u64
+    } else {
+        return k;
+    };
+    (k & ((1 << 48) - 1) & !(15 << 4)) | code << 4
+}
+
 #[inline]
 fn key(a: &Access) -> u64 {
     let pack = |tag: u64, r: Reg, value: u64| {
@@ -558,6 +607,13 @@ impl<'a> Decoder<'a> {
             copy: false,
             failed: false,
         }
+    }
+
+    /// The bytes of the stream the accesses so far came from, when they end at a
+    /// record's end (None while a repeat or copy still has accesses to give): a stream
+    /// cut there decodes to exactly these accesses.
+    pub fn boundary(&self) -> Option<usize> {
+        (self.left == 0).then_some(self.pos)
     }
 
     fn number(&mut self) -> Result<u64, String> {

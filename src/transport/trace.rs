@@ -26,7 +26,7 @@
 //! replies; WRITE BUFFER data words); the recorder only does what it is told. A written
 //! `*` carries `@flash address` so a replay can take the byte from the image.
 
-use super::compact::{self, Access, Encoder, Reg};
+use super::compact::{self, Access, Encoder};
 use super::{Carries, PortIo};
 use crate::clock::{Clock, Timed};
 use std::fs::File;
@@ -152,213 +152,214 @@ impl Drop for TraceFile {
     }
 }
 
+/// A backend whose accesses and waits are recorded (a [`Recorder`] around any
+/// [`PortIo`]; the connect layer puts the recorder inside its own port dispatch
+/// instead, which saves a layer on every access).
 pub struct Tracer<P: PortIo> {
-    /// Always Some until `finish`.
-    inner: Option<P>,
+    inner: P,
+    rec: Recorder,
+}
+
+/// The session's side of a trace: the backend hands it every access ([`Recorder::
+/// access`]), wait ([`Recorder::sleep`]) and payload marking ([`Recorder::carries`]);
+/// it writes them into the ring for the writer thread, which it waits for at the end
+/// ([`Recorder::end`]; a recorder dropped unfinished ends its trace too).
+pub struct Recorder {
+    ring: Producer,
+    /// Published batches since the last time mark by count ([`MARK_EVERY`]).
+    batches: u32,
+    /// The template and value mask of each kind of access (outb, inb, outw, inw) for
+    /// what the protocol layer says the current accesses carry, and those for protocol
+    /// bytes and for payload (kept, so a change costs a copy).
+    kinds: [(u64, u64); 4],
+    protocol: [(u64, u64); 4],
+    payload: [(u64, u64); 4],
+    /// The session time of the last mark (µs), for an end without a clock.
+    last_us: std::cell::Cell<u64>,
+    worker: Option<std::thread::JoinHandle<std::io::Result<PathBuf>>>,
+}
+
+/// What the session's thread hands the trace writer: one `u64` an entry, the key of
+/// each access as it went to its port ([`compact::port_template`]; the writer names the
+/// registers, [`compact::with_register`]), of each wait ([`compact::key_of`]) and the
+/// time marks ([`compact::time_key`]).
+/// The ring between the session's thread and the trace writer: the session writes
+/// entries into it and publishes how far it got every [`PUBLISH`] entries; the writer
+/// looks every so often (it naps, a little longer each time it finds nothing) and says
+/// how far it has read. Nobody waits for anybody while there is room, so a busy bus
+/// pays only for its entries: no hand-over wakes the writer (a wake-up costs the
+/// session tens of microseconds in a virtual machine), no lock is taken.
+struct Shared {
+    slots: Box<[std::sync::atomic::AtomicU64; RING]>,
+    /// Entries published by the session, and read by the writer.
+    head: std::sync::atomic::AtomicUsize,
+    tail: std::sync::atomic::AtomicUsize,
+    /// The session is over (all entries published).
+    done: std::sync::atomic::AtomicBool,
+    /// The writer is napping (the session wakes it when the ring fills).
+    napping: std::sync::atomic::AtomicBool,
+    /// The writer has stopped (finished, or failed): nobody reads any more.
+    gone: std::sync::atomic::AtomicBool,
+}
+
+/// Entries in the ring (512 KiB): a few milliseconds of the virtual drive's bus, many
+/// of real hardware's, so the writer's naps never make the session wait.
+const RING: usize = 1 << 15;
+const PUBLISH: usize = 1 << 10;
+/// A time mark at most every millisecond of session time, looked at every 4 published
+/// batches (4096 entries) and at every wait.
+const MARK_US: u64 = 1000;
+const MARK_EVERY: u32 = 4;
+/// The writer's naps when it finds nothing new.
+const NAP_MIN: Duration = Duration::from_micros(100);
+const NAP_MAX: Duration = Duration::from_millis(1);
+/// How long the session waits for room in the ring before it stops recording (a file
+/// system that stalls must not stall a flash).
+const STALL: Duration = Duration::from_secs(2);
+
+/// The session's end of the ring (Cells: the clock side records through `&self`).
+struct Producer {
+    shared: std::sync::Arc<Shared>,
+    worker: std::thread::Thread,
+    /// Entries written (not all published yet).
+    head: std::cell::Cell<usize>,
+    /// Write up to here without looking at the writer's progress.
+    limit: std::cell::Cell<usize>,
+    /// Entries published (the writer reads up to here).
+    published: std::cell::Cell<usize>,
+    /// How long to wait for room before recording stops ([`STALL`]).
+    stall: Duration,
+    /// Recording stopped (the writer fell behind by [`STALL`], or stopped) after this
+    /// many entries: the rest are dropped, as `end` reports.
+    stopped: std::cell::Cell<Option<usize>>,
+}
+
+impl Producer {
+    /// Write one entry; true when this one published a batch.
+    #[inline(always)]
+    fn push(&self, v: u64) -> bool {
+        let mut h = self.head.get();
+        // (One comparison: `limit` is the end of the batch.)
+        let mut published = false;
+        if h == self.limit.get() {
+            published = self.publish();
+            h = self.head.get();
+        }
+        if let Some(slot) = self.shared.slots.get(h % RING) {
+            slot.store(v, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.head.set(h + 1);
+        published
+    }
+
+    /// The end of a batch: make sure the next batch has room (waiting for the writer,
+    /// up to [`STALL`], when it has not read that far yet) and publish this one. True
+    /// when it was published. Once recording has stopped (the writer stalled or
+    /// stopped) the entries after the last batch published are dropped: the session
+    /// writes them again and again into the room of that batch, which nobody reads.
+    #[cold]
+    #[inline(never)]
+    fn publish(&self) -> bool {
+        use std::sync::atomic::Ordering::*;
+        let h = self.head.get();
+        if self.stopped.get().is_none() {
+            let want = h + PUBLISH;
+            let mut tail = self.shared.tail.load(Acquire);
+            let mut since: Option<std::time::Instant> = None;
+            while want - tail > RING {
+                if self.shared.gone.load(Acquire)
+                    || since.get_or_insert_with(std::time::Instant::now).elapsed() > self.stall
+                {
+                    self.stopped.set(Some(self.published.get()));
+                    break;
+                }
+                self.worker.unpark();
+                // (The writer frees a few thousand entries within microseconds once
+                // awake: yield to it first, sleep only when that does not do.)
+                if since.is_some_and(|t| t.elapsed() < Duration::from_millis(1)) {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                tail = self.shared.tail.load(Acquire);
+            }
+            if self.stopped.get().is_none() {
+                self.shared.head.store(h, Release);
+                self.published.set(h);
+                self.limit.set(want);
+                // (Wake the writer only when the ring is half full and it naps: not
+                // while it keeps up.)
+                if h - tail > RING / 2 && self.shared.napping.load(SeqCst) {
+                    self.worker.unpark();
+                }
+                return true;
+            }
+        }
+        let p = self.published.get();
+        self.head.set(p);
+        self.limit.set(p + PUBLISH);
+        false
+    }
+
+    /// Publish everything and tell the writer the session is over.
+    fn close(&self) {
+        use std::sync::atomic::Ordering::*;
+        if self.stopped.get().is_none() {
+            self.shared.head.store(self.head.get(), Release);
+        }
+        self.shared.done.store(true, Release);
+        self.worker.unpark();
+    }
+}
+
+/// Sets [`Shared::gone`] when the writer stops, however it stops.
+struct Gone(std::sync::Arc<Shared>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.0
+            .gone
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The writer's side: entries to keys, with the runs of polls folded
+/// ([`Keys::end_poll`]), into the encoder.
+struct Keys {
     base: u16,
     ctl: u16,
-    /// Keys not yet handed to the encoder thread ([`Sink`]).
-    buf: Vec<u64>,
-    sink: Option<Sink>,
+    enc: Encoder,
     /// A run of polls: the same read (its key), each after a wait, how many, the
-    /// first wait and all the waits' total (see [`Tracer::end_poll`]).
+    /// first wait and all the waits' total (see [`Keys::end_poll`]).
     poll: Option<(u64, u32, u64, u64)>,
-    /// Accesses since the last time mark was considered.
-    since_mark: u32,
-    /// What the protocol layer says the current accesses carry.
-    carries: Carries,
-    waits: Waits,
+    /// The waits since the last access, summed (ns).
+    waits: u64,
 }
 
-/// The encoder and the trace file, on a thread of their own: the session's thread only
-/// computes each access's key and appends it to a buffer, handed over 8 K keys at a
-/// time, so a trace costs the session little more than the keys (the encoding runs
-/// beside it on another core).
-struct Sink {
-    tx: std::sync::mpsc::SyncSender<Vec<u64>>,
-    spare: std::sync::mpsc::Receiver<Vec<u64>>,
-    worker: std::thread::JoinHandle<std::io::Result<PathBuf>>,
-}
-
-const BATCH: usize = 1 << 13;
-
-impl Sink {
-    fn start(mut out: TraceFile) -> std::io::Result<Sink> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u64>>(2);
-        let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u64>>(4);
-        // (Made here, so the writer thread allocates nothing of its own: no heap arena
-        // of its own either.)
-        let mut enc = Encoder::default();
-        let worker = std::thread::Builder::new()
-            .name("mtkflash-trace".into())
-            // (It needs little: the encoder's state is on the heap.)
-            .stack_size(128 << 10)
-            .spawn(move || {
-                for mut keys in rx {
-                    for &k in &keys {
-                        enc.push_any(k, MARK_US);
-                    }
-                    enc.drain(|b| out.bytes(b));
-                    keys.clear();
-                    let _ = back.try_send(keys);
-                }
-                enc.flush();
-                enc.drain(|b| out.bytes(b));
-                out.finish()
-            })?;
-        Ok(Sink { tx, spare, worker })
-    }
-
-    /// Hand `keys` over (a buffer comes back for the next batch).
-    fn send(&self, keys: &mut Vec<u64>) {
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-        let full = std::mem::replace(keys, next);
-        // (A worker that stopped keeps its error for `end`.)
-        let _ = self.tx.send(full);
-    }
-
-    fn end(self) -> std::io::Result<PathBuf> {
-        drop(self.tx);
-        self.worker
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the trace writer stopped")))
-    }
-}
-
-/// Waits recorded by the clock side of the tracer (ns, summed), written before the
-/// next access.
-#[derive(Default)]
-struct Waits(std::cell::Cell<u64>);
-
-/// A time mark at most every millisecond of session time, looked at every 4096
-/// accesses and at every wait.
-const MARK_US: u64 = 1000;
-const MARK_EVERY: u32 = 4096;
-
-impl<P: PortIo> Tracer<P> {
-    pub fn new(
-        inner: P,
-        path: &Path,
-        cmd_base: u16,
-        ctl: u16,
-        describe: &str,
-    ) -> std::io::Result<Self> {
-        Self::create(inner, path, cmd_base, ctl, describe).map_err(|(_, e)| e)
-    }
-
-    /// [`Tracer::new`] that gives the backend back when the trace cannot be made.
-    pub fn create(
-        inner: P,
-        path: &Path,
-        cmd_base: u16,
-        ctl: u16,
-        describe: &str,
-    ) -> Result<Self, (P, std::io::Error)> {
-        let out = match TraceFile::create(path) {
-            Ok(mut out) => {
-                out.line(format_args!("# mtkflash trace 2"));
-                out.line(format_args!("# target {describe}"));
-                out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
-                out.line(format_args!("# binary"));
-                out
-            }
-            Err(e) => return Err((inner, e)),
-        };
-        match Sink::start(out) {
-            Ok(sink) => Ok(Self::with_sink(inner, sink, cmd_base, ctl)),
-            Err(e) => Err((inner, e)),
-        }
-    }
-
-    #[cfg(test)]
-    fn with_file(inner: P, out: TraceFile, cmd_base: u16, ctl: u16) -> std::io::Result<Self> {
-        Ok(Self::with_sink(inner, Sink::start(out)?, cmd_base, ctl))
-    }
-
-    fn with_sink(inner: P, sink: Sink, cmd_base: u16, ctl: u16) -> Self {
-        Tracer {
-            inner: Some(inner),
-            base: cmd_base,
-            ctl,
-            buf: Vec::with_capacity(BATCH),
-            sink: Some(sink),
-            poll: None,
-            since_mark: 0,
-            carries: Carries::Protocol,
-            waits: Waits::default(),
-        }
-    }
-
-    fn io(&mut self) -> &mut P {
-        self.inner.as_mut().expect("tracer in use")
-    }
-
-    fn io_ref(&self) -> &P {
-        self.inner.as_ref().expect("tracer in use")
-    }
-
-    /// Stop tracing and give the backend back, with how writing the trace went.
-    pub fn finish(mut self) -> (P, std::io::Result<PathBuf>) {
-        let r = self.end();
-        (self.inner.take().expect("tracer in use"), r)
-    }
-
-    /// Hand over everything (the end time as a mark) and wait for the writer.
-    fn end(&mut self) -> std::io::Result<PathBuf> {
-        self.end_poll();
-        let slept = self.take_waits();
-        if slept > 0 {
-            self.push(compact::key_of(&Access::Sleep(slept)));
-        }
-        let t = self.now_us();
-        self.buf.push(compact::time_key(t, true));
-        match self.sink.take() {
-            Some(sink) => {
-                sink.send(&mut self.buf);
-                sink.end()
-            }
-            None => Ok(PathBuf::new()),
-        }
-    }
-
-    fn now_us(&self) -> u64 {
-        self.io_ref().clock().now().as_micros() as u64
-    }
-
+impl Keys {
     #[inline]
-    fn push(&mut self, k: u64) {
-        self.buf.push(k);
-        if self.buf.len() >= BATCH {
-            self.hand_over();
-        }
-    }
-
-    #[inline(never)]
-    fn hand_over(&mut self) {
-        if let Some(sink) = &self.sink {
-            sink.send(&mut self.buf);
+    fn take(&mut self, e: u64) {
+        if compact::is_access(e) {
+            let k = compact::with_register(e, self.base, self.ctl);
+            let slept = std::mem::take(&mut self.waits);
+            if slept == 0 && self.poll.is_none() {
+                self.enc.push_key(k);
+            } else {
+                self.after_wait(k, compact::is_write(k), slept);
+            }
+        } else if let Some(ns) = compact::sleep_ns(e) {
+            self.waits = self.waits.saturating_add(ns);
         } else {
-            self.buf.clear();
+            let (us, forced) = (e >> 5, (e >> 4) & 1 == 1);
+            if forced {
+                self.end_poll();
+                let slept = std::mem::take(&mut self.waits);
+                if slept > 0 {
+                    self.enc.push(&Access::Sleep(slept));
+                }
+            }
+            self.enc.time(us, if forced { 0 } else { MARK_US });
         }
-    }
-
-    /// The waits since the last access, summed (0: none); a time mark when due.
-    #[inline]
-    fn take_waits(&mut self) -> u64 {
-        let ns = self.waits.0.take();
-        if ns != 0 {
-            self.mark();
-        }
-        ns
-    }
-
-    #[inline(never)]
-    fn mark(&mut self) {
-        let t = self.now_us();
-        self.push(compact::time_key(t, false));
     }
 
     /// Write a run of `n` polls (the same read after each of its waits, the first
@@ -369,55 +370,19 @@ impl<P: PortIo> Tracer<P> {
     /// kept one by one.
     fn end_poll(&mut self) {
         if let Some((read, n, first, total)) = self.poll.take() {
-            self.push(compact::key_of(&Access::Sleep(first)));
+            self.enc.push(&Access::Sleep(first));
             for _ in 1..n {
-                self.push(read);
+                self.enc.push_key(read);
             }
             if n > 1 {
-                self.push(compact::key_of(&Access::Sleep(total - first)));
+                self.enc.push(&Access::Sleep(total - first));
             }
-            self.push(read);
-        }
-    }
-
-    /// One access as its key ([`compact::key_of`]): its value, or none (and the flash
-    /// address a written firmware byte goes to) when the protocol layer said it carries
-    /// payload.
-    #[inline]
-    fn key(&self, write: bool, word: bool, port: u16, val: u16) -> u64 {
-        let reg = if port == self.ctl {
-            Reg::Ctl
-        } else if port.wrapping_sub(self.base) < 8 {
-            Reg::Cmd((port - self.base) as u8)
-        } else {
-            Reg::Port(port)
-        };
-        match self.carries {
-            Carries::Protocol => compact::access_key(write, word, reg, Some(val), None),
-            Carries::Payload { flash } => {
-                compact::access_key(write, word, reg, None, if write { flash } else { None })
-            }
-        }
-    }
-
-    #[inline]
-    fn access(&mut self, write: bool, word: bool, port: u16, val: u16) {
-        let slept = self.take_waits();
-        let k = self.key(write, word, port, val);
-        if slept == 0 && self.poll.is_none() {
-            self.push(k);
-        } else {
-            self.after_wait(k, write, slept);
-        }
-        self.since_mark += 1;
-        if self.since_mark >= MARK_EVERY {
-            self.since_mark = 0;
-            self.mark();
+            self.enc.push_key(read);
         }
     }
 
     /// An access after a wait, or while a run of polls is open: a read after a wait
-    /// may be one of a run of polls ([`Tracer::end_poll`]).
+    /// may be one of a run of polls ([`Keys::end_poll`]).
     #[inline(never)]
     fn after_wait(&mut self, k: u64, write: bool, slept: u64) {
         match &mut self.poll {
@@ -431,19 +396,282 @@ impl<P: PortIo> Tracer<P> {
                     self.poll = Some((k, 1, slept, slept));
                 } else {
                     if slept > 0 {
-                        self.push(compact::key_of(&Access::Sleep(slept)));
+                        self.enc.push(&Access::Sleep(slept));
                     }
-                    self.push(k);
+                    self.enc.push_key(k);
                 }
             }
         }
     }
 }
 
-impl<P: PortIo> Drop for Tracer<P> {
+/// Start the trace writer: it reads the ring, encodes and writes `out`.
+/// (`held`: the writer stops reading after that many entries until the session is
+/// over, and the session waits `stall` for room: for the tests of a stalled writer.)
+fn start_writer(
+    mut out: TraceFile,
+    base: u16,
+    ctl: u16,
+    held: Option<(usize, Duration)>,
+) -> std::io::Result<(Producer, std::thread::JoinHandle<std::io::Result<PathBuf>>)> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+    let shared = std::sync::Arc::new(Shared {
+        slots: (0..RING)
+            .map(|_| AtomicU64::new(0))
+            .collect::<Box<[_]>>()
+            .try_into()
+            .expect("RING slots"),
+        head: AtomicUsize::new(0),
+        tail: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
+        napping: AtomicBool::new(false),
+        gone: AtomicBool::new(false),
+    });
+    // (Made here, so the writer thread allocates nothing of its own: no heap arena of
+    // its own either.)
+    let mut keys = Keys {
+        base,
+        ctl,
+        enc: Encoder::default(),
+        poll: None,
+        waits: 0,
+    };
+    let gone = Gone(shared.clone());
+    let worker = std::thread::Builder::new()
+        .name("mtkflash-trace".into())
+        // (It needs little: the encoder's state is on the heap.)
+        .stack_size(128 << 10)
+        .spawn(move || {
+            let sh = gone.0.clone();
+            let mut tail = 0;
+            let mut nap = NAP_MIN;
+            loop {
+                let mut head = sh.head.load(Acquire);
+                if let Some((n, _)) = held {
+                    if !sh.done.load(Acquire) {
+                        head = head.min(n);
+                    }
+                }
+                if head != tail {
+                    // (A few thousand at a time, so the room is given back soon.)
+                    let upto = head.min(tail + 4 * PUBLISH);
+                    for i in tail..upto {
+                        keys.take(sh.slots[i % RING].load(Relaxed));
+                    }
+                    tail = upto;
+                    sh.tail.store(tail, Release);
+                    keys.enc.drain(|b| out.bytes(b));
+                    nap = NAP_MIN;
+                    continue;
+                }
+                if sh.done.load(Acquire) {
+                    if sh.head.load(Acquire) != tail {
+                        continue;
+                    }
+                    break;
+                }
+                sh.napping.store(true, SeqCst);
+                if sh.head.load(SeqCst) == tail && !sh.done.load(SeqCst) {
+                    std::thread::park_timeout(nap);
+                    nap = (nap * 2).min(NAP_MAX);
+                }
+                sh.napping.store(false, Relaxed);
+            }
+            keys.enc.flush();
+            keys.enc.drain(|b| out.bytes(b));
+            let r = out.finish();
+            drop(gone);
+            r
+        })?;
+    let producer = Producer {
+        shared,
+        worker: worker.thread().clone(),
+        head: std::cell::Cell::new(0),
+        limit: std::cell::Cell::new(PUBLISH),
+        published: std::cell::Cell::new(0),
+        stall: held.map_or(STALL, |(_, d)| d),
+        stopped: std::cell::Cell::new(None),
+    };
+    Ok((producer, worker))
+}
+
+impl Recorder {
+    /// Start a trace at `path` (never replacing a file) of a task file at `cmd_base`
+    /// and `ctl`; `describe` names it in the header.
+    pub fn start(path: &Path, cmd_base: u16, ctl: u16, describe: &str) -> std::io::Result<Self> {
+        let mut out = TraceFile::create(path)?;
+        Self::header(&mut out, cmd_base, ctl, describe);
+        Self::with_file(out, cmd_base, ctl)
+    }
+
+    fn header(out: &mut TraceFile, cmd_base: u16, ctl: u16, describe: &str) {
+        out.line(format_args!("# mtkflash trace 2"));
+        out.line(format_args!("# target {describe}"));
+        out.line(format_args!("# base {cmd_base:X} {ctl:X}"));
+        out.line(format_args!("# binary"));
+    }
+
+    fn with_file(out: TraceFile, cmd_base: u16, ctl: u16) -> std::io::Result<Self> {
+        Self::with_writer(out, cmd_base, ctl, None)
+    }
+
+    fn with_writer(
+        out: TraceFile,
+        cmd_base: u16,
+        ctl: u16,
+        held: Option<(usize, Duration)>,
+    ) -> std::io::Result<Self> {
+        let (ring, worker) = start_writer(out, cmd_base, ctl, held)?;
+        let kinds = |payload: bool| {
+            [(true, false), (false, false), (true, true), (false, true)]
+                .map(|(write, word)| compact::port_template(write, word, payload, None))
+        };
+        Ok(Recorder {
+            ring,
+            batches: 0,
+            kinds: kinds(false),
+            protocol: kinds(false),
+            payload: kinds(true),
+            last_us: std::cell::Cell::new(0),
+            worker: Some(worker),
+        })
+    }
+
+    /// Record an access of kind `kind` (0 outb, 1 inb, 2 outw, 3 inw) to `port` with
+    /// `val` (what was written or read). True when a time mark is due: the caller
+    /// gives one ([`Recorder::mark_now`]).
+    #[inline(always)]
+    pub fn access(&mut self, kind: usize, port: u16, val: u16) -> bool {
+        let (template, mask) = self.kinds[kind & 3];
+        let e = template | (port as u64) << 48 | ((val as u64) << 8 & mask);
+        if self.ring.push(e) {
+            self.batches += 1;
+            if self.batches >= MARK_EVERY {
+                self.batches = 0;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A time mark from `clock`.
+    #[inline(never)]
+    pub fn mark_now(&self, clock: &dyn Clock) {
+        self.mark(clock.now().as_micros() as u64, false);
+    }
+
+    /// Wait `d` on `clock`, recorded.
+    pub fn sleep(&self, d: Duration, clock: &dyn Clock) {
+        // (A wait of 0 ns is kept as 1: it is still a wait.)
+        let ns = (d.as_nanos() as u64).max(1);
+        self.ring.push(compact::key_of(&Access::Sleep(ns)));
+        clock.sleep(d);
+        self.mark_now(clock);
+    }
+
+    /// What the next accesses carry ([`PortIo::carries`]).
+    pub fn carries(&mut self, c: Carries) {
+        match c {
+            Carries::Protocol => self.kinds = self.protocol,
+            Carries::Payload { flash } => {
+                self.kinds = self.payload;
+                if flash.is_some() {
+                    self.kinds[0] = compact::port_template(true, false, true, flash);
+                }
+            }
+        }
+    }
+
+    fn mark(&self, us: u64, forced: bool) {
+        self.last_us.set(us);
+        self.ring.push(compact::time_key(us, forced));
+    }
+
+    /// Hand over everything (`clock`'s time as the end mark), wait for the writer and
+    /// say how writing the trace went.
+    pub fn finish(mut self, clock: &dyn Clock) -> std::io::Result<PathBuf> {
+        self.end(clock.now().as_micros() as u64)
+    }
+
+    /// Hand over everything (the end time `us` as a forced mark) and wait for the
+    /// writer.
+    fn end(&mut self, us: u64) -> std::io::Result<PathBuf> {
+        let Some(worker) = self.worker.take() else {
+            return Ok(PathBuf::new());
+        };
+        self.mark(us, true);
+        self.ring.close();
+        let gone = || {
+            self.ring
+                .shared
+                .gone
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        if self.ring.stopped.get().is_some() {
+            // (A writer that fell behind gets the stall time again to finish.)
+            let since = std::time::Instant::now();
+            while !gone() && since.elapsed() < self.ring.stall {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !gone() {
+                // (Stuck, most likely on a stalled file system: it is left to finish,
+                // or not, by itself; the session does not wait for it.)
+                return Err(std::io::Error::other(format!(
+                    "its writer fell more than {} ms behind (a slow or stalled disk?); the session went on without it and the trace may be missing or end early",
+                    self.ring.stall.as_millis()
+                )));
+            }
+        }
+        let r = worker
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the trace writer stopped")));
+        match (r, self.ring.stopped.get()) {
+            (Ok(path), Some(_)) => Err(std::io::Error::other(format!(
+                "the trace {} ends early: its writer stopped reading and the session went on without it",
+                path.display()
+            ))),
+            (r, _) => r,
+        }
+    }
+}
+
+impl<P: PortIo> Tracer<P> {
+    pub fn new(
+        inner: P,
+        path: &Path,
+        cmd_base: u16,
+        ctl: u16,
+        describe: &str,
+    ) -> std::io::Result<Self> {
+        let rec = Recorder::start(path, cmd_base, ctl, describe)?;
+        Ok(Tracer { inner, rec })
+    }
+
+    #[cfg(test)]
+    fn with_file(inner: P, out: TraceFile, cmd_base: u16, ctl: u16) -> std::io::Result<Self> {
+        let rec = Recorder::with_file(out, cmd_base, ctl)?;
+        Ok(Tracer { inner, rec })
+    }
+
+    /// Stop tracing and give the backend back, with how writing the trace went.
+    pub fn finish(self) -> (P, std::io::Result<PathBuf>) {
+        let Tracer { inner, rec } = self;
+        let r = rec.finish(inner.clock());
+        (inner, r)
+    }
+
+    #[inline(always)]
+    fn access(&mut self, kind: usize, port: u16, val: u16) {
+        if self.rec.access(kind, port, val) {
+            self.rec.mark_now(self.inner.clock());
+        }
+    }
+}
+
+impl Drop for Recorder {
     fn drop(&mut self) {
-        if self.sink.is_some() && self.inner.is_some() {
-            if let Err(e) = self.end() {
+        if self.worker.is_some() {
+            if let Err(e) = self.end(self.last_us.get()) {
                 log::warn!("the trace could not be written: {e}");
             }
         }
@@ -458,58 +686,55 @@ impl<P: PortIo> Timed for Tracer<P> {
 
 impl<P: PortIo> Clock for Tracer<P> {
     fn now(&self) -> Duration {
-        self.io_ref().clock().now()
+        self.inner.clock().now()
     }
     fn sleep(&self, d: Duration) {
-        // (A wait of 0 ns is kept as 1: it is still a wait.)
-        let ns = (d.as_nanos() as u64).max(1);
-        self.waits.0.set(self.waits.0.get().saturating_add(ns));
-        self.io_ref().clock().sleep(d);
+        self.rec.sleep(d, self.inner.clock());
     }
 }
 
 impl<P: PortIo> PortIo for Tracer<P> {
     fn inb(&mut self, port: u16) -> u8 {
-        let v = self.io().inb(port);
-        self.access(false, false, port, v as u16);
+        let v = self.inner.inb(port);
+        self.access(1, port, v as u16);
         v
     }
 
     fn outb(&mut self, port: u16, val: u8) {
-        self.access(true, false, port, val as u16);
-        self.io().outb(port, val);
+        self.access(0, port, val as u16);
+        self.inner.outb(port, val);
     }
 
     fn inw(&mut self, port: u16) -> u16 {
-        let v = self.io().inw(port);
-        self.access(false, true, port, v);
+        let v = self.inner.inw(port);
+        self.access(3, port, v);
         v
     }
 
     fn outw(&mut self, port: u16, val: u16) {
-        self.access(true, true, port, val);
-        self.io().outw(port, val);
+        self.access(2, port, val);
+        self.inner.outw(port, val);
     }
 
     fn carries(&mut self, c: Carries) {
-        self.carries = c;
-        self.io().carries(c);
+        self.rec.carries(c);
+        self.inner.carries(c);
     }
 
     fn modelled(&self) -> Option<Duration> {
-        self.io_ref().modelled()
+        self.inner.modelled()
     }
 
     fn bus_ops(&self) -> Option<u64> {
-        self.io_ref().bus_ops()
+        self.inner.bus_ops()
     }
 
     fn fault(&self) -> Option<String> {
-        self.io_ref().fault()
+        self.inner.fault()
     }
 
     fn power_cycle(&mut self) -> bool {
-        self.io().power_cycle()
+        self.inner.power_cycle()
     }
 }
 
@@ -584,6 +809,72 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed<'_>, String> {
         header,
         body: &bytes[pos..],
     })
+}
+
+/// A trace too long to keep whole, cut: its start (a whole trace, every record up to
+/// the cap) and its last lines as text.
+pub struct Cut {
+    /// The header and the first records (replays as far as it goes).
+    pub start: Vec<u8>,
+    /// Accesses in the start, and in the whole trace.
+    pub kept: u64,
+    pub total: u64,
+    /// The last `tail` lines of the whole trace as `trace show` prints them.
+    pub end: Vec<String>,
+}
+
+/// Cut a trace (as [`parse`] reads it) longer than `cap` bytes: the start up to the
+/// last record that ends within `cap`, and the last `tail` lines. None when it is not
+/// longer, or not a version 2 trace (a version 1 trace is cut at a line).
+pub fn cut(bytes: &[u8], cap: usize, tail: usize) -> Result<Option<Cut>, String> {
+    if bytes.len() <= cap {
+        return Ok(None);
+    }
+    let p = parse(bytes)?;
+    let head = bytes.len() - p.body.len();
+    let mut end = std::collections::VecDeque::with_capacity(tail + 1);
+    let mut keep = |l: &str| {
+        if end.len() == tail {
+            end.pop_front();
+        }
+        end.push_back(l.to_string());
+    };
+    if p.version == 1 {
+        let text = String::from_utf8_lossy(p.body);
+        let (mut at, mut kept, mut total, mut full) = (head, 0, 0, false);
+        for l in text.lines() {
+            total += 1;
+            full |= at + l.len() + 1 > cap;
+            if !full {
+                at += l.len() + 1;
+                kept += 1;
+            }
+            keep(l);
+        }
+        return Ok(Some(Cut {
+            start: bytes[..at.min(bytes.len())].to_vec(),
+            kept,
+            total,
+            end: end.into(),
+        }));
+    }
+    let room = cap.saturating_sub(head);
+    let mut dec = compact::Decoder::new(p.body);
+    let (mut stop, mut kept, mut total) = (0, 0, 0);
+    while let Some(d) = dec.next() {
+        d?;
+        total += 1;
+        if let Some(b) = dec.boundary().filter(|&b| b <= room) {
+            (stop, kept) = (b, total);
+        }
+    }
+    render(p.body, &mut keep)?;
+    Ok(Some(Cut {
+        start: bytes[..head + stop].to_vec(),
+        kept,
+        total,
+        end: end.into(),
+    }))
 }
 
 /// Render a version 2 body as version 1 lines (`dt` from the time marks, repeats of a
@@ -777,6 +1068,122 @@ mod tests {
         }
         let (_, r) = t.finish();
         assert!(r.is_err(), "{r:?}");
+    }
+
+    /// Echo that counts the accesses that reached it.
+    struct Counting(VirtualClock, u64);
+    impl Timed for Counting {
+        fn clock(&self) -> &dyn Clock {
+            &self.0
+        }
+    }
+    impl PortIo for Counting {
+        fn inb(&mut self, _: u16) -> u8 {
+            self.1 += 1;
+            0x5A
+        }
+        fn outb(&mut self, _: u16, _: u8) {
+            self.1 += 1;
+        }
+        fn inw(&mut self, _: u16) -> u16 {
+            0
+        }
+        fn outw(&mut self, _: u16, _: u16) {}
+    }
+
+    #[test]
+    fn a_stalled_writer_never_stalls_the_session_and_the_trace_keeps_what_it_read() {
+        // The writer reads 10 000 entries and then nothing (a file system that hangs);
+        // the session fills the ring, waits the stall time (50 ms here) and goes on
+        // unrecorded: every access still reaches the drive, and the end says so.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.trace");
+        let mut out = TraceFile::create(&path).unwrap();
+        Recorder::header(&mut out, 0x170, 0x376, "test");
+        let rec =
+            Recorder::with_writer(out, 0x170, 0x376, Some((10_000, Duration::from_millis(50))))
+                .unwrap();
+        let mut t = Tracer {
+            inner: Counting(VirtualClock::new(), 0),
+            rec,
+        };
+        let start = std::time::Instant::now();
+        for i in 0..(4 * RING as u32) {
+            t.outb(0x174, i as u8);
+            t.inb(0x177);
+        }
+        let took = start.elapsed();
+        let (inner, r) = t.finish();
+        assert_eq!(inner.1, 8 * RING as u64, "every access reached the drive");
+        assert!(took < Duration::from_secs(2), "the session waited {took:?}");
+        let e = r.expect_err("a trace that stopped early is reported");
+        assert!(e.to_string().contains("ends early"), "{e}");
+        // What the writer had read is in the file: a prefix of the session.
+        // (All the writer was handed before the session stopped waiting: at least
+        // the 10 000 it read, at most a ring more.)
+        let text = read(&path).unwrap();
+        let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(
+            (10_000..10_000 + RING + PUBLISH).contains(&body.len()),
+            "{} lines",
+            body.len()
+        );
+        for (i, l) in body.iter().enumerate() {
+            let want = if i % 2 == 0 {
+                format!("W4 {:X}", (i / 2) as u8)
+            } else {
+                "R7 5A".to_string()
+            };
+            assert!(
+                l.ends_with(&format!(" {want}")),
+                "line {i}: {l}, not {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trace_cut_to_a_cap_keeps_a_start_that_decodes_and_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.trace");
+        let mut t = Tracer::new(Echo(VirtualClock::new()), &path, 0x170, 0x376, "t").unwrap();
+        // (Values that do not repeat, and runs that do: both kinds of record.)
+        let mut x = 0x1234_5678u32;
+        for i in 0..100_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            t.outb(0x173, x as u8);
+            if i % 1000 == 0 {
+                for a in 0..300u32 {
+                    t.outb(0x174, a as u8);
+                    t.inb(0x177);
+                }
+            }
+        }
+        t.finish().1.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(cut(&bytes, bytes.len(), 10).unwrap().is_none());
+        let c = cut(&bytes, 50_000, 1000)
+            .unwrap()
+            .expect("longer than the cap");
+        assert!(
+            c.start.len() <= 50_000 && c.start.len() > 40_000,
+            "{}",
+            c.start.len()
+        );
+        let all: Vec<Access> = compact::Decoder::new(parse(&bytes).unwrap().body)
+            .map(|d| d.unwrap().access)
+            .collect();
+        let start: Vec<Access> = compact::Decoder::new(parse(&c.start).unwrap().body)
+            .map(|d| d.unwrap().access)
+            .collect();
+        assert_eq!(c.total, all.len() as u64);
+        assert_eq!(c.kept, start.len() as u64);
+        assert!(c.kept > 0 && c.kept < c.total);
+        assert_eq!(start[..], all[..start.len()]);
+        let mut lines = Vec::new();
+        render(parse(&bytes).unwrap().body, |l| lines.push(l.to_string())).unwrap();
+        assert_eq!(c.end[..], lines[lines.len() - 1000..]);
     }
 
     #[test]
