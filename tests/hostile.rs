@@ -109,7 +109,9 @@ fn scan_skips_a_drive_in_use_and_says_so() {
 fn on_pty(dir: &Path, answers: &[(&str, &str)], args: &[&str]) -> (String, i32) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pty/run.py");
     let mut c = std::process::Command::new("python3");
-    c.current_dir(dir).arg(script);
+    c.current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .arg(script);
     for (want, send) in answers {
         c.args(["--expect", want, "--send", send]);
     }
@@ -136,6 +138,21 @@ fn ctrl_c_at_a_question_ends_at_once() {
     assert_eq!(code, 130, "{text}");
     assert!(text.contains("interrupted at a question"), "{text}");
     assert_eq!(std::fs::read(d.join("a.mtksim")).unwrap(), before);
+    // The diagnostic log says what happened up to the question (it has no exit line:
+    // the run ended there).
+    let logs: Vec<_> = std::fs::read_dir(d.join("state/mtkflash/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = String::from_utf8_lossy(&std::fs::read(&logs[0]).unwrap()).into_owned();
+    assert!(
+        log.contains("command: ") && log.contains("erase sim:a.mtksim"),
+        "{log}"
+    );
+    assert!(log.contains("asked: "), "{log}");
+    assert!(!log.contains("exit: "), "{log}");
     // The drive chooser of the classic form without a port, too.
     let (text, code) = on_pty(d, &[("chose one drive:", "\\x03")], &["r", "/m", "x.bin"]);
     assert_eq!(code, 130, "{text}");

@@ -326,8 +326,10 @@ fn an_mt1959_drive_over_real_sg_io() {
         .unwrap()
         .flash;
     let server = env.serve("bd.mtksim", "bd.log");
+    let state = env.p("state");
     let out = env
         .shimmed(BIN)
+        .env("XDG_STATE_HOME", &state)
         .args(["write", "/dev/mtksim0", "new.bin", "--no-backup"])
         .output()
         .unwrap();
@@ -354,6 +356,20 @@ fn an_mt1959_drive_over_real_sg_io() {
     let log = std::fs::read_to_string(env.p("bd.log")).unwrap();
     let writes: Vec<&str> = log.lines().filter(|l| l.contains("cdb=3B")).collect();
     assert_eq!(writes.len(), 129, "{log}");
+    // The diagnostic log of the pass-through session holds its CDBs (the same 129
+    // WRITE BUFFERs, no data).
+    let logs: Vec<PathBuf> = std::fs::read_dir(state.join("mtkflash/logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let diag = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(diag.contains("# mtkflash trace 1"), "{diag}");
+    assert_eq!(
+        diag.lines().filter(|l| l.contains(" C 3B")).count(),
+        129,
+        "{diag}"
+    );
     assert!(
         writes[0].contains("cdb=3B010000000000000000"),
         "{}",

@@ -135,6 +135,35 @@ fn no_log_leaves_none_and_a_good_run_names_none() {
 }
 
 #[test]
+fn scan_and_update_leave_a_log_too() {
+    let (_dir, d, state) = setup(None);
+    // (`scan` finds no drive without root; its log says what it saw all the same.)
+    mtk(&d, &state, &["scan"]);
+    let l = logs(&state);
+    assert_eq!(l.len(), 1, "{l:?}");
+    let text = std::fs::read_to_string(&l[0]).unwrap();
+    assert!(
+        text.contains("command: ") && text.contains(" scan"),
+        "{text}"
+    );
+    assert!(text.contains("exit: "), "{text}");
+    std::fs::write(
+        d.join("m.json"),
+        r#"{"drives": ["sim:d1.mtksim"],
+            "rules": [{"vendor": "BTC", "product": "DVDRW IDE1008", "firmware": "fw.bin"}]}"#,
+    )
+    .unwrap();
+    mtk(&d, &state, &["update", "--manifest", "m.json"]).success();
+    let l = logs(&state);
+    assert_eq!(l.len(), 2, "{l:?}");
+    let text = String::from_utf8_lossy(&std::fs::read(&l[1]).unwrap()).into_owned();
+    assert!(text.contains("sim:d1.mtksim: "), "{text}");
+    assert!(text.contains("exit: 0"), "{text}");
+    // The drive's session is in it, as a trace that replays.
+    replay(&d, &state, &l[1]).success();
+}
+
+#[test]
 fn a_log_that_cannot_be_written_never_stops_the_command() {
     let (_dir, d, _) = setup(None);
     // The state "directory" is a file: no log folder can be made there.

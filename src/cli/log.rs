@@ -12,8 +12,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The most trace a log carries (the start of a longer one; said in the log).
+/// The most trace a log carries (of a longer one the start, as a trace that replays,
+/// and its last lines as text; said in the log).
 const TRACE_CAP: usize = 8 << 20;
+/// Lines of the end of a trace longer than that kept as text.
+const TAIL_LINES: usize = 20_000;
 /// Logs kept in the directory.
 const KEEP: usize = 50;
 
@@ -53,35 +56,48 @@ fn list(d: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// A run's log being gathered.
+/// A run's log being written: made when the run starts and written as the run goes
+/// (each event as it happens), so a run that ends at a question by a signal, or is
+/// killed, still leaves what happened up to there; the trace goes in at the end.
 pub struct RunLog {
     path: PathBuf,
-    /// Where the session's trace is recorded (the user's `--trace` file, or a file
-    /// beside the log removed once it is copied in).
+    file: std::fs::File,
+    /// The first write that failed (said at the end).
+    err: Option<std::io::Error>,
+    /// Where the session's trace goes (this run's own hidden file beside the log, or
+    /// the user's `--trace` file, taken in when the run made it).
     trace: PathBuf,
     own_trace: bool,
     start: Instant,
-    text: String,
 }
 
 impl RunLog {
-    /// Start a log for `command` run as `args`; None when the directory cannot be made
-    /// (said once, on stderr).
+    /// Start a log for `command` run as `args`; None when it cannot be made (said
+    /// once, on stderr).
     pub fn start(args: &[String], command: &str, user_trace: Option<&Path>) -> Option<RunLog> {
         let d = dir();
-        if let Err(e) = std::fs::create_dir_all(&d) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: no diagnostic log ({}: {e}); the command goes on",
-                d.display()
-            );
-            return None;
-        }
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |t| t.as_secs());
         let stem = format!("{secs:012}-{}-{command}", std::process::id());
         let path = d.join(format!("{stem}.log"));
+        let file = std::fs::create_dir_all(&d).and_then(|()| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        });
+        let file = match file {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: no diagnostic log ({}: {e}); the command goes on",
+                    d.display()
+                );
+                return None;
+            }
+        };
         let (trace, own_trace) = match user_trace {
             // A --trace file already there is refused by the command and is not this
             // run's: never taken into the log.
@@ -89,18 +105,29 @@ impl RunLog {
             Some(t) => (t.to_path_buf(), false),
             None => (d.join(format!(".{stem}.trace")), true),
         };
-        let mut text = String::from("# mtkflash log 1\n");
-        text.push_str(&format!("command: {}\n", args.join(" ")));
-        text.push_str(&format!("version: {}\n", super::VERSION));
-        text.push_str(&format!("system: {}\n", system()));
-        text.push_str(&format!("started: {secs} (unix seconds)\n"));
-        Some(RunLog {
+        let mut log = RunLog {
             path,
+            file,
+            err: None,
             trace,
             own_trace,
             start: Instant::now(),
-            text,
-        })
+        };
+        log.write(&format!(
+            "# mtkflash log 1\ncommand: {}\nversion: {}\nsystem: {}\nstarted: {secs} (unix seconds)\n",
+            args.join(" "),
+            super::VERSION,
+            system()
+        ));
+        Some(log)
+    }
+
+    fn write(&mut self, text: &str) {
+        if self.err.is_none() {
+            if let Err(e) = self.file.write_all(text.as_bytes()) {
+                self.err = Some(e);
+            }
+        }
     }
 
     /// The file the session's trace goes to, when the log makes it.
@@ -108,27 +135,32 @@ impl RunLog {
         self.own_trace.then(|| self.trace.clone())
     }
 
+    /// Write a line with its time into the log.
+    pub fn record_line(&mut self, line: &str) {
+        let ms = self.start.elapsed().as_millis();
+        self.write(&format!("{ms} {line}\n"));
+    }
+
     /// Write `e` into the log (progress ticks left out).
     pub fn record_event(&mut self, e: &Event) {
         if matches!(e, Event::Advance { .. }) {
             return;
         }
-        let ms = self.start.elapsed().as_millis();
         let line = match e {
             Event::Begin { stage, total } => format!("stage {stage} begins ({total} bytes)"),
             Event::End => "stage ends".into(),
             e => e.to_line(),
         };
-        self.text.push_str(&format!("{ms} {line}\n"));
+        self.record_line(&line);
     }
 
-    /// Write the log with the exit code; its path, or None when it could not be
-    /// written (said once).
+    /// Finish the log with the exit code and the trace; its path, or None when it
+    /// could not be written (said once).
     pub fn finish(mut self, exit: i32) -> Option<PathBuf> {
-        self.text.push_str(&format!(
+        let mut text = format!(
             "exit: {exit} after {} ms\n",
             self.start.elapsed().as_millis()
-        ));
+        );
         // (Only a regular file this run wrote, as text and binary, decompressed when it
         // was gzip; a --trace given as a device is not read.)
         let trace = std::fs::metadata(&self.trace)
@@ -138,36 +170,50 @@ impl RunLog {
         if self.own_trace {
             let _ = std::fs::remove_file(&self.trace);
         }
-        let r = (|| -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&self.path)?;
-            match &trace {
-                Some(t) if t.len() > TRACE_CAP => {
-                    self.text.push_str(&format!(
-                        "trace: longer than {TRACE_CAP} bytes, its start kept\n"
-                    ));
-                    f.write_all(self.text.as_bytes())?;
-                    f.write_all(&t[..TRACE_CAP])?;
+        let cut = trace
+            .as_deref()
+            .and_then(|t| crate::transport::trace::cut(t, TRACE_CAP, TAIL_LINES).ok())
+            .flatten();
+        let body: &[u8] = match (&trace, &cut) {
+            (Some(t), Some(c)) => {
+                // The start stays a trace that replays; the end is text to read.
+                text.push_str(&format!(
+                    "trace: {} bytes, longer than {TRACE_CAP}: its start (accesses 1 to {} of {}) is below as a trace that replays, its last {} lines are here\n",
+                    t.len(),
+                    c.kept,
+                    c.total,
+                    c.end.len()
+                ));
+                text.push_str("trace end:\n");
+                for l in &c.end {
+                    text.push_str("  ");
+                    text.push_str(l);
+                    text.push('\n');
                 }
-                Some(t) => {
-                    f.write_all(self.text.as_bytes())?;
-                    f.write_all(t)?;
-                }
-                None => {
-                    self.text.push_str("trace: none (no task-file session)\n");
-                    f.write_all(self.text.as_bytes())?;
-                }
+                &c.start
             }
-            f.sync_all()
-        })();
-        match r {
-            Ok(()) => {
+            (Some(t), None) => t,
+            (None, _) => {
+                text.push_str("trace: none (no task-file session)\n");
+                &[]
+            }
+        };
+        self.write(&text);
+        if self.err.is_none() {
+            if let Err(e) = self
+                .file
+                .write_all(body)
+                .and_then(|()| self.file.sync_all())
+            {
+                self.err = Some(e);
+            }
+        }
+        match self.err.take() {
+            None => {
                 prune(self.path.parent().unwrap_or(Path::new(".")));
                 Some(self.path)
             }
-            Err(e) => {
+            Some(e) => {
                 let _ = writeln!(
                     std::io::stderr(),
                     "warning: the diagnostic log {} could not be written: {e}",
@@ -179,12 +225,29 @@ impl RunLog {
     }
 }
 
-/// Delete all but the newest [`KEEP`] logs.
+/// Delete all but the newest [`KEEP`] logs, and the hidden traces of runs that were
+/// killed before they could take theirs in (older than a day: never a running one's).
 fn prune(d: &Path) {
     let logs = list(d);
     if logs.len() > KEEP {
         for old in &logs[..logs.len() - KEEP] {
             let _ = std::fs::remove_file(old);
+        }
+    }
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let stale = e
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        let hidden_trace = name.starts_with(".mtkflash-trace")
+            || (name.starts_with('.') && name.ends_with(".trace"));
+        if hidden_trace && stale {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }
@@ -215,7 +278,14 @@ impl Ui for Tee<'_> {
         self.inner.emit(e);
     }
     fn ask(&mut self, q: &str) -> bool {
-        self.inner.ask(q)
+        if let Some(l) = self.log.as_deref_mut() {
+            l.record_line(&format!("asked: {q}"));
+        }
+        let yes = self.inner.ask(q);
+        if let Some(l) = self.log.as_deref_mut() {
+            l.record_line(if yes { "answer: yes" } else { "answer: no" });
+        }
+        yes
     }
     fn interactive(&self) -> bool {
         self.inner.interactive()

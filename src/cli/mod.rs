@@ -134,8 +134,12 @@ fn run(cli: Cli, line: &[String]) -> i32 {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .try_init();
     let (command, port, file) = describe_command(&cli.command);
-    let mut run_log = match (&port, cli.no_log) {
-        (Some(_), false) => log::RunLog::start(line, &command, cli.trace.as_deref()),
+    // (Every command that talks to a drive: the ones on one port, and `scan` and
+    // `update`, which talk to several.)
+    let touches =
+        port.is_some() || matches!(cli.command, Command::Scan { .. } | Command::Update { .. });
+    let mut run_log = match (touches, cli.no_log) {
+        (true, false) => log::RunLog::start(line, &command, cli.trace.as_deref()),
         _ => None,
     };
     let conn = Connect {
