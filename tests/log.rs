@@ -159,8 +159,20 @@ fn scan_and_update_leave_a_log_too() {
     let text = String::from_utf8_lossy(&std::fs::read(&l[1]).unwrap()).into_owned();
     assert!(text.contains("sim:d1.mtksim: "), "{text}");
     assert!(text.contains("exit: 0"), "{text}");
-    // The drive's session is in it, as a trace that replays.
-    replay(&d, &state, &l[1]).success();
+    // The drive's write session is in it (not the identity question before it), as a
+    // trace that replays.
+    let out = replay(&d, &state, &l[1])
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    let writes: u64 = out
+        .split(", ")
+        .find_map(|p| p.split_once(" payload writes").map(|(n, _)| n))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(writes > 100_000, "{out}");
 }
 
 #[test]

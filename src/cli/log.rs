@@ -172,10 +172,17 @@ impl RunLog {
         }
         let cut = trace
             .as_deref()
-            .and_then(|t| crate::transport::trace::cut(t, TRACE_CAP, TAIL_LINES).ok())
-            .flatten();
+            .map(|t| crate::transport::trace::cut(t, TRACE_CAP, TAIL_LINES));
         let body: &[u8] = match (&trace, &cut) {
-            (Some(t), Some(c)) => {
+            (Some(t), Some(Err(e))) => {
+                // (A trace that does not decode is cut where the cap falls.)
+                text.push_str(&format!(
+                    "trace: {} bytes, longer than {TRACE_CAP} and not decodable ({e}): its first {TRACE_CAP} bytes are below\n",
+                    t.len()
+                ));
+                &t[..TRACE_CAP.min(t.len())]
+            }
+            (Some(t), Some(Ok(Some(c)))) => {
                 // The start stays a trace that replays; the end is text to read.
                 text.push_str(&format!(
                     "trace: {} bytes, longer than {TRACE_CAP}: its start (accesses 1 to {} of {}) is below as a trace that replays, its last {} lines are here\n",
@@ -192,9 +199,11 @@ impl RunLog {
                 }
                 &c.start
             }
-            (Some(t), None) => t,
+            (Some(t), _) => t,
             (None, _) => {
-                text.push_str("trace: none (no task-file session)\n");
+                text.push_str(
+                    "trace: none here (no session was recorded into this log; with --trace, the trace files hold them)\n",
+                );
                 &[]
             }
         };

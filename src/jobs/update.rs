@@ -142,6 +142,7 @@ fn identity_of(port: &str, conn: &Connect) -> Result<Option<(String, String, Str
     let quiet = &mut Recorder::default();
     let conn = &Connect {
         trace: None,
+        log_trace: None,
         ..conn.clone()
     };
     if super::ask_family(&t, None) {

@@ -216,6 +216,8 @@ const NAP_MAX: Duration = Duration::from_millis(1);
 /// How long the session waits for room in the ring before it stops recording (a file
 /// system that stalls must not stall a flash).
 const STALL: Duration = Duration::from_secs(2);
+/// How long the end of a session waits for the writer to finish the file.
+const FINISH: Duration = Duration::from_secs(30);
 
 /// The session's end of the ring (Cells: the clock side records through `&self`).
 struct Producer {
@@ -607,20 +609,25 @@ impl Recorder {
                 .gone
                 .load(std::sync::atomic::Ordering::Acquire)
         };
-        if self.ring.stopped.get().is_some() {
-            // (A writer that fell behind gets the stall time again to finish.)
-            let since = std::time::Instant::now();
-            while !gone() && since.elapsed() < self.ring.stall {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if !gone() {
-                // (Stuck, most likely on a stalled file system: it is left to finish,
-                // or not, by itself; the session does not wait for it.)
-                return Err(std::io::Error::other(format!(
-                    "its writer fell more than {} ms behind (a slow or stalled disk?); the session went on without it and the trace may be missing or end early",
-                    self.ring.stall.as_millis()
-                )));
-            }
+        // The writer is waited for, but not for ever: the stall time again when it
+        // fell behind already, else FINISH (the rest to encode, the file to sync).
+        let stopped = self.ring.stopped.get().is_some();
+        let limit = if stopped { self.ring.stall } else { FINISH };
+        let since = std::time::Instant::now();
+        while !gone() && since.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if !gone() {
+            // (Stuck, most likely on a stalled file system: it is left to finish, or
+            // not, by itself; the session does not wait for it.)
+            return Err(std::io::Error::other(format!(
+                "its writer {} (a slow or stalled disk?); the session went on without it and the trace may be missing or incomplete",
+                if stopped {
+                    format!("fell more than {} ms behind", limit.as_millis())
+                } else {
+                    format!("did not finish within {} s", limit.as_secs())
+                }
+            )));
         }
         let r = worker
             .join()
@@ -861,14 +868,25 @@ pub fn cut(bytes: &[u8], cap: usize, tail: usize) -> Result<Option<Cut>, String>
     let room = cap.saturating_sub(head);
     let mut dec = compact::Decoder::new(p.body);
     let (mut stop, mut kept, mut total) = (0, 0, 0);
+    // (Only the last accesses are formatted, twice as many as the lines wanted, since
+    // a line can hold several: a long trace is hundreds of millions.)
+    let mut last: std::collections::VecDeque<compact::Decoded> =
+        std::collections::VecDeque::with_capacity(2 * tail + 1);
+    let mut before = 0;
     while let Some(d) = dec.next() {
-        d?;
+        let d = d?;
         total += 1;
         if let Some(b) = dec.boundary().filter(|&b| b <= room) {
             (stop, kept) = (b, total);
         }
+        if last.len() == 2 * tail {
+            if let Some(old) = last.pop_front() {
+                before = old.time_us;
+            }
+        }
+        last.push_back(d);
     }
-    render(p.body, &mut keep)?;
+    render_accesses(last.into_iter().map(Ok), before, &mut keep)?;
     Ok(Some(Cut {
         start: bytes[..head + stop].to_vec(),
         kept,
@@ -879,9 +897,17 @@ pub fn cut(bytes: &[u8], cap: usize, tail: usize) -> Result<Option<Cut>, String>
 
 /// Render a version 2 body as version 1 lines (`dt` from the time marks, repeats of a
 /// line merged as `xN`), each passed to `out`.
-pub fn render(body: &[u8], mut out: impl FnMut(&str)) -> Result<(), String> {
+pub fn render(body: &[u8], out: impl FnMut(&str)) -> Result<(), String> {
+    render_accesses(compact::Decoder::new(body), 0, out)
+}
+
+/// [`render`] of decoded accesses, the first `dt` counted from `prev_time`.
+fn render_accesses(
+    accesses: impl Iterator<Item = Result<compact::Decoded, String>>,
+    mut prev_time: u64,
+    mut out: impl FnMut(&str),
+) -> Result<(), String> {
     let mut last: Option<(String, u64, u64)> = None; // text, dt, count
-    let mut prev_time = 0u64;
     let emit = |l: &Option<(String, u64, u64)>, out: &mut dyn FnMut(&str)| {
         if let Some((text, dt, n)) = l {
             if *n > 1 {
@@ -891,7 +917,7 @@ pub fn render(body: &[u8], mut out: impl FnMut(&str)) -> Result<(), String> {
             }
         }
     };
-    for d in compact::Decoder::new(body) {
+    for d in accesses {
         let d = d?;
         let text = compact::line_of(&d.access);
         let dt = d.time_us - prev_time;
