@@ -27,8 +27,12 @@
 //! `*` carries `@flash address` so a replay can take the byte from the image.
 
 use super::compact::{self, Access, Encoder};
-use super::{Carries, PortIo};
-use crate::clock::{Clock, Timed};
+use super::Carries;
+#[cfg(test)]
+use super::PortIo;
+use crate::clock::Clock;
+#[cfg(test)]
+use crate::clock::Timed;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -152,9 +156,10 @@ impl Drop for TraceFile {
     }
 }
 
-/// A backend whose accesses and waits are recorded (a [`Recorder`] around any
-/// [`PortIo`]; the connect layer puts the recorder inside its own port dispatch
-/// instead, which saves a layer on every access).
+/// A backend whose accesses and waits are recorded: a [`Recorder`] around any
+/// [`PortIo`](super::PortIo), for the tests (the connect layer puts the recorder inside its own port
+/// dispatch, which saves a layer on every access).
+#[cfg(test)]
 pub struct Tracer<P: PortIo> {
     inner: P,
     rec: Recorder,
@@ -571,7 +576,7 @@ impl Recorder {
         self.mark_now(clock);
     }
 
-    /// What the next accesses carry ([`PortIo::carries`]).
+    /// What the next accesses carry ([`PortIo::carries`](super::PortIo::carries)).
     pub fn carries(&mut self, c: Carries) {
         match c {
             Carries::Protocol => self.kinds = self.protocol,
@@ -642,6 +647,7 @@ impl Recorder {
     }
 }
 
+#[cfg(test)]
 impl<P: PortIo> Tracer<P> {
     pub fn new(
         inner: P,
@@ -685,12 +691,14 @@ impl Drop for Recorder {
     }
 }
 
+#[cfg(test)]
 impl<P: PortIo> Timed for Tracer<P> {
     fn clock(&self) -> &dyn Clock {
         self // the tracer is its own clock: it forwards waits and records them
     }
 }
 
+#[cfg(test)]
 impl<P: PortIo> Clock for Tracer<P> {
     fn now(&self) -> Duration {
         self.inner.clock().now()
@@ -700,6 +708,7 @@ impl<P: PortIo> Clock for Tracer<P> {
     }
 }
 
+#[cfg(test)]
 impl<P: PortIo> PortIo for Tracer<P> {
     fn inb(&mut self, port: u16) -> u8 {
         let v = self.inner.inb(port);
