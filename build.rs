@@ -1,4 +1,5 @@
-//! Embeds the git revision of the build into `mtkflash --version`.
+//! Embeds the git revision of the build and the target it was built for into
+//! `mtkflash --version`.
 fn main() {
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -17,6 +18,9 @@ fn main() {
         "cargo:rustc-env=MTKFLASH_GIT_REV={rev}{}",
         if dirty { "-dirty" } else { "" }
     );
+    // (Cargo sets TARGET for build scripts: x86_64-unknown-linux-musl, ...)
+    let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
+    println!("cargo:rustc-env=MTKFLASH_TARGET={target}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
 }

@@ -616,3 +616,26 @@ fn classic_form_without_port_scans_and_without_terminal_exits_2() {
         .stderr(predicate::str::contains("no terminal"));
     assert!(!b.p("orig.bin").exists());
 }
+
+/// `--version` names the release, the revision and the target the binary was built for
+/// (which download it is: x86_64 or i686, musl or glibc, Windows).
+#[test]
+fn version_names_the_build_target() {
+    let d = tempfile::tempdir().unwrap();
+    let out = mtk(d.path()).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let target = text
+        .trim()
+        .rsplit_once(", ")
+        .and_then(|(_, t)| t.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no target in {text}"));
+    assert!(
+        target.starts_with(std::env::consts::ARCH) && target.contains(std::env::consts::OS),
+        "{text}"
+    );
+    assert!(
+        text.contains(env!("CARGO_PKG_VERSION")) && text.contains("(git "),
+        "{text}"
+    );
+}

@@ -20,11 +20,14 @@ use render::TermUi;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// `0.1.0 (git 1a2b3c4d5e6f)`.
+/// `0.1.0 (git 1a2b3c4d5e6f, i686-unknown-linux-musl)`: the release, the revision and
+/// the target it was built for (which of the downloads this is).
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (git ",
     env!("MTKFLASH_GIT_REV"),
+    ", ",
+    env!("MTKFLASH_TARGET"),
     ")"
 );
 
