@@ -12,6 +12,9 @@
 # 0x41, error 0x04) runs libata's error handler (a REQUEST SENSE to the drive) and the
 # registers come back in fixed-format sense; mtkflash must read status 0x41 from it.
 #
+# Then a 32-bit PC (qemu-system-i386, a Pentium III, Debian's 686 kernel) runs the static
+# 32-bit mtkflash against the secondary master through raw ports.
+#
 # Prints `qemu: N passed, M failed`; exits non-zero on failures. Skips with a message
 # (exit 0) where it cannot run: no apt-get/qemu, no kernel package.
 set -uo pipefail
@@ -39,11 +42,12 @@ dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k" || skip "could not unpack $kpkg"
 vmlinuz=$(ls "$work"/k/boot/vmlinuz-* | head -1)
 moddir=$(ls -d "$work"/k/lib/modules/* | head -1)
 
-# A static mtkflash.
-echo "building a static mtkflash..."
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --quiet --target x86_64-unknown-linux-gnu --target-dir target/static \
+# The static mtkflash a user downloads (README, "Install").
+echo "building the static mtkflash (x86_64-unknown-linux-musl)..."
+rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1
+cargo build --release --quiet --target x86_64-unknown-linux-musl \
     || { echo "qemu: 0 passed, 1 failed (static build)"; exit 1; }
-bin=target/static/x86_64-unknown-linux-gnu/release/mtkflash
+bin=target/x86_64-unknown-linux-musl/release/mtkflash
 
 # The medium: a small ISO-sized file whose checksum must survive.
 head -c 2097152 /dev/urandom > "$work/test.iso"
@@ -97,6 +101,21 @@ if grep -q mtkmachine=q35 /proc/cmdline; then
     echo "QEMU-TEST END"
     poweroff -f
 fi
+if grep -q mtkmachine=i386 /proc/cmdline; then
+    # A 32-bit PC (a Pentium III: Debian's 686 kernel) and the static 32-bit mtkflash
+    # (i586: no SSE2): raw ports only.
+    t i386-info-identity 4 "QEMU DVD-ROM" \$M info 3
+    t i386-info-not-mediatek 4 "not a MediaTek drive" \$M info 3
+    t i386-write-refused 4 "drive: not touched" \$M 3 w /m /fw.bin
+    t i386-version 0 "i586-unknown-linux-gnu" \$M --version
+    t i386-scan 0 "QEMU QEMU DVD-ROM" \$M scan
+    for m in scsi_common scsi_mod cdrom sr_mod libata ata_piix; do insmod /mod/\$m.ko; done
+    sleep 2
+    sum=\$(md5sum /dev/sr0 | cut -d' ' -f1)
+    if [ "\$sum" = "$iso_md5" ]; then echo "QEMU-TEST PASS i386-medium-untouched"; else echo "QEMU-TEST FAIL i386-medium-untouched (\$sum)"; fi
+    echo "QEMU-TEST END"
+    poweroff -f
+fi
 show \$M info 3
 # Phase A: raw ports, no ATA driver.
 t raw-info-identity 4 "QEMU DVD-ROM" \$M info 3
@@ -127,16 +146,59 @@ GUEST
 chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd.gz"
 
+# The 32-bit guest: Debian's 686 kernel and 32-bit busybox (packages of the i386
+# architecture, downloaded and unpacked), the same init, the static 32-bit mtkflash.
+i386_why=""
+i386_ready() {
+    dpkg --print-foreign-architectures | grep -qx i386 \
+        || { dpkg --add-architecture i386 && apt-get update -qq; } >/dev/null 2>&1 \
+        || { i386_why="could not add the i386 architecture to apt"; return 1; }
+    k32=$(apt-cache depends linux-image-686:i386 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    [ -n "$k32" ] || { i386_why="no linux-image-686:i386 in the package lists"; return 1; }
+    mkdir -p "$work/i386"
+    (cd "$work/i386" && apt-get download -qq "$k32" busybox-static:i386 >/dev/null 2>&1) \
+        || { i386_why="could not download $k32 and busybox-static:i386"; return 1; }
+    for d in "$work"/i386/*.deb; do dpkg-deb -x "$d" "$work/i386/x" || return 1; done
+    rustup target add i586-unknown-linux-gnu >/dev/null 2>&1
+    cargo build --release --quiet --target i586-unknown-linux-gnu \
+        || { i386_why="the 32-bit build failed (gcc-multilib installed?)"; return 1; }
+    return 0
+}
+if i386_ready; then
+    vmlinuz32=$(ls "$work"/i386/x/boot/vmlinuz-* | head -1)
+    moddir32=$(ls -d "$work"/i386/x/lib/modules/* | head -1)
+    ir32="$work/initramfs32"
+    cp -a "$ir" "$ir32"
+    rm -f "$ir32"/mod/*.ko
+    cp "$work/i386/x/bin/busybox" "$ir32/bin/busybox"
+    cp target/i586-unknown-linux-gnu/release/mtkflash "$ir32/bin/mtkflash"
+    for m in scsi_common scsi_mod libata ata_piix cdrom sr_mod; do
+        f=$(find "$moddir32" -name "$m.ko*" | head -1)
+        [ -n "$f" ] && cp "$f" "$ir32/mod/$m.ko"
+    done
+    (cd "$ir32" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd32.gz"
+fi
+
 boot() { # machine, cd bus, kernel option, log
-    timeout 300 qemu-system-x86_64 -M "$1" -accel tcg,thread=single -cpu qemu64 -m 256 -smp 1 \
-        -nographic -no-reboot -net none -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+    local qemu=qemu-system-x86_64 cpu=qemu64 kernel="$vmlinuz" initrd="$work/initrd.gz" machine="$1"
+    if [ "$1" = i386 ]; then
+        qemu=qemu-system-i386 cpu=pentium3 kernel="$vmlinuz32" initrd="$work/initrd32.gz" machine=pc
+    fi
+    timeout 300 "$qemu" -M "$machine" -accel tcg,thread=single -cpu "$cpu" -m 256 -smp 1 \
+        -nographic -no-reboot -net none -kernel "$kernel" -initrd "$initrd" \
         -append "console=ttyS0 panic=-1 quiet loglevel=3 $3" \
         -drive if=none,id=cd,media=cdrom,readonly=on,format=raw,file="$work/test.iso" \
         -device ide-cd,drive=cd,bus="$2",unit=0 > "$4" 2>&1
 }
 pass=0
 fail=0
-for m in "pc ide.1 mtkmachine=pc 17" "q35 ide.2 mtkmachine=q35 9"; do
+machines=("pc ide.1 mtkmachine=pc 17" "q35 ide.2 mtkmachine=q35 9")
+if [ -z "$i386_why" ]; then
+    machines+=("i386 ide.1 mtkmachine=i386 6")
+else
+    echo "qemu -M pc with a 32-bit kernel: SKIPPED ($i386_why)"
+fi
+for m in "${machines[@]}"; do
     set -- $m
     log="$work/serial-$1.log"
     echo "booting QEMU -M $1 (TCG)..."
