@@ -19,11 +19,13 @@ mkdir -p "$out"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 missing=0
 
+# (apt-get as root, else through sudo without a password, as on GitHub's runners.)
+apt() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo -n apt-get "$@"; fi; }
 need_pkg() { # package, file it provides
     [ -e "$2" ] && return 0
     command -v apt-get >/dev/null || return 1
-    apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
-        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
+    apt install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
+        || { apt update -qq >/dev/null 2>&1 && apt install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
 }
 
 build() { # target, artifact name
@@ -50,7 +52,9 @@ build x86_64-pc-windows-gnu "mtkflash-$version-x86_64-windows.exe"
 # binary itself), built with dpkg-deb.
 if [ -x "$out/mtkflash-$version-x86_64-linux" ] && command -v dpkg-deb >/dev/null; then
     bin="$out/mtkflash-$version-x86_64-linux"
+    umask 022
     pkg=$(mktemp -d)
+    chmod 0755 "$pkg"
     install -D -m 0755 "$bin" "$pkg/usr/bin/mtkflash"
     mkdir -p "$pkg/usr/share/man/man1" "$pkg/usr/share/bash-completion/completions" \
         "$pkg/usr/share/zsh/vendor-completions" "$pkg/usr/share/fish/vendor_completions.d" \
@@ -75,7 +79,12 @@ Description: flasher for MediaTek-chipset optical drives
  and ATA pass-through; includes a virtual drive to practise on.
 CONTROL
     deb="$out/mtkflash_${version}_amd64.deb"
-    dpkg-deb --root-owner-group --build "$pkg" "$deb" >/dev/null && echo "built $(basename "$deb"): $(stat -c %s "$deb") bytes"
+    if dpkg-deb --root-owner-group --build "$pkg" "$deb" >/dev/null; then
+        echo "built $(basename "$deb"): $(stat -c %s "$deb") bytes"
+    else
+        echo "NOT BUILT: the .deb (dpkg-deb failed)"
+        missing=$((missing + 1))
+    fi
     rm -rf "$pkg"
 else
     echo "NOT BUILT: the .deb (no x86_64 binary or no dpkg-deb)"

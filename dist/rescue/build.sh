@@ -16,6 +16,7 @@
 # Needs (installed with apt-get when missing): grub-pc-bin, grub-common, xorriso,
 # mtools, cpio, and the i386 architecture in apt for the packages.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 out=${1:-target/rescue/mtkflash-rescue.iso}
@@ -39,8 +40,9 @@ need cpio cpio
 
 # The packages: Debian's 686 kernel and 32-bit busybox (downloaded and unpacked only).
 dpkg --print-foreign-architectures | grep -qx i386 \
-    || { dpkg --add-architecture i386 && apt-get update -qq; } >/dev/null 2>&1
-kpkg=$(apt-cache depends linux-image-686:i386 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    || { dpkg --add-architecture i386 && apt-get update -qq; } >/dev/null 2>&1 \
+    || { echo "rescue: could not add the i386 architecture to apt"; exit 1; }
+kpkg=$({ apt-cache depends linux-image-686:i386 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || { echo "rescue: no linux-image-686:i386 in the package lists"; exit 1; }
 (cd "$work" && apt-get download -qq "$kpkg" busybox-static:i386 >/dev/null 2>&1) \
     || { echo "rescue: could not download $kpkg busybox-static:i386"; exit 1; }
@@ -74,6 +76,13 @@ for a in sh mount umount insmod modprobe blkid sync ls cat grep sed awk sleep po
     [ -e "$ir/bin/$a" ] || ln -s busybox "$ir/bin/$a"
 done
 cp "$bin" "$ir/bin/mtkflash.real"
+# (busybox man shows a preformatted page from /usr/man/cat1 with its pager; nroff
+# where the build machine has it, else the --help text.)
+mkdir -p "$ir/usr/man/cat1"
+if command -v nroff >/dev/null && command -v col >/dev/null; then
+    "$bin" man | nroff -man 2>/dev/null | col -bx > "$ir/usr/man/cat1/mtkflash.1"
+fi
+[ -s "$ir/usr/man/cat1/mtkflash.1" ] || "$bin" --help > "$ir/usr/man/cat1/mtkflash.1"
 "$bin" man > "$ir/usr/share/man/man1/mtkflash.1"
 
 # Modules with what they depend on, in load order (modules.dep), as lists for the init.
@@ -105,7 +114,7 @@ mods_list() { # file, modules...
     done
 }
 mods_list modules.boot usb-common usbcore ehci-hcd ehci-pci ohci-hcd ohci-pci uhci-hcd \
-    xhci-hcd xhci-pci usb-storage uas sd_mod vfat nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 isofs ext4
+    xhci-hcd xhci-pci usb-storage uas sd_mod vfat nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 isofs ext4 crc32c_generic
 seen=()
 mods_list modules.ata libata ata_piix ata_generic pata_acpi ahci cdrom sr_mod sg
 [ -s "$ir/etc/modules.boot" ] || { echo "rescue: no modules found in $kpkg"; exit 1; }

@@ -13,7 +13,9 @@ trap 'rm -rf "$work"' EXIT
 skip() { echo "rescue image test: SKIPPED ($*)"; exit 0; }
 command -v qemu-system-i386 >/dev/null || {
     command -v apt-get >/dev/null || skip "no qemu-system-i386 and no apt-get"
-    apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null 2>&1 || skip "could not install qemu-system-x86"
+    { apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-system-x86; } >/dev/null 2>&1; } \
+        || skip "could not install qemu-system-x86"
 }
 command -v mformat >/dev/null || apt-get install -y -qq --no-install-recommends mtools >/dev/null 2>&1
 
@@ -29,7 +31,8 @@ mformat -i "$work/fat.img" -v FWSTICK :: >/dev/null
 mcopy -i "$work/fat.img" fixtures/btc-ide1008-0758.bin ::fw.bin
 
 t1=$(date +%s)
-python3 - "$work" "$iso_md5" <<'PY'
+serial_log=${RESCUE_SERIAL_LOG:-$work/serial.log}
+RESCUE_SERIAL_LOG=$serial_log timeout 1200 python3 -u - "$work" "$iso_md5" <<'PY'
 import os, re, subprocess, sys, time, select
 work, iso_md5 = sys.argv[1], sys.argv[2]
 q = subprocess.Popen([
@@ -44,7 +47,7 @@ q = subprocess.Popen([
     "-device", "ide-cd,drive=cd,bus=ide.1,unit=0",
 ], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 buf = b""
-log = open(os.environ.get("RESCUE_SERIAL_LOG", f"{work}/serial.log"), "wb")
+log = open(os.environ["RESCUE_SERIAL_LOG"], "wb")
 def wait(pattern, timeout):
     global buf
     end = time.time() + timeout
@@ -80,37 +83,47 @@ def check(name, ok, detail=""):
         passed += 1; print(f"RESCUE-TEST PASS {name}")
     else:
         failed += 1; print(f"RESCUE-TEST FAIL {name}"); print("    | " + detail.replace("\n", "\n    | "))
-welcome = wait("RESCUE-READY", 400)
-check("boots-to-the-instructions", welcome is not None and "port 3 = secondary master" in welcome,
-      (welcome or buf.decode(errors="replace"))[-1500:])
-if welcome is None:
-    q.kill(); print(f"rescue: {passed} passed, {failed + 4} failed"); sys.exit(1)
-check("finds-the-firmware-stick", re.search(r"\n +/media/sd[a-z0-9]+/fw\.bin", welcome) is not None, welcome[-800:])
-time.sleep(1)
+def session():
+    welcome = wait("RESCUE-READY", 400)
+    check("boots-to-the-instructions", welcome is not None and "port 3 = secondary master" in welcome,
+          (welcome or buf.decode(errors="replace"))[-1500:])
+    if welcome is None:
+        return 6
+    check("finds-the-firmware-stick", re.search(r"\n +/media/sd[a-z0-9]+/fw\.bin", welcome) is not None, welcome[-800:])
+    time.sleep(1)
 
-rc, out = run("mtkflash scan")
-print("\n".join("RESCUE-SHOW " + l for l in out.splitlines()[-8:]))
-check("scan-finds-port-3", rc == 0 and "QEMU DVD-ROM" in out, out[-800:])
-# (QEMU's drive refuses the intro; mtkflash asks whether to wait for a power cycle,
-# as it does for a drive that runs its boot code only: the technician says no.)
-rc, out = run("mtkflash 3 w /m $(ls /media/*/fw.bin | head -1)", answer="n")
-check("write-asks-about-a-power-cycle", "[y/N]" in out, out[-800:])
-print("\n".join("RESCUE-SHOW " + l for l in out.splitlines()[-6:]))
-check("write-refused-not-mediatek", rc == 4 and "not a MediaTek drive" in out, out[-1200:])
-check("write-drive-not-touched", "drive: not touched" in out, out[-800:])
-rc, out = run("ata-drivers >/dev/null; sleep 2; md5sum /dev/sr0")
-check("medium-untouched", iso_md5 in out, out[-400:])
-rc, out = run("ls /media/*/")
-check("no-backup-on-the-stick", rc == 0 and "backup" not in out.lower(), out[-400:])
-q.stdin.write(b"poweroff -f\n"); q.stdin.flush()
+    rc, out = run("mtkflash scan")
+    print("\n".join("RESCUE-SHOW " + l for l in out.splitlines()[-8:]))
+    check("scan-finds-port-3", rc == 0 and re.search(r"\n *3\. 3 +QEMU QEMU DVD-ROM", out) is not None, out[-800:])
+    # (QEMU's drive refuses the intro; mtkflash asks whether to wait for a power cycle,
+    # as it does for a drive that runs its boot code only: the technician says no.)
+    rc, out = run("mtkflash 3 w /m $(ls /media/*/fw.bin | head -1)", answer="n")
+    check("write-asks-about-a-power-cycle", "[y/N]" in out, out[-800:])
+    print("\n".join("RESCUE-SHOW " + l for l in out.splitlines()[-6:]))
+    check("write-refused-not-mediatek", rc == 4 and "not a MediaTek drive" in out, out[-1200:])
+    check("write-drive-not-touched", "drive: not touched" in out, out[-800:])
+    rc, out = run("grep ' /media/' /proc/mounts")
+    check("sticks-read-only-again", rc == 0 and re.search(r" /media/\S+ \S+ rw[, ]", out) is None and " ro" in out, out[-400:])
+    rc, out = run("ata-drivers >/dev/null; sleep 2; md5sum /dev/sr0")
+    check("medium-untouched", iso_md5 in out, out[-400:])
+    rc, out = run("ls /media/*/")
+    check("no-backup-on-the-stick", rc == 0 and "backup" not in out.lower(), out[-400:])
+    q.stdin.write(b"poweroff -f\n"); q.stdin.flush()
+    try:
+        q.wait(60)
+    except subprocess.TimeoutExpired:
+        q.kill()
+    return 0
 try:
-    q.wait(60)
-except subprocess.TimeoutExpired:
-    q.kill()
+    missed = session()
+finally:
+    if q.poll() is None:
+        q.kill()
+failed += missed
 print(f"rescue: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
 rc=$?
 echo "rescue image: $(( $(stat -c %s "$work/rescue.iso") / 1024 )) KiB, built in $t_build s, QEMU session $(( $(date +%s) - t1 )) s"
-if [ $rc -ne 0 ]; then echo "last serial lines:"; tail -30 "$work/serial.log" | tr -d '\r'; fi
+if [ $rc -ne 0 ]; then echo "last serial lines:"; tail -30 "$serial_log" | tr -d '\r'; fi
 exit $rc

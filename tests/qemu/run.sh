@@ -158,13 +158,15 @@ i386_ready() {
     mkdir -p "$work/i386"
     (cd "$work/i386" && apt-get download -qq "$k32" busybox-static:i386 >/dev/null 2>&1) \
         || { i386_why="could not download $k32 and busybox-static:i386"; return 1; }
-    for d in "$work"/i386/*.deb; do dpkg-deb -x "$d" "$work/i386/x" || return 1; done
-    rustup target add i586-unknown-linux-gnu >/dev/null 2>&1
-    cargo build --release --quiet --target i586-unknown-linux-gnu \
-        || { i386_why="the 32-bit build failed (gcc-multilib installed?)"; return 1; }
+    for d in "$work"/i386/*.deb; do
+        dpkg-deb -x "$d" "$work/i386/x" || { i386_why="could not unpack $d"; return 1; }
+    done
     return 0
 }
-if i386_ready; then
+i386_built=1
+rustup target add i586-unknown-linux-gnu >/dev/null 2>&1
+cargo build --release --quiet --target i586-unknown-linux-gnu || { i386_built=0; i386_why="the 32-bit build failed"; }
+if [ "$i386_built" = 1 ] && i386_ready; then
     vmlinuz32=$(ls "$work"/i386/x/boot/vmlinuz-* | head -1)
     moddir32=$(ls -d "$work"/i386/x/lib/modules/* | head -1)
     ir32="$work/initramfs32"
@@ -173,7 +175,7 @@ if i386_ready; then
     cp "$work/i386/x/bin/busybox" "$ir32/bin/busybox"
     cp target/i586-unknown-linux-gnu/release/mtkflash "$ir32/bin/mtkflash"
     for m in scsi_common scsi_mod libata ata_piix cdrom sr_mod; do
-        f=$(find "$moddir32" -name "$m.ko*" | head -1)
+        f=$(find "$moddir32" -name "$m.ko" | head -1)
         [ -n "$f" ] && cp "$f" "$ir32/mod/$m.ko"
     done
     (cd "$ir32" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd32.gz"
@@ -193,11 +195,16 @@ boot() { # machine, cd bus, kernel option, log
 pass=0
 fail=0
 machines=("pc ide.1 mtkmachine=pc 17" "q35 ide.2 mtkmachine=q35 9")
+if [ "$i386_built" = 0 ]; then
+    echo "qemu: the 32-bit build failed (gcc-multilib installed?)"
+    fail_build=1
+fi
 if [ -z "$i386_why" ]; then
     machines+=("i386 ide.1 mtkmachine=i386 6")
 else
     echo "qemu -M pc with a 32-bit kernel: SKIPPED ($i386_why)"
 fi
+[ "${fail_build:-0}" = 1 ] && fail=$((fail + 1))
 for m in "${machines[@]}"; do
     set -- $m
     log="$work/serial-$1.log"
