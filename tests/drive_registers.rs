@@ -381,3 +381,30 @@ fn the_staging_area_does_not_keep_bytes_past_a_transfer() {
         .collect();
     assert_ne!(after, staged);
 }
+
+/// An empty position is not a misflashed drive. The master answers 0x00 for an absent
+/// slave (and QEMU reads 0x00 on a channel with no device at all): IDENTIFY PACKET then
+/// shows neither data (DRQ) nor an abort (ERR). A drive running its boot code only
+/// aborts with ERR set. `scan` on QEMU listed the empty positions as misflashed drives.
+#[test]
+fn identify_on_an_absent_slave_finds_nothing_not_a_misflashed_drive() {
+    let sim = drive("SST39VF080").io;
+    let mut slave = Ata::new(sim, Channel::legacy(4).unwrap());
+    match mtkflash::mtk::identity::identify(&mut slave) {
+        Err(e @ AtaError::NoDevice { .. }) => {
+            assert!(e.to_string().contains("0x00"), "{e}")
+        }
+        other => panic!("an absent slave identified as {other:?}"),
+    }
+    // The master itself still identifies, and a boot-only drive is still boot-only.
+    let mut master = Ata::new(slave.io, Channel::legacy(3).unwrap());
+    assert!(matches!(
+        mtkflash::mtk::identity::identify(&mut master),
+        Ok(mtkflash::mtk::identity::Identity::Atapi { .. })
+    ));
+    master.io.drive.mode = Mode::BootOnly;
+    assert_eq!(
+        mtkflash::mtk::identity::identify(&mut master),
+        Ok(mtkflash::mtk::identity::Identity::BootOnly)
+    );
+}

@@ -62,6 +62,7 @@ pub fn identify<P: PortIo>(ata: &mut Ata<P>) -> Result<Identity, AtaError> {
     if ata.status() == 0xFF {
         return Err(AtaError::NoDevice {
             at: ata.ch.describe(),
+            status: 0xFF,
         });
     }
     let words = match ata.identify_packet() {

@@ -79,9 +79,9 @@ impl Channel {
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum AtaError {
     #[error(
-        "nothing answers at {at}: the status register reads 0xFF (no device, or the port is wrong)"
+        "nothing answers at {at}: the status register reads 0x{status:02X} (no device, or the port is wrong)"
     )]
-    NoDevice { at: String },
+    NoDevice { at: String, status: u8 },
     #[error("the drive at {at} stayed busy for {secs:.1} s while {what} (status 0x{status:02X})")]
     Timeout {
         at: String,
@@ -227,6 +227,7 @@ impl<P: PortIo> Ata<P> {
         match got {
             Some(_) if gone => Err(AtaError::NoDevice {
                 at: self.ch.describe(),
+                status: 0xFF,
             }),
             Some(s) => Ok(s),
             None => Err(AtaError::Timeout {
@@ -284,6 +285,15 @@ impl<P: PortIo> Ata<P> {
         self.io.outb(self.ch.cmd + 7, 0xA1);
         self.settle();
         let s = self.wait_not_busy(SELECT_TIMEOUT, "answering IDENTIFY PACKET DEVICE")?;
+        if s == 0x00 {
+            // Neither data nor an abort: nobody is there. Device 0 answers 0x00 for an
+            // absent device 1, and QEMU reads 0x00 on a channel without devices (libata
+            // likewise takes status 0 as no device in ata_sff_dev_classify).
+            return Err(AtaError::NoDevice {
+                at: self.ch.describe(),
+                status: s,
+            });
+        }
         if s & ERR != 0 || s & DRQ == 0 {
             let error = self.io.inb(self.ch.cmd + 1);
             return Err(AtaError::Aborted {

@@ -79,6 +79,11 @@ t() { # name, wanted exit code, text the output must contain, command...
     if [ "\$code" = "\$want" ] && echo "\$out" | grep -q -- "\$text"; then echo "QEMU-TEST PASS \$name"
     else echo "QEMU-TEST FAIL \$name (exit \$code, wanted \$want and '\$text')"; echo "\$out" | sed 's/^/    | /'; fi
 }
+only3() { # name: scan lists legacy port 3 and no other
+    n=\$(\$M scan 2>&1 | grep -c "legacy port")
+    if [ "\$n" = 1 ] && \$M scan 2>&1 | grep -q "^ *1\. 3 "; then echo "QEMU-TEST PASS \$1"
+    else echo "QEMU-TEST FAIL \$1 (\$n legacy ports listed)"; \$M scan 2>&1 | sed 's/^/    | /'; fi
+}
 nobody() { su nobody -s /bin/sh -c "\$*"; }
 echo "QEMU-TEST BEGIN"
 show() { echo "QEMU-SHOW \$ \$*"; "\$@" > /tmp/show.out 2>&1; c=\$?; sed 's/^/QEMU-SHOW /' /tmp/show.out; echo "QEMU-SHOW (exit \$c)"; }
@@ -109,6 +114,7 @@ if grep -q mtkmachine=i386 /proc/cmdline; then
     t i386-write-refused 4 "drive: not touched" \$M 3 w /m /fw.bin
     t i386-version 0 "i586-unknown-linux-gnu" \$M --version
     t i386-scan 0 "QEMU QEMU DVD-ROM" \$M scan
+    only3 i386-scan-empty-positions
     for m in scsi_common scsi_mod cdrom sr_mod libata ata_piix; do insmod /mod/\$m.ko; done
     sleep 2
     sum=\$(md5sum /dev/sr0 | cut -d' ' -f1)
@@ -125,6 +131,10 @@ if ls /fw.backup*.bin >/dev/null 2>&1; then echo "QEMU-TEST FAIL raw-write-no-ba
 t raw-device-intact 4 "QEMU QEMU DVD-ROM" \$M info 3
 t raw-nonroot 4 "needs root" nobody \$M info 3
 t raw-scan 0 "QEMU QEMU DVD-ROM" \$M scan
+# The empty positions (QEMU reads status 0x00 there) are not misflashed drives.
+only3 raw-scan-empty-positions
+t raw-empty-primary 4 "nothing answers at port 0x1F0 master: the status register reads 0x00" \$M info 1
+t raw-empty-slave 4 "drive: not touched" \$M 4 w /m /fw.bin
 # Phase B: the kernel's ATA and SCSI drivers own the drive.
 for m in scsi_common scsi_mod libata ata_piix cdrom sr_mod sg; do insmod /mod/\$m.ko; done
 sleep 2
@@ -194,13 +204,13 @@ boot() { # machine, cd bus, kernel option, log
 }
 pass=0
 fail=0
-machines=("pc ide.1 mtkmachine=pc 17" "q35 ide.2 mtkmachine=q35 9")
+machines=("pc ide.1 mtkmachine=pc 20" "q35 ide.2 mtkmachine=q35 9")
 if [ "$i386_built" = 0 ]; then
     echo "qemu: the 32-bit build failed (gcc-multilib installed?)"
     fail_build=1
 fi
 if [ -z "$i386_why" ]; then
-    machines+=("i386 ide.1 mtkmachine=i386 6")
+    machines+=("i386 ide.1 mtkmachine=i386 7")
 else
     echo "qemu -M pc with a 32-bit kernel: SKIPPED ($i386_why)"
 fi
