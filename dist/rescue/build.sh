@@ -36,10 +36,15 @@ need() { # command, package
         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; } \
         || { echo "rescue: could not install $2"; exit 1; }
 }
+install_pkg() { # package: 0 when installed
+    apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
+}
 need grub-mkrescue grub-common
-[ -d /usr/lib/grub/i386-pc ] || need grub-bios-setup grub-pc-bin
-[ -d /usr/lib/grub/i386-pc ] || { echo "rescue: grub-pc-bin has no i386-pc modules"; exit 1; }
-[ -d /usr/lib/grub/x86_64-efi ] || need grub-mkstandalone grub-efi-amd64-bin 2>/dev/null || true
+# (The GRUB platforms are folders of modules, not commands.)
+[ -d /usr/lib/grub/i386-pc ] || install_pkg grub-pc-bin
+[ -d /usr/lib/grub/i386-pc ] || { echo "rescue: could not install grub-pc-bin (GRUB for BIOS)"; exit 1; }
+[ -d /usr/lib/grub/x86_64-efi ] || install_pkg grub-efi-amd64-bin || true
 efi=0
 [ -d /usr/lib/grub/x86_64-efi ] && efi=1
 [ $efi = 1 ] || echo "rescue: no grub-efi-amd64-bin: the image boots on BIOS PCs only"
