@@ -167,3 +167,12 @@ pub const FAMILY_PROGRAM_NS: u64 = 6_000_000_000;
 /// and a write says its result is not confirmed; an upload that stops midway is
 /// reported as leaving the drive in an unknown state.
 pub const MT1339_PROGRAMS_ON_LAST_BLOCK: bool = true;
+
+/// I24. Windows: vendor commands go to an ATAPI drive through IOCTL_ATA_PASS_THROUGH
+/// (the task file in, the registers back in CurrentTaskFile, as Microsoft documents
+/// ATA_PASS_THROUGH_EX) when the port driver has it, and as ATA PASS-THROUGH(16)
+/// through SPTI only where it answers "not supported". Microsoft does not say whether
+/// storahci or atapi.sys hand a packet device's status with DF set back untouched, nor
+/// whether they translate ATA_16 for a packet device rather than send it to the drive
+/// as a CDB (Linux translates it, `libata.atapi_passthru16`). Unproven on hardware.
+pub const WINDOWS_ATA_IOCTL_FIRST: bool = true;

@@ -20,6 +20,7 @@ const RULES: &[(&str, &[&str])] = &[
             "files",
             "report",
             "error",
+            "inference",
         ],
     ),
     (

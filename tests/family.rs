@@ -548,3 +548,38 @@ fn vendor_mode_commands_say_the_drive_has_none() {
     assert!(err.contains("mtkflash write"), "{err}");
     assert_eq!(std::fs::read(d.join("f.mtksim")).unwrap(), before);
 }
+
+/// A path that answers every command GOOD with nothing filled in (Wine's SCSI
+/// pass-through does so when the Linux side fails with a host error: it passes on
+/// the SCSI status and drops host_status) is no drive of any family: an MT1959 answers
+/// INQUIRY as an MMC device (peripheral type 5) with a vendor.
+#[test]
+fn a_path_that_answers_good_with_zeros_is_no_family_drive() {
+    struct Zeros(u32);
+    impl ScsiTransport for Zeros {
+        fn execute(
+            &mut self,
+            _cdb: &[u8],
+            dir: Dir<'_>,
+            _t: Duration,
+        ) -> Result<ScsiResult, TransportError> {
+            self.0 += 1;
+            let n = match dir {
+                Dir::In(n) => n,
+                _ => 0,
+            };
+            Ok(ScsiResult {
+                status: 0,
+                sense: vec![],
+                data: vec![0; n],
+            })
+        }
+        fn describe(&self) -> String {
+            "zeros".into()
+        }
+        fn sleep(&mut self, _d: Duration) {}
+    }
+    let mut z = Zeros(0);
+    assert_eq!(family::detect(&mut z).unwrap(), None);
+    assert!(z.0 >= 1, "it was asked");
+}

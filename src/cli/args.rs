@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub const ABOUT: &str = "Flasher for MediaTek-chipset optical drives: CD/DVD writers of the IDE and SATA era (vendor mode, BTC update), MT1959/MT1939 Blu-ray writers (LG/HL-DT-ST, ASUS) and MT1339 drives (TSST) through their own updaters";
 
+#[cfg(not(windows))]
 pub const AFTER_HELP: &str = "\
 Classic form (as MTKFlash under DOS; case-insensitive):
   mtkflash <port> <r|w> [/b] [/m] <file>
@@ -21,6 +22,25 @@ Ports: 1 primary master (0x1F0), 2 primary slave, 3 secondary master (0x170),
 MT1959/MT1939 (--family mt1959) and MT1339 (--family mt1339) drives are found by asking
 them (INQUIRY, READ BUFFER); their own boot config and calibration are always kept.
   e.g.  mtkflash write /dev/sg2 HL-DT-ST-BD-RE_WH16NS60-1.05.bin --dry-run
+";
+
+#[cfg(windows)]
+pub const AFTER_HELP: &str = "\
+Drives on Windows: a drive letter (E:) or \\\\.\\CdRom0 for IDE, SATA and USB drives (run from
+an elevated prompt: \"Run as administrator\"). The drive's own update by default;
+--method vendor for vendor mode through ATA pass-through (experimental). Ports 1-4 need
+raw port access, which Windows gives no program: use the rescue image or Linux for them.
+  e.g.  mtkflash write E: rpc1v758.bin    mtkflash read E: backup.bin --method vendor
+
+Classic form (as MTKFlash under DOS; case-insensitive):
+  mtkflash <port> <r|w> [/b] [/m] <file>
+    r  read the whole flash into <file>          w  write <file> to the flash
+    /b also write the boot code (0x0000-0x3FFF)  /m accepted, no effect
+  e.g.  mtkflash E: w /m C:\\Firmware\\rpc1v758.bin    mtkflash sim w /m fw.hex
+
+MT1959/MT1939 (--family mt1959) and MT1339 (--family mt1339) drives are found by asking
+them (INQUIRY, READ BUFFER); their own boot config and calibration are always kept.
+  e.g.  mtkflash write E: HL-DT-ST-BD-RE_WH16NS60-1.05.bin --dry-run
 ";
 
 #[derive(Parser, Debug)]
@@ -39,9 +59,14 @@ pub struct Cli {
     /// left out; format: docs/trace-format.md). `mtkflash sim replay` plays it back.
     #[arg(long, global = true, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Leave no diagnostic log (by default a run that talks to a drive leaves one in
-    /// $XDG_STATE_HOME/mtkflash/logs or ~/.cache/mtkflash/logs: its events and the
-    /// trace of its session, never firmware; `mtkflash report` bundles it).
+    #[cfg_attr(
+        not(windows),
+        doc = "Leave no diagnostic log (by default a run that talks to a drive leaves one in $XDG_STATE_HOME/mtkflash/logs or ~/.cache/mtkflash/logs: its events and the trace of its session, never firmware; `mtkflash report` bundles it)."
+    )]
+    #[cfg_attr(
+        windows,
+        doc = "Leave no diagnostic log (by default a run that talks to a drive leaves one in %LOCALAPPDATA%\\mtkflash\\logs: its events and the trace of its session, never firmware; `mtkflash report` bundles it)."
+    )]
     #[arg(long, global = true)]
     pub no_log: bool,
     #[command(subcommand)]
@@ -123,10 +148,10 @@ pub enum Command {
         #[arg(long, hide = true)]
         classic_m: bool,
         /// vendor: flash through vendor mode (task-file ports, virtual drives; works on
-        /// dead drives; backup and byte-for-byte verify; on /dev/sgN through ATA
-        /// PASS-THROUGH, experimental). atapi: the drive's own BTC WRITE BUFFER update
-        /// (working drives; pass-through devices). Default: atapi for /dev/sgN, /dev/srN
-        /// and drive letters, vendor otherwise.
+        /// dead drives; backup and byte-for-byte verify; on /dev/sgN and drive letters
+        /// through ATA pass-through, experimental). atapi: the drive's own BTC WRITE
+        /// BUFFER update (working drives; pass-through devices). Default: atapi for
+        /// /dev/sgN, /dev/srN and drive letters, vendor otherwise.
         #[arg(long, value_enum)]
         method: Option<Method>,
         #[command(flatten)]
@@ -172,15 +197,36 @@ pub enum Command {
     Check { file: PathBuf },
     /// List the flash chips this tool knows, with IDs, erase units and timings.
     Chips,
-    /// List drives: legacy ports 1-4, PCI IDE channels, /dev/sgN devices, virtual drives
-    /// in this folder; each with its identity and whether it answers the MTK vendor intro.
-    #[command(
-        after_help = "Example:\n  sudo mtkflash scan\n\nThe classic form without a port (mtkflash r /m orig.bin) scans and asks."
+    #[cfg_attr(
+        not(windows),
+        doc = "List drives: legacy ports 1-4, PCI IDE channels, /dev/sgN devices, virtual drives in this folder; each with its identity and whether it answers the MTK vendor intro."
+    )]
+    #[cfg_attr(
+        windows,
+        doc = "List drives: the optical drives (\\\\.\\CdRomN) and virtual drives in this folder; each with its identity, and with --intro whether it answers the MTK vendor intro."
+    )]
+    #[cfg_attr(
+        not(windows),
+        command(
+            after_help = "Example:\n  sudo mtkflash scan\n\nThe classic form without a port (mtkflash r /m orig.bin) scans and asks."
+        )
+    )]
+    #[cfg_attr(
+        windows,
+        command(
+            after_help = "Example (from an elevated prompt):\n  mtkflash scan --intro\n\nThe classic form without a port (mtkflash r /m orig.bin) scans and asks."
+        )
     )]
     Scan {
         /// Probe ports even when a kernel driver owns them.
         #[arg(long)]
         force: bool,
+        /// Also ask pass-through devices (/dev/sgN, drive letters) the MTK vendor intro
+        /// through ATA pass-through. Not harmless: a drive that answers is in vendor
+        /// mode until the outro and reset that follow; a drive behind a controller that
+        /// mishandles it may need a power cycle.
+        #[arg(long)]
+        intro: bool,
     },
     /// Virtual drives for testing and practice.
     #[command(subcommand)]
@@ -294,6 +340,11 @@ pub enum SimCommand {
         /// Log every CDB to this file.
         #[arg(long)]
         log: Option<PathBuf>,
+        /// The real time between requests, times N, passes on the drive's clock too
+        /// (for clients whose waits the shim cannot see, as under Wine). 0: only the
+        /// client's own sleeps move the clock.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        time_scale: u32,
     },
 }
 

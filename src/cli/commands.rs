@@ -79,8 +79,8 @@ pub(super) fn summary(ui: &mut dyn Ui, r: &Report) {
 }
 
 /// Scan and print the numbered list.
-fn scan_and_list(force: bool, ui: &mut dyn Ui) -> Vec<scan::Found> {
-    let found = scan::scan(Path::new("/"), Path::new("."), force, ui);
+fn scan_and_list(force: bool, intro: bool, ui: &mut dyn Ui) -> Vec<scan::Found> {
+    let found = scan::scan(Path::new("/"), Path::new("."), force, intro, ui);
     for l in scan::render(&found) {
         ui.line(&l);
     }
@@ -93,7 +93,7 @@ fn resolve_port(port: String, force: bool, ui: &mut dyn Ui) -> Result<String, Fa
         return Ok(port);
     }
     ui.line("drive scaned:");
-    let found = scan_and_list(force, ui);
+    let found = scan_and_list(force, false, ui);
     if found.is_empty() {
         return Err(Failure::new(
             Kind::NoDrive,
@@ -232,7 +232,7 @@ pub(super) fn run(
             erase(&port, boot, yes, &backup, &drive, conn, ui, out)
         }
         Command::Check { file } => check_file(&file, ui, out),
-        Command::Scan { force } => scan_command(force, ui, out),
+        Command::Scan { force, intro } => scan_command(force, intro, ui, out),
         Command::Chips => {
             chips_table(ui);
             Ok(())
@@ -470,8 +470,13 @@ fn check_file(file: &Path, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Fail
     }
 }
 
-fn scan_command(force: bool, ui: &mut dyn Ui, out: &mut Fields) -> Result<(), Failure> {
-    let found = scan_and_list(force, ui);
+fn scan_command(
+    force: bool,
+    intro: bool,
+    ui: &mut dyn Ui,
+    out: &mut Fields,
+) -> Result<(), Failure> {
+    let found = scan_and_list(force, intro, ui);
     for f in &found {
         ui.event(&Event::Drive {
             port: f.port.clone(),
@@ -662,7 +667,10 @@ fn report(log: Option<std::path::PathBuf>, conn: &Connect, ui: &mut dyn Ui) -> R
     let mut scan = crate::report::Recorder::default();
     let mut fields = Fields::new();
     let scanned = run(
-        Command::Scan { force: false },
+        Command::Scan {
+            force: false,
+            intro: false,
+        },
         conn,
         false,
         &mut scan,

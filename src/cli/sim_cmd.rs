@@ -50,10 +50,13 @@ pub fn sim_command(cmd: SimCommand, ui: &mut dyn Ui) -> Result<(), Failure> {
         ),
         SimCommand::Show { path } => show(path, ui),
         #[cfg(unix)]
-        SimCommand::Serve { path, socket, log } => {
-            crate::sim::serve::serve(&path, &socket, log.as_deref())
-                .map_err(|e| Failure::file(e, "check the paths"))
-        }
+        SimCommand::Serve {
+            path,
+            socket,
+            log,
+            time_scale,
+        } => crate::sim::serve::serve(&path, &socket, log.as_deref(), time_scale)
+            .map_err(|e| Failure::file(e, "check the paths")),
         #[cfg(not(unix))]
         SimCommand::Serve { .. } => Err(Failure::usage(
             "sim serve needs Unix sockets",

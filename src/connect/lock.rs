@@ -43,20 +43,27 @@ fn writable(dir: &Path) -> bool {
         .is_ok()
 }
 
+/// Whether a virtual drive is locked through its own file. Not on Windows: a file held
+/// open cannot be replaced there, and a drive file is saved by replacing it, so the
+/// lock is a lock file named after the drive file's full path.
+const LOCK_DRIVE_FILE: bool = cfg!(unix);
+
 /// The file that stands for `target` (None: nothing to lock).
 pub fn lock_path(target: &Target) -> PathBuf {
+    let named = |kind: &str, p: &Path| {
+        let real = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let name: String = real
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        lock_dir().join(format!("mtkflash-{kind}{name}.lock"))
+    };
     match target {
-        Target::Sim(p) => p.clone(),
+        Target::Sim(p) if LOCK_DRIVE_FILE => p.clone(),
+        Target::Sim(p) => named("sim", p),
         Target::Ports(ch) => lock_dir().join(format!("mtkflash-port-{:x}.lock", ch.cmd)),
-        Target::Scsi(p) => {
-            let real = p.canonicalize().unwrap_or_else(|_| p.clone());
-            let name: String = real
-                .to_string_lossy()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
-            lock_dir().join(format!("mtkflash-dev{name}.lock"))
-        }
+        Target::Scsi(p) => named("dev", p),
     }
 }
 
@@ -78,7 +85,7 @@ fn busy(target: &Target, pid: Option<u32>) -> Failure {
 /// None for a drive file that does not exist (the opener says so).
 pub fn acquire(target: &Target) -> Result<Option<DriveLock>, Failure> {
     let path = lock_path(target);
-    let is_sim = matches!(target, Target::Sim(_));
+    let is_sim = LOCK_DRIVE_FILE && matches!(target, Target::Sim(_));
     for _ in 0..5 {
         let mut opts = OpenOptions::new();
         if is_sim {
@@ -207,6 +214,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_replaced_drive_file_is_locked_as_it_is_now() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.mtksim");
@@ -233,6 +241,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_missing_drive_file_is_not_locked_but_left_to_the_opener() {
         let dir = tempfile::tempdir().unwrap();
         let t = Target::Sim(dir.path().join("none.mtksim"));

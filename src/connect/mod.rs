@@ -160,6 +160,27 @@ fn open_sg(p: &Path) -> Result<crate::transport::sgio::SgIo, Failure> {
     })
 }
 
+/// A drive letter or \\.\CdRomN through Windows' pass-through.
+#[cfg(windows)]
+fn open_spti(p: &Path) -> Result<crate::transport::spti::Spti, Failure> {
+    let t = crate::transport::spti::Spti::open(p).map_err(|e| {
+        let denied = matches!(e, crate::transport::scsi::TransportError::Os { errno: 5, .. });
+        let (kind, next) = if denied {
+            (
+                Kind::NoPermission,
+                "run it from an elevated prompt: right-click Command Prompt or Terminal, \"Run as administrator\"",
+            )
+        } else {
+            (
+                Kind::NoDrive,
+                "check the drive letter (`mtkflash scan` lists the optical drives)",
+            )
+        };
+        Failure::new(kind, e.to_string(), UNTOUCHED, next)
+    })?;
+    Ok(t.native_ata_first(crate::inference::WINDOWS_ATA_IOCTL_FIRST))
+}
+
 fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device, Failure> {
     #[cfg(not(target_os = "linux"))]
     let _ = (force, &ui);
@@ -194,7 +215,13 @@ fn open_untraced(target: &Target, force: bool, ui: &mut dyn Ui) -> Result<Device
             }
             Ok(Device::from_transport(Box::new(t), target.clone()))
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(windows)]
+        Target::Scsi(p) => {
+            let t = open_spti(p)?;
+            ui.warn("vendor mode through ATA pass-through is experimental (unproven on hardware)");
+            Ok(Device::from_transport(Box::new(t), target.clone()))
+        }
+        #[cfg(not(any(target_os = "linux", windows)))]
         Target::Scsi(p) => Err(Failure::new(
             Kind::Usage,
             format!(
@@ -353,14 +380,7 @@ pub fn with_packet<R>(
             }
             #[cfg(windows)]
             {
-                let mut t = crate::transport::spti::Spti::open(path).map_err(|e| {
-                    Failure::new(
-                        Kind::NoDrive,
-                        e.to_string(),
-                        UNTOUCHED,
-                        "check the drive letter and run as Administrator",
-                    )
-                })?;
+                let mut t = open_spti(path)?;
                 let _lock = lock::acquire(target)?;
                 traced_packet(&mut t, conn, ui, f)
             }

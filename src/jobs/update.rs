@@ -265,6 +265,7 @@ pub fn run(
             Path::new("/"),
             Path::new("."),
             false,
+            false,
             &mut Recorder::default(),
         )
         .into_iter()

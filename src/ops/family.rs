@@ -95,6 +95,11 @@ pub fn detect(t: &mut dyn ScsiTransport) -> Result<Option<Family>, Failure> {
     if !r.good() || r.data.len() < 36 {
         return Ok(None);
     }
+    // An optical drive (peripheral device type 5, MMC) that names its vendor: a path
+    // that answers GOOD with nothing filled in is not asked further.
+    if r.data[0] & 0x1F != 0x05 || text(&r.data[8..16]).is_empty() {
+        return Ok(None);
+    }
     if read_span(t, fam::IDENTITY.at, fam::IDENTITY.len)?.is_some() {
         return Ok(Some(Family::Mt1959));
     }

@@ -45,6 +45,15 @@ fn probe(target: &Target, force: bool) -> Result<(String, String), Failure> {
     })
 }
 
+/// The vendor intro through ATA pass-through (experimental), for `scan --intro`.
+#[cfg(any(target_os = "linux", windows))]
+fn ask_intro(target: &Target, force: bool) -> String {
+    match probe(target, force) {
+        Ok((_, v)) => format!("{v} (through ATA pass-through, experimental)"),
+        Err(f) => format!("no answer: {}", f.what),
+    }
+}
+
 /// Ask a drive of a later family (MT1959, MT1339) who it is: None when it is none.
 fn probe_family(target: &Target, force: bool) -> Result<Option<(String, String)>, Failure> {
     let quiet = &mut Recorder::default();
@@ -73,8 +82,12 @@ fn probe_family(target: &Target, force: bool) -> Result<Option<(String, String)>
     })
 }
 
-/// Scan under `root` (normally "/") and the folder `here` for virtual drives.
-pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found> {
+/// What a pass-through device says when the intro was not asked.
+const NOT_ASKED: &str = "not asked (`mtkflash scan --intro` asks it through ATA pass-through)";
+
+/// Scan under `root` (normally "/") and the folder `here` for virtual drives; with
+/// `intro`, pass-through devices are asked the vendor intro too.
+pub fn scan(root: &Path, here: &Path, force: bool, intro: bool, ui: &mut dyn Ui) -> Vec<Found> {
     let mut found = Vec::new();
     #[cfg(target_os = "linux")]
     {
@@ -164,12 +177,15 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                 port: d.sg.display().to_string(),
                 what: format!("pass-through device{twin}"),
                 identity: Some(format!("{} {} {}", d.vendor, d.model, d.rev)),
-                vendor: Some("not asked: the vendor intro needs a task-file port".into()),
+                vendor: Some(NOT_ASKED.into()),
             };
             // A later family's drive says so over its own interface.
             if root == Path::new("/") {
-                if let Ok(Some((id, v))) = probe_family(&Target::Scsi(d.sg.clone()), force) {
-                    (f.identity, f.vendor) = (Some(id), Some(v));
+                let t = Target::Scsi(d.sg.clone());
+                match probe_family(&t, force) {
+                    Ok(Some((id, v))) => (f.identity, f.vendor) = (Some(id), Some(v)),
+                    _ if intro => f.vendor = Some(ask_intro(&t, force)),
+                    _ => {}
                 }
             }
             found.push(f);
@@ -178,7 +194,7 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
     #[cfg(windows)]
     {
         let _ = root;
-        ui.line("raw task-file ports need a kernel driver on Windows: vendor mode is not available here (boot Linux for it)");
+        ui.line("ports 1-4 need raw port access, which Windows gives no program (the rescue image or Linux has it); drives are reached through pass-through here");
         for p in crate::transport::spti::cdroms() {
             let t = Target::Scsi(p.clone().into());
             let id = connect::with_packet(
@@ -190,18 +206,24 @@ pub fn scan(root: &Path, here: &Path, force: bool, ui: &mut dyn Ui) -> Vec<Found
                         .map_err(|e| crate::error::Failure::file(e.to_string(), ""))
                 },
             );
-            found.push(Found {
+            let mut f = Found {
                 port: p,
                 what: "pass-through device".into(),
                 identity: id
                     .ok()
                     .map(|i| format!("{} {} {}", i.vendor, i.product, i.revision)),
-                vendor: Some("not asked: the vendor intro needs a task-file port".into()),
-            });
+                vendor: Some(NOT_ASKED.into()),
+            };
+            match probe_family(&t, force) {
+                Ok(Some((id, v))) => (f.identity, f.vendor) = (Some(id), Some(v)),
+                _ if intro => f.vendor = Some(ask_intro(&t, force)),
+                _ => {}
+            }
+            found.push(f);
         }
     }
     #[cfg(not(any(target_os = "linux", windows)))]
-    let _ = (root, &ui);
+    let _ = (root, &ui, intro);
     let mut sims: Vec<_> = std::fs::read_dir(here)
         .map(|r| {
             r.flatten()

@@ -30,11 +30,17 @@ pub fn identify(dev: &mut Device) -> Result<Identity, Failure> {
 /// The classic opening of read and write: the port line, then who the drive is (also
 /// as the `identity` event).
 pub fn greet(dev: &mut Device, ui: &mut dyn Ui) -> Result<Identity, Failure> {
-    ui.line(&format!(
-        "Port: {:X}, Master/Slave: {:02x}",
-        dev.ata.ch.cmd,
-        dev.ata.ch.dev()
-    ));
+    match &dev.target {
+        // (The task file there is an emulation: its port numbers mean nothing.)
+        crate::connect::Target::Scsi(p) => {
+            ui.line(&format!("Device: {} (ATA pass-through)", p.display()))
+        }
+        _ => ui.line(&format!(
+            "Port: {:X}, Master/Slave: {:02x}",
+            dev.ata.ch.cmd,
+            dev.ata.ch.dev()
+        )),
+    }
     let identity = identify(dev)?;
     ui.event(&identity.event());
     Ok(identity)

@@ -5,6 +5,10 @@
 //! request `C` cdb_len:u8 cdb dir:u8(0 none,1 in,2 out) len:u32 [data if out] ->
 //! reply status:u8 (0xFF = transport error) sense_len:u8 sense data_len:u32 data;
 //! request `S` ms:u32 (a sleep of the client, advancing the drive's clock) -> reply 0.
+//!
+//! A client whose waits the shim cannot see (under Wine the wineserver times them) is
+//! served with `time_scale` > 0: the real time between a reply and the next request,
+//! times the scale, passes on the drive's clock too.
 
 use super::packet::SimPacket;
 use super::store::Stored;
@@ -21,7 +25,12 @@ fn read_n(s: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
     Ok(b)
 }
 
-pub fn serve(path: &Path, socket: &Path, log: Option<&Path>) -> Result<(), String> {
+pub fn serve(
+    path: &Path,
+    socket: &Path,
+    log: Option<&Path>,
+    time_scale: u32,
+) -> Result<(), String> {
     let stored = Stored::load(path).map_err(|e| e.to_string())?;
     let meta = stored.meta.clone();
     let ch = stored.into_channel();
@@ -33,10 +42,14 @@ pub fn serve(path: &Path, socket: &Path, log: Option<&Path>) -> Result<(), Strin
         None => None,
     };
     let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
+    let mut replied = std::time::Instant::now();
     loop {
         let mut op = [0u8; 1];
         if s.read_exact(&mut op).is_err() {
             break;
+        }
+        if time_scale > 0 {
+            t.ch.clock.sleep(replied.elapsed() * time_scale);
         }
         let r: std::io::Result<()> = (|| match op[0] {
             b'C' => {
@@ -90,6 +103,7 @@ pub fn serve(path: &Path, socket: &Path, log: Option<&Path>) -> Result<(), Strin
         if r.is_err() {
             break;
         }
+        replied = std::time::Instant::now();
     }
     // Time passes after the client leaves: a committed update completes.
     if let Some((_, image)) = t.ch.drive.updating.take() {

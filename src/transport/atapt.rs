@@ -10,7 +10,7 @@
 //! hardware.
 
 use super::ata::{Reg, TaskFile};
-use super::scsi::{Dir, ScsiTransport, SenseInfo};
+use super::scsi::{AtaCommand, Dir, ScsiTransport, SenseInfo, TransportError};
 use crate::clock::{Clock, RealClock, Timed};
 use std::time::Duration;
 
@@ -79,9 +79,22 @@ const EH_SUSPECT: Duration = Duration::from_secs(5);
 /// One non-data ATA command through pass-through, read the way libata answers it
 /// (docs/inferences.md, "libata and ATA PASS-THROUGH").
 pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> Outcome {
-    let cdb = ata16_nondata(regs, command);
     let now = |t: &dyn ScsiTransport| t.clock().map(|c| c.now());
     let (t0, w0) = (now(t), std::time::Instant::now());
+    let native = AtaCommand {
+        regs: *regs,
+        command,
+        data_in: 0,
+        timeout: Duration::from_secs(30),
+    };
+    if let Some(r) = t.ata_command(&native) {
+        let took = match (t0, now(t)) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => w0.elapsed(),
+        };
+        return native_outcome(r.map(|a| a.regs), command, took);
+    }
+    let cdb = ata16_nondata(regs, command);
     let r = t.execute(&cdb, Dir::None, Duration::from_secs(30));
     let took = match (t0, now(t)) {
         (Some(a), Some(b)) => b.saturating_sub(a),
@@ -160,6 +173,31 @@ pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> Ou
         ));
     }
     out
+}
+
+/// A command through the system's own ATA pass-through: the registers come back as
+/// registers. What the port driver does after a vendor-mode status (DF set) is not
+/// documented; a status it would take as a hung device, or a long wait, is an alarm.
+fn native_outcome(r: Result<[u8; 7], TransportError>, command: u8, took: Duration) -> Outcome {
+    let regs = r.unwrap_or([0, 0, 0, 0, 0, 0, 0xFF]);
+    let st = regs[6];
+    let alarm = if st != 0xFF && (st & 0x40 == 0 || st & 0x88 != 0) {
+        Some(format!(
+            "vendor command 0x{command:02X} ended with status 0x{st:02X} (DRDY clear, or BSY/DRQ set) through the system's ATA pass-through: its port driver may reset the drive after such a status"
+        ))
+    } else if took >= EH_SUSPECT {
+        Some(format!(
+            "vendor command 0x{command:02X} took {:.1} s through the system's ATA pass-through: its port driver recovered the drive (a reset, most likely)",
+            took.as_secs_f64()
+        ))
+    } else {
+        None
+    };
+    Outcome {
+        regs,
+        blind: false,
+        alarm,
+    }
 }
 
 pub struct PassThroughTaskFile<'a> {

@@ -10,7 +10,7 @@
 //! libata lets vendor status 0x70, DF set, through is unknown).
 
 use super::atapt::ata16_pio_in;
-use super::scsi::{Dir, ScsiTransport};
+use super::scsi::{AtaCommand, Dir, ScsiTransport};
 use super::PortIo;
 use crate::clock::{Clock, RealClock, Timed};
 use std::collections::VecDeque;
@@ -86,11 +86,26 @@ impl PtPorts {
     }
 
     fn identify(&mut self) {
-        let cdb = ata16_pio_in(0xA1, self.shadow[5], 1);
-        match self.t.execute(&cdb, Dir::In(512), Duration::from_secs(10)) {
-            Ok(r) if r.data.len() >= 512 && r.sense_info().map(|s| s.key <= 1).unwrap_or(true) => {
-                let words = r
-                    .data
+        let native = AtaCommand {
+            regs: [0, 0, 0, 0, 0, self.shadow[5]],
+            command: 0xA1,
+            data_in: 512,
+            timeout: Duration::from_secs(10),
+        };
+        let data = match self.t.ata_command(&native) {
+            // (The system's ATA pass-through: data only with a status without ERR.)
+            Some(r) => r.ok().filter(|a| a.regs[6] & 0x01 == 0).map(|a| a.data),
+            None => {
+                let cdb = ata16_pio_in(0xA1, self.shadow[5], 1);
+                match self.t.execute(&cdb, Dir::In(512), Duration::from_secs(10)) {
+                    Ok(r) if r.sense_info().map(|s| s.key <= 1).unwrap_or(true) => Some(r.data),
+                    _ => None,
+                }
+            }
+        };
+        match data {
+            Some(d) if d.len() >= 512 => {
+                let words = d
                     .chunks(2)
                     .take(256)
                     .map(|c| u16::from_le_bytes([c[0], c[1]]))

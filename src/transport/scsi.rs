@@ -84,6 +84,31 @@ pub trait ScsiTransport {
     fn clock(&self) -> Option<&dyn crate::clock::Clock> {
         None
     }
+    /// The system's own ATA pass-through (Windows' IOCTL_ATA_PASS_THROUGH), where the
+    /// registers go in and come back as registers. None: this transport has none (or
+    /// found out it has none), and ATA PASS-THROUGH(16) carries the command instead.
+    fn ata_command(&mut self, _c: &AtaCommand) -> Option<Result<AtaReply, TransportError>> {
+        None
+    }
+}
+
+/// One ATA command for [`ScsiTransport::ata_command`]: non-data, or PIO data-in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AtaCommand {
+    /// Features, count, LBA low, mid, high, device.
+    pub regs: [u8; 6],
+    pub command: u8,
+    /// Bytes of PIO data-in (0: a non-data command).
+    pub data_in: usize,
+    pub timeout: Duration,
+}
+
+/// What came back from [`ScsiTransport::ata_command`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AtaReply {
+    /// Error, count, LBA low, mid, high, device, status.
+    pub regs: [u8; 7],
+    pub data: Vec<u8>,
 }
 
 pub fn status_name(s: u8) -> &'static str {

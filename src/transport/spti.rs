@@ -1,9 +1,13 @@
-//! Windows SCSI pass-through (SPTI): IOCTL_SCSI_PASS_THROUGH_DIRECT on \\.\E: or
-//! \\.\CdRom0, for the packet path (the drive's own update). Raw task-file ports on
-//! Windows need a kernel driver, which this tool does not ship.
+//! Windows pass-through on \\.\E: or \\.\CdRom0: SCSI pass-through (SPTI,
+//! IOCTL_SCSI_PASS_THROUGH_DIRECT) for the packet path (the drive's own update), and for
+//! vendor mode the system's ATA pass-through (IOCTL_ATA_PASS_THROUGH, registers in and
+//! out) where the port driver has it, else ATA PASS-THROUGH(16) CDBs through SPTI.
+//! Raw task-file ports on Windows need a kernel driver, which this tool does not ship.
 //!
-//! The structure layout is plain data and is checked on every platform; the Win32 calls
-//! exist only on Windows.
+//! The structure layouts and their encoding are plain data and are checked on every
+//! platform; the Win32 calls exist only on Windows.
+
+use crate::transport::scsi::{AtaCommand, AtaReply};
 
 /// SCSI_PASS_THROUGH_DIRECT (56 bytes on x64), followed by our sense buffer.
 #[repr(C)]
@@ -33,6 +37,80 @@ pub struct WithSense {
 
 pub const IOCTL_SCSI_PASS_THROUGH_DIRECT: u32 = 0x4D014;
 
+/// ATA_PASS_THROUGH_EX (ntddscsi.h): 48 bytes on x64, 40 on x86; with
+/// IOCTL_ATA_PASS_THROUGH the data follows it in the same buffer at
+/// `data_buffer_offset`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AtaPassThroughEx {
+    pub length: u16,
+    pub ata_flags: u16,
+    pub path_id: u8,
+    pub target_id: u8,
+    pub lun: u8,
+    pub reserved_as_uchar: u8,
+    pub data_transfer_length: u32,
+    /// Seconds.
+    pub time_out_value: u32,
+    pub reserved_as_ulong: u32,
+    pub data_buffer_offset: usize,
+    pub previous_task_file: [u8; 8],
+    /// In: features, count, LBA low, mid, high, device, command, 0. Out: error, count,
+    /// LBA low, mid, high, device, status, 0.
+    pub current_task_file: [u8; 8],
+}
+
+/// CTL_CODE(IOCTL_SCSI_BASE, 0x040B, METHOD_BUFFERED, FILE_READ_ACCESS | FILE_WRITE_ACCESS).
+pub const IOCTL_ATA_PASS_THROUGH: u32 = 0x4D02C;
+pub const ATA_FLAGS_DRDY_REQUIRED: u16 = 0x01;
+pub const ATA_FLAGS_DATA_IN: u16 = 0x02;
+
+/// The buffer for one command through IOCTL_ATA_PASS_THROUGH: the header, then room for
+/// the data. DRDY is not required: a drive in vendor mode or running boot code only may
+/// not set it.
+pub fn ata_request(c: &AtaCommand) -> Vec<u8> {
+    use std::mem::{offset_of, size_of};
+    type P = AtaPassThroughEx;
+    let head = size_of::<P>();
+    let mut b = vec![0u8; head + c.data_in];
+    let put = |b: &mut [u8], at: usize, v: &[u8]| b[at..at + v.len()].copy_from_slice(v);
+    put(&mut b, offset_of!(P, length), &(head as u16).to_le_bytes());
+    let flags = if c.data_in > 0 { ATA_FLAGS_DATA_IN } else { 0 };
+    put(&mut b, offset_of!(P, ata_flags), &flags.to_le_bytes());
+    let n = c.data_in as u32;
+    put(
+        &mut b,
+        offset_of!(P, data_transfer_length),
+        &n.to_le_bytes(),
+    );
+    let secs = c.timeout.as_secs().clamp(1, u32::MAX as u64) as u32;
+    put(&mut b, offset_of!(P, time_out_value), &secs.to_le_bytes());
+    let at = if c.data_in > 0 { head } else { 0 };
+    put(&mut b, offset_of!(P, data_buffer_offset), &at.to_le_bytes());
+    let [f, k, l, m, h, d] = c.regs;
+    put(
+        &mut b,
+        offset_of!(P, current_task_file),
+        &[f, k, l, m, h, d, c.command, 0],
+    );
+    b
+}
+
+/// The registers and data of a completed request (the buffer as it came back).
+pub fn ata_reply(b: &[u8]) -> Option<AtaReply> {
+    use std::mem::{offset_of, size_of};
+    type P = AtaPassThroughEx;
+    let head = size_of::<P>();
+    let t = b.get(offset_of!(P, current_task_file)..offset_of!(P, current_task_file) + 7)?;
+    let at = offset_of!(P, data_transfer_length);
+    let n = u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
+    let data = b.get(head..).unwrap_or_default();
+    Some(AtaReply {
+        regs: [t[0], t[1], t[2], t[3], t[4], t[5], t[6]],
+        data: data[..n.min(data.len())].to_vec(),
+    })
+}
+
 /// `E:` -> `\\.\E:`; `\\.\CdRom0` and full paths unchanged.
 pub fn device_path(spec: &str) -> String {
     if spec.len() == 2 && spec.ends_with(':') {
@@ -59,6 +137,8 @@ mod win {
     pub struct Spti {
         handle: HANDLE,
         path: String,
+        /// Whether IOCTL_ATA_PASS_THROUGH works here: unknown until first tried.
+        native_ata: Option<bool>,
     }
 
     impl Spti {
@@ -92,7 +172,21 @@ mod win {
                     errno: err as i32,
                 });
             }
-            Ok(Spti { handle: h, path: p })
+            Ok(Spti {
+                handle: h,
+                path: p,
+                native_ata: None,
+            })
+        }
+    }
+
+    impl Spti {
+        /// Whether to try IOCTL_ATA_PASS_THROUGH before ATA PASS-THROUGH(16).
+        pub fn native_ata_first(mut self, yes: bool) -> Spti {
+            if !yes {
+                self.native_ata = Some(false);
+            }
+            self
         }
     }
 
@@ -199,6 +293,55 @@ mod win {
         fn sleep(&mut self, d: Duration) {
             std::thread::sleep(d);
         }
+        fn ata_command(&mut self, c: &AtaCommand) -> Option<Result<AtaReply, TransportError>> {
+            if self.native_ata == Some(false) {
+                return None;
+            }
+            let mut buf = ata_request(c);
+            let len = buf.len() as u32;
+            let mut returned = 0u32;
+            let bp = buf.as_mut_ptr();
+            // SAFETY: input and output are the same live buffer of `len` bytes (the
+            // header, then room for the data); METHOD_BUFFERED copies it both ways.
+            let ok = unsafe {
+                DeviceIoControl(
+                    self.handle,
+                    IOCTL_ATA_PASS_THROUGH,
+                    bp.cast(),
+                    len,
+                    bp.cast(),
+                    len,
+                    &mut returned,
+                    std::ptr::null_mut(),
+                )
+            };
+            if ok == 0 {
+                // SAFETY: reads the calling thread's last-error value.
+                let err = unsafe { GetLastError() };
+                // ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED: no ATA pass-through in
+                // this port driver; ATA PASS-THROUGH(16) through SPTI from now on.
+                if self.native_ata.is_none() && matches!(err, 1 | 50) {
+                    self.native_ata = Some(false);
+                    log::info!(
+                        "{}: no IOCTL_ATA_PASS_THROUGH (error {err}); ATA PASS-THROUGH(16) through SPTI instead",
+                        self.path
+                    );
+                    return None;
+                }
+                return Some(Err(TransportError::Os {
+                    path: self.path.clone(),
+                    what: format!("IOCTL_ATA_PASS_THROUGH failed (error {err})"),
+                    errno: err as i32,
+                }));
+            }
+            self.native_ata = Some(true);
+            Some(ata_reply(&buf).ok_or_else(|| {
+                TransportError::Protocol(format!(
+                    "{}: IOCTL_ATA_PASS_THROUGH returned {returned} bytes",
+                    self.path
+                ))
+            }))
+        }
     }
 
     /// \\.\CdRom0..15 that open.
@@ -239,6 +382,77 @@ mod tests {
         );
         assert_eq!(std::mem::offset_of!(ScsiPassThroughDirect, cdb), 36);
         assert_eq!(std::mem::offset_of!(WithSense, sense), 56);
+    }
+
+    #[test]
+    fn ata_pass_through_ex_layout_matches_the_windows_sdk() {
+        let (size, offset_buf, offset_cur) = if std::mem::size_of::<usize>() == 8 {
+            (48, 24, 40)
+        } else {
+            (40, 20, 32)
+        };
+        assert_eq!(std::mem::size_of::<AtaPassThroughEx>(), size);
+        assert_eq!(
+            std::mem::offset_of!(AtaPassThroughEx, data_transfer_length),
+            8
+        );
+        assert_eq!(std::mem::offset_of!(AtaPassThroughEx, time_out_value), 12);
+        assert_eq!(
+            std::mem::offset_of!(AtaPassThroughEx, data_buffer_offset),
+            offset_buf
+        );
+        assert_eq!(
+            std::mem::offset_of!(AtaPassThroughEx, current_task_file),
+            offset_cur
+        );
+    }
+
+    #[test]
+    fn ata_requests_carry_the_task_file_and_replies_give_it_back() {
+        use std::mem::offset_of;
+        let head = std::mem::size_of::<AtaPassThroughEx>();
+        let intro = AtaCommand {
+            regs: [0x00, 0x01, 0x2A, 0x34, 0x12, 0xA0],
+            command: 0x80,
+            data_in: 0,
+            timeout: std::time::Duration::from_secs(30),
+        };
+        let b = ata_request(&intro);
+        assert_eq!(b.len(), head);
+        assert_eq!(&b[0..2], &(head as u16).to_le_bytes(), "Length");
+        assert_eq!(&b[2..4], &[0, 0], "no flags: non-data, DRDY not required");
+        assert_eq!(&b[12..16], &30u32.to_le_bytes(), "timeout");
+        let cur = offset_of!(AtaPassThroughEx, current_task_file);
+        assert_eq!(
+            &b[cur..cur + 8],
+            &[0x00, 0x01, 0x2A, 0x34, 0x12, 0xA0, 0x80, 0]
+        );
+        let identify = AtaCommand {
+            regs: [0, 0, 0, 0, 0, 0xB0],
+            command: 0xA1,
+            data_in: 512,
+            timeout: std::time::Duration::from_millis(10),
+        };
+        let mut b = ata_request(&identify);
+        assert_eq!(b.len(), head + 512);
+        assert_eq!(&b[2..4], &ATA_FLAGS_DATA_IN.to_le_bytes());
+        assert_eq!(&b[8..12], &512u32.to_le_bytes());
+        assert_eq!(&b[12..16], &1u32.to_le_bytes(), "at least a second");
+        let off = offset_of!(AtaPassThroughEx, data_buffer_offset);
+        assert_eq!(b[off], head as u8, "data right after the header");
+        // The reply: registers in the current task file, the data after the header.
+        b[cur..cur + 7].copy_from_slice(&[0x04, 0x01, 0x5A, 0x14, 0xEB, 0xB0, 0x51]);
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        b[head] = 0xAB;
+        b[head + 1] = 0xCD;
+        assert_eq!(
+            ata_reply(&b),
+            Some(AtaReply {
+                regs: [0x04, 0x01, 0x5A, 0x14, 0xEB, 0xB0, 0x51],
+                data: vec![0xAB, 0xCD]
+            })
+        );
+        assert_eq!(ata_reply(&b[..10]), None, "a short buffer is no reply");
     }
 
     #[test]

@@ -9,6 +9,15 @@
  * clock_nanosleep advance the drive's virtual clock instead of waiting, while a
  * connection is open. Everything else goes to the real libc.
  *
+ * With MTKSHIM_MATCH=inode (for Wine) nothing is opened in its place: MTKSHIM_DEV is
+ * an ordinary file that the Windows program opens through Wine (the wineserver opens
+ * it and hands the client a copy of the descriptor), and ioctl answers SG_IO on any
+ * descriptor of that file (same device and inode), connecting on first use. select()
+ * with no descriptors (how Wine sleeps) is a virtual sleep too.
+ *
+ * Sleeps are virtual only on the thread that connected; the socket is used under a
+ * lock, so other threads never interleave their messages.
+ *
  * Test code only; never part of the shipped tool.
  */
 #define _GNU_SOURCE
@@ -26,12 +35,21 @@
 #include <time.h>
 #include <unistd.h>
 #include <scsi/sg.h>
+#include <pthread.h>
+#include <sys/select.h>
 
 static int shim_fd = -1;
+static pthread_t owner;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int inode_mode(void) {
+    const char *m = getenv("MTKSHIM_MATCH");
+    return m && strcmp(m, "inode") == 0;
+}
 
 static int is_dev(const char *path) {
     const char *d = getenv("MTKSHIM_DEV");
-    return d && path && strcmp(d, path) == 0;
+    return !inode_mode() && d && path && strcmp(d, path) == 0;
 }
 
 static int shim_connect(void) {
@@ -45,6 +63,7 @@ static int shim_connect(void) {
     strncpy(a.sun_path, sp, sizeof a.sun_path - 1);
     if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) { close(s); errno = ENXIO; return -1; }
     shim_fd = s;
+    owner = pthread_self();
     return s;
 }
 
@@ -136,7 +155,13 @@ static int do_sg_io(sg_io_hdr_t *h) {
     h->resid = (dir == 1 && dlen < h->dxfer_len) ? (int)(h->dxfer_len - dlen) : 0;
     h->host_status = 0; h->driver_status = 0; h->msg_status = 0; h->sb_len_wr = 0;
     h->duration = 1; h->info = SG_INFO_OK;
-    if (status == 0xFF) { h->status = 0; h->masked_status = 0; h->host_status = 0x07; h->info = SG_INFO_CHECK; return 0; }
+    if (status == 0xFF) {
+        /* No answer. Wine passes only the SCSI status on and would make this GOOD; the
+         * ioctl fails instead, which Wine turns into a failed DeviceIoControl, as
+         * Windows does when a device does not answer. */
+        if (inode_mode()) { errno = EIO; return -1; }
+        h->status = 0; h->masked_status = 0; h->host_status = 0x07; h->info = SG_INFO_CHECK; return 0;
+    }
     h->status = status; h->masked_status = status >> 1;
     if (slen) {
         size_t k = slen < h->mx_sb_len ? slen : h->mx_sb_len;
@@ -148,10 +173,36 @@ static int do_sg_io(sg_io_hdr_t *h) {
     return 0;
 }
 
+/* Inode mode: is `fd` a descriptor of MTKSHIM_DEV? */
+static int same_file(int fd) {
+    const char *d = getenv("MTKSHIM_DEV");
+    struct stat a, b;
+    REAL(fstat, int, int, struct stat *);
+    if (!d || fd < 0 || real_fstat(fd, &a) != 0 || stat(d, &b) != 0) return 0;
+    return S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int ioctl(int fd, unsigned long req, ...) {
     va_list ap; va_start(ap, req); void *arg = va_arg(ap, void *); va_end(ap);
+    if (inode_mode() && fd >= 0 && fd != shim_fd && same_file(fd)) {
+        pthread_mutex_lock(&lock);
+        int ok = shim_fd >= 0 || shim_connect() >= 0;
+        int r = -1;
+        if (!ok) errno = EIO;
+        else if (req == SG_IO) r = do_sg_io((sg_io_hdr_t *)arg);
+        else if (req == SG_GET_RESERVED_SIZE) { *(int *)arg = 65536; r = 0; }
+        else if (req == SG_GET_VERSION_NUM) { *(int *)arg = 30536; r = 0; }
+        else errno = ENOTTY;
+        pthread_mutex_unlock(&lock);
+        return r;
+    }
     if (fd >= 0 && fd == shim_fd) {
-        if (req == SG_IO) return do_sg_io((sg_io_hdr_t *)arg);
+        if (req == SG_IO) {
+            pthread_mutex_lock(&lock);
+            int r = do_sg_io((sg_io_hdr_t *)arg);
+            pthread_mutex_unlock(&lock);
+            return r;
+        }
         if (req == SG_GET_RESERVED_SIZE) { *(int *)arg = 65536; return 0; }
         if (req == SG_GET_VERSION_NUM) { *(int *)arg = 30536; return 0; }
         errno = ENOTTY;
@@ -168,10 +219,21 @@ int close(int fd) {
 }
 
 static int virtual_sleep_ms(uint64_t ms) {
-    if (shim_fd < 0) return -1;
+    if (shim_fd < 0 || !pthread_equal(owner, pthread_self())) return -1;
     uint8_t op = 'S', ack; uint32_t v = (uint32_t)ms;
-    if (wr(&op, 1) || wr(&v, 4) || rd(&ack, 1)) return -1;
-    return 0;
+    pthread_mutex_lock(&lock);
+    int bad = shim_fd < 0 || wr(&op, 1) || wr(&v, 4) || rd(&ack, 1);
+    pthread_mutex_unlock(&lock);
+    return bad ? -1 : 0;
+}
+int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+    if (n == 0 && !r && !w && !e && tv &&
+        virtual_sleep_ms((uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000) == 0) {
+        tv->tv_sec = 0; tv->tv_usec = 0;
+        return 0;
+    }
+    REAL(select, int, int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    return real_select(n, r, w, e, tv);
 }
 unsigned int sleep(unsigned int s) {
     if (virtual_sleep_ms((uint64_t)s * 1000) == 0) return 0;
