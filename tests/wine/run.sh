@@ -172,6 +172,10 @@ serve "$d/work.mtksim"
 via="$work/spawn.exe" t utf16-output-name 3 "cannot write" "flash not changed" -- \
     --no-log read D: "$(winpath "$d")\\read@D800@.bin"
 stop_server
+# scan: the optical drives Windows has, and with --intro whether they answer it.
+serve "$d/work.mtksim"
+t scan-intro 0 '\\.\CdRom0' "BTC DVDRW IDE1008 0758" "yes, flash SST(SST39SF010A)" -- --no-log scan --intro
+stop_server
 serve "$d/dead.mtksim"
 t boot-only-recovery 0 "runs boot code only" "Drive now: BTC DVDRW IDE1008 0758" -- \
     --no-log write D: "$(winpath "$d/fw128.bin")" --method vendor --no-backup
