@@ -181,6 +181,40 @@ mod win {
     }
 
     impl Spti {
+        /// DeviceIoControl with one buffer for input and output: the bytes returned, or
+        /// the Windows error.
+        ///
+        /// # Safety
+        /// `buf` must point to `len` bytes that stay valid (with any buffer they point
+        /// to) for the whole call.
+        unsafe fn ioctl(
+            &self,
+            code: u32,
+            buf: *mut core::ffi::c_void,
+            len: u32,
+        ) -> Result<u32, u32> {
+            let mut returned = 0u32;
+            // SAFETY: the caller keeps `buf` valid for `len` bytes; `returned` is ours.
+            let ok = unsafe {
+                DeviceIoControl(
+                    self.handle,
+                    code,
+                    buf,
+                    len,
+                    buf,
+                    len,
+                    &mut returned,
+                    std::ptr::null_mut(),
+                )
+            };
+            if ok == 0 {
+                // SAFETY: reads the calling thread's last-error value.
+                Err(unsafe { GetLastError() })
+            } else {
+                Ok(returned)
+            }
+        }
+
         /// Whether to try IOCTL_ATA_PASS_THROUGH before ATA PASS-THROUGH(16).
         pub fn native_ata_first(mut self, yes: bool) -> Spti {
             if !yes {
@@ -244,26 +278,12 @@ mod win {
                 sense: [0; 32],
             };
             s.sptd.cdb[..cdb.len().min(16)].copy_from_slice(&cdb[..cdb.len().min(16)]);
-            let mut returned = 0u32;
             let size = std::mem::size_of::<WithSense>() as u32;
             let sp: *mut WithSense = &mut s;
             // SAFETY: input and output are the same live WithSense of `size` bytes; the
             // data buffer it points to lives in `store` for the whole call.
-            let ok = unsafe {
-                DeviceIoControl(
-                    self.handle,
-                    IOCTL_SCSI_PASS_THROUGH_DIRECT,
-                    sp.cast(),
-                    size,
-                    sp.cast(),
-                    size,
-                    &mut returned,
-                    std::ptr::null_mut(),
-                )
-            };
-            if ok == 0 {
-                // SAFETY: reads the calling thread's last-error value.
-                let err = unsafe { GetLastError() };
+            if let Err(err) = unsafe { self.ioctl(IOCTL_SCSI_PASS_THROUGH_DIRECT, sp.cast(), size) }
+            {
                 return Err(TransportError::Os {
                     path: self.path.clone(),
                     what: format!("DeviceIoControl failed (error {err})"),
@@ -299,25 +319,11 @@ mod win {
             }
             let mut buf = ata_request(c);
             let len = buf.len() as u32;
-            let mut returned = 0u32;
-            let bp = buf.as_mut_ptr();
             // SAFETY: input and output are the same live buffer of `len` bytes (the
             // header, then room for the data); METHOD_BUFFERED copies it both ways.
-            let ok = unsafe {
-                DeviceIoControl(
-                    self.handle,
-                    IOCTL_ATA_PASS_THROUGH,
-                    bp.cast(),
-                    len,
-                    bp.cast(),
-                    len,
-                    &mut returned,
-                    std::ptr::null_mut(),
-                )
-            };
-            if ok == 0 {
-                // SAFETY: reads the calling thread's last-error value.
-                let err = unsafe { GetLastError() };
+            let returned =
+                unsafe { self.ioctl(IOCTL_ATA_PASS_THROUGH, buf.as_mut_ptr().cast(), len) };
+            if let Err(err) = returned {
                 // ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED: no ATA pass-through in
                 // this port driver; ATA PASS-THROUGH(16) through SPTI from now on.
                 if self.native_ata.is_none() && matches!(err, 1 | 50) {
@@ -337,8 +343,9 @@ mod win {
             self.native_ata = Some(true);
             Some(ata_reply(&buf).ok_or_else(|| {
                 TransportError::Protocol(format!(
-                    "{}: IOCTL_ATA_PASS_THROUGH returned {returned} bytes",
-                    self.path
+                    "{}: IOCTL_ATA_PASS_THROUGH returned {} bytes",
+                    self.path,
+                    returned.unwrap_or(0)
                 ))
             }))
         }
