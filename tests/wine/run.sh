@@ -153,10 +153,18 @@ stop_server
 
 # --- Vendor mode over ATA pass-through: a whole write with backup, a read, a recovery.
 serve "$d/work.mtksim"
+t vendor-dry-run 0 "Dry run: nothing was erased or programmed" -- \
+    --no-log write D: "$(winpath "$d/My Firmware/fw128.bin")" --method vendor --dry-run
+stop_server
+[ "$(revision "$d/work.mtksim")" = 0055 ] && ok vendor-dry-run-changes-nothing || bad vendor-dry-run-changes-nothing "revision $(revision "$d/work.mtksim")"
+serve "$d/work.mtksim"
 t vendor-write 0 "experimental" "Verify OK" "Drive now: BTC DVDRW IDE1008 0758" -- \
     write '\\.\CdRom0' "$(winpath "$d/My Firmware/fw128.bin")" --method vendor
 stop_server
 [ "$(revision "$d/work.mtksim")" = 0758 ] && ok vendor-write-flash-holds-0758 || bad vendor-write-flash-holds-0758 "revision $(revision "$d/work.mtksim")"
+serve "$d/work.mtksim"
+t vendor-verify 0 "Verify OK: the flash matches" -- --no-log verify D: "$(winpath "$d/My Firmware/fw128.bin")"
+stop_server
 backup=$(ls "$d/My Firmware/"*backup* 2>/dev/null | head -1)
 if [ -n "$backup" ] && cmp -s "$backup" "$d/work-before.bin"; then ok vendor-write-backup-is-the-old-flash
 else bad vendor-write-backup-is-the-old-flash "backup '${backup}' differs from the flash before"; fi
