@@ -43,7 +43,10 @@ done
 echo ".deb: binary, man page and completions"
 for e in "$d/mtkflash-$v-x86_64-windows.exe" "$d/mtkflash-$v-i686-windows.exe"; do
     # (Only DLLs every Windows has: no MinGW runtime DLL to ship beside it.)
-    other=$(objdump -p "$e" | awk '/DLL Name:/ {print tolower($3)}' | sort -u \
+    [ -s "$e" ] || { echo "$e missing"; exit 1; }
+    dlls=$(objdump -p "$e" | awk '/DLL Name:/ {print tolower($3)}' | sort -u)
+    grep -qx 'kernel32.dll' <<<"$dlls" || { echo "$e: no import table read (objdump)"; exit 1; }
+    other=$(echo "$dlls" \
         | grep -vxE 'kernel32\.dll|userenv\.dll|ws2_32\.dll|ntdll\.dll|msvcrt\.dll|bcryptprimitives\.dll|advapi32\.dll|api-ms-win-[a-z0-9-]+\.dll' || true)
     [ -z "$other" ] || { echo "$e needs $other"; exit 1; }
     echo "$(basename "$e"): system DLLs only"

@@ -30,15 +30,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 t0=$(date +%s)
 
+# (As root, else through sudo without a password.)
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
 need() { # command, package
     command -v "$1" >/dev/null 2>&1 && return 0
-    apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 \
-        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; } \
+    as_root apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 \
+        || { as_root apt-get update -qq >/dev/null 2>&1 && as_root apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; } \
         || { echo "rescue: could not install $2"; exit 1; }
 }
 install_pkg() { # package: 0 when installed
-    apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
-        || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
+    as_root apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
+        || { as_root apt-get update -qq >/dev/null 2>&1 && as_root apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
 }
 need grub-mkrescue grub-common
 # (The GRUB platforms are folders of modules, not commands.)
@@ -55,7 +57,7 @@ need cpio cpio
 # The packages: Debian's 686 kernel (BIOS), its amd64 kernel (UEFI) and 32-bit busybox
 # (downloaded and unpacked only).
 dpkg --print-foreign-architectures | grep -qx i386 \
-    || { dpkg --add-architecture i386 && apt-get update -qq; } >/dev/null 2>&1 \
+    || { as_root dpkg --add-architecture i386 && as_root apt-get update -qq; } >/dev/null 2>&1 \
     || { echo "rescue: could not add the i386 architecture to apt"; exit 1; }
 kernel_of() { # meta package
     { apt-cache depends "$1" 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'

@@ -52,11 +52,20 @@ const LOCK_DRIVE_FILE: bool = cfg!(unix);
 pub fn lock_path(target: &Target) -> PathBuf {
     let named = |kind: &str, p: &Path| {
         let real = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-        let name: String = real
-            .to_string_lossy()
+        let mut spelled = real.to_string_lossy().to_string();
+        if cfg!(windows) {
+            // `e:`, `E:` and `\\.\E:` are one drive; Windows paths ignore case.
+            spelled = crate::transport::spti::device_path(&spelled).to_uppercase();
+        }
+        let mut name: String = spelled
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
+        if name.len() > 100 {
+            // (File names stop at 255 bytes: the end of the path and a sum of all of it.)
+            let sum = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(spelled.as_bytes());
+            name = format!("{}-{sum:08x}", &name[name.len() - 80..]);
+        }
         lock_dir().join(format!("mtkflash-{kind}{name}.lock"))
     };
     match target {
@@ -229,6 +238,27 @@ mod tests {
         let second = acquire(&t).unwrap().unwrap();
         assert_eq!(acquire(&t).unwrap_err().kind, Kind::Busy);
         drop((first, second));
+    }
+
+    #[test]
+    fn a_long_drive_path_gets_a_short_lock_name() {
+        let deep = PathBuf::from(format!("/{}/d.mtksim", "folder/".repeat(60)));
+        let t = Target::Scsi(deep.clone());
+        let name = lock_path(&t)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        assert!(name.len() < 120, "{name}");
+        let other = Target::Scsi(PathBuf::from(format!(
+            "/x{}/d.mtksim",
+            "folder/".repeat(60)
+        )));
+        assert_ne!(
+            lock_path(&t),
+            lock_path(&other),
+            "paths that end alike differ"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! controllers and their channels, SATA/AHCI controllers (which have no task file),
 //! optical SG devices with their /dev/srN twin, and virtual drives in the current folder.
 
-use super::session::{identify, EnterOptions, Identity, Session};
+use super::session::{EnterOptions, Identity, Session};
 use crate::connect::{self, Connect, Target};
 use crate::error::Failure;
 use crate::report::{Recorder, Ui};
@@ -22,9 +22,15 @@ pub struct Found {
 fn probe(target: &Target, force: bool) -> Result<(String, String), Failure> {
     let quiet = &mut Recorder::default();
     connect::with_device(target, &Connect::forced(force), quiet, |dev, quiet| {
-        let id_text = match identify(dev)? {
-            i @ Identity::Atapi { .. } => i.describe(),
-            Identity::BootOnly => "runs boot code only (misflashed)".into(),
+        // (Status 0x00 to IDENTIFY PACKET: an empty position unless the intro answers.)
+        let boot_only = || "runs boot code only (misflashed)".to_string();
+        let (id_text, silent) = match crate::mtk::identity::identify(&mut dev.ata) {
+            Ok(i @ Identity::Atapi { .. }) => (i.describe(), false),
+            Ok(Identity::BootOnly) => (boot_only(), false),
+            Err(crate::transport::ata::AtaError::NoDevice { status: 0x00, .. }) => {
+                (boot_only(), true)
+            }
+            Err(e) => return Err(super::session::drive_err(e)),
         };
         let opts = EnterOptions {
             attempts: 1,
@@ -38,6 +44,14 @@ fn probe(target: &Target, force: bool) -> Result<(String, String), Failure> {
                     Ok(_) => label,
                     Err(f) => format!("{label}; then {}", f.what),
                 }
+            }
+            Err(f) if silent => {
+                return Err(Failure::new(
+                    crate::error::Kind::NoDrive,
+                    format!("nothing answers: {}", f.what),
+                    crate::error::UNTOUCHED,
+                    "",
+                ))
             }
             Err(f) => format!("no: {}", f.what),
         };

@@ -11,7 +11,7 @@ use crate::report::{Event, Ui};
 use crate::transport::ata::{Ata, AtaError};
 use crate::transport::PortIo;
 
-fn drive_err(e: AtaError) -> Failure {
+pub(crate) fn drive_err(e: AtaError) -> Failure {
     let (kind, next) = match e {
         AtaError::NoDevice { .. } => (
             Kind::NoDrive,
@@ -22,9 +22,19 @@ fn drive_err(e: AtaError) -> Failure {
     Failure::new(kind, e.to_string(), UNTOUCHED, next)
 }
 
-/// Ask the drive who it is (IDENTIFY PACKET DEVICE + INQUIRY).
+/// Ask the drive who it is (IDENTIFY PACKET DEVICE + INQUIRY). Status 0x00 after
+/// IDENTIFY PACKET (neither data nor an abort) is what an empty position reads, and
+/// maybe a boot code that ignores the command (I7 leaves its answer open): a drive
+/// named on the command line is then taken as running boot code only, so the vendor
+/// intro decides; `scan` leaves out a position where the intro gets no answer either.
 pub fn identify(dev: &mut Device) -> Result<Identity, Failure> {
-    crate::mtk::identity::identify(&mut dev.ata).map_err(drive_err)
+    match crate::mtk::identity::identify(&mut dev.ata) {
+        Err(AtaError::NoDevice { status: 0x00, at }) => {
+            log::info!("{at}: status 0x00 after IDENTIFY PACKET: an empty position, or boot code that ignores it; asking the vendor intro");
+            Ok(Identity::BootOnly)
+        }
+        r => r.map_err(drive_err),
+    }
 }
 
 /// The classic opening of read and write: the port line, then who the drive is (also

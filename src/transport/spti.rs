@@ -96,11 +96,18 @@ pub fn ata_request(c: &AtaCommand) -> Vec<u8> {
     b
 }
 
-/// The registers and data of a completed request (the buffer as it came back).
-pub fn ata_reply(b: &[u8]) -> Option<AtaReply> {
+/// The registers and data of a completed request: the buffer as it came back and the
+/// bytes the call said it returned. Less than a header is no reply; the data is what
+/// both the header's length and the bytes returned cover (a driver that says success
+/// without copying data gives none, not the zeros the buffer started with).
+pub fn ata_reply(b: &[u8], returned: usize) -> Option<AtaReply> {
     use std::mem::{offset_of, size_of};
     type P = AtaPassThroughEx;
     let head = size_of::<P>();
+    if returned < head {
+        return None;
+    }
+    let b = &b[..returned.min(b.len())];
     let t = b.get(offset_of!(P, current_task_file)..offset_of!(P, current_task_file) + 7)?;
     let at = offset_of!(P, data_transfer_length);
     let n = u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
@@ -324,9 +331,11 @@ mod win {
             let returned =
                 unsafe { self.ioctl(IOCTL_ATA_PASS_THROUGH, buf.as_mut_ptr().cast(), len) };
             if let Err(err) = returned {
-                // ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED: no ATA pass-through in
-                // this port driver; ATA PASS-THROUGH(16) through SPTI from now on.
-                if self.native_ata.is_none() && matches!(err, 1 | 50) {
+                // The first call failing (ERROR_INVALID_FUNCTION or ERROR_NOT_SUPPORTED
+                // from a port driver without ATA pass-through, ERROR_INVALID_PARAMETER
+                // from a bridge that does not take it...): ATA PASS-THROUGH(16) through
+                // SPTI from now on.
+                if self.native_ata.is_none() {
                     self.native_ata = Some(false);
                     log::info!(
                         "{}: no IOCTL_ATA_PASS_THROUGH (error {err}); ATA PASS-THROUGH(16) through SPTI instead",
@@ -340,14 +349,23 @@ mod win {
                     errno: err as i32,
                 }));
             }
-            self.native_ata = Some(true);
-            Some(ata_reply(&buf).ok_or_else(|| {
-                TransportError::Protocol(format!(
-                    "{}: IOCTL_ATA_PASS_THROUGH returned {} bytes",
-                    self.path,
-                    returned.unwrap_or(0)
-                ))
-            }))
+            let returned = returned.unwrap_or(0) as usize;
+            match ata_reply(&buf, returned) {
+                Some(r) => {
+                    self.native_ata = Some(true);
+                    Some(Ok(r))
+                }
+                // (Success with less than the header back on the first call: no
+                // usable ATA pass-through here either.)
+                None if self.native_ata.is_none() => {
+                    self.native_ata = Some(false);
+                    None
+                }
+                None => Some(Err(TransportError::Protocol(format!(
+                    "{}: IOCTL_ATA_PASS_THROUGH returned {returned} bytes",
+                    self.path
+                )))),
+            }
         }
     }
 
@@ -452,14 +470,26 @@ mod tests {
         b[8..12].copy_from_slice(&2u32.to_le_bytes());
         b[head] = 0xAB;
         b[head + 1] = 0xCD;
+        let full = b.len();
         assert_eq!(
-            ata_reply(&b),
+            ata_reply(&b, full),
             Some(AtaReply {
                 regs: [0x04, 0x01, 0x5A, 0x14, 0xEB, 0xB0, 0x51],
                 data: vec![0xAB, 0xCD]
             })
         );
-        assert_eq!(ata_reply(&b[..10]), None, "a short buffer is no reply");
+        assert_eq!(ata_reply(&b[..10], 10), None, "a short buffer is no reply");
+        assert_eq!(
+            ata_reply(&b, 10),
+            None,
+            "fewer bytes returned than a header"
+        );
+        assert_eq!(
+            ata_reply(&b, head + 1).map(|r| r.data),
+            Some(vec![0xAB]),
+            "only the data the call returned"
+        );
+        assert_eq!(ata_reply(&b, head).map(|r| r.data), Some(vec![]));
     }
 
     #[test]

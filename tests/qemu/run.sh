@@ -22,7 +22,11 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-skip() { echo "qemu peer test: SKIPPED ($*)"; exit 0; }
+skip() { # (a skip fails in CI, where everything it needs is installed)
+    echo "qemu peer test: SKIPPED ($*)"
+    [ -z "${CI:-}" ] || { echo "qemu peer test: CI is set, so a skip is a failure"; exit 1; }
+    exit 0
+}
 
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null || ! command -v cpio >/dev/null; then
     command -v apt-get >/dev/null || skip "no qemu-system-x86_64 and no apt-get to install it"
@@ -133,7 +137,7 @@ t raw-nonroot 4 "needs root" nobody \$M info 3
 t raw-scan 0 "QEMU QEMU DVD-ROM" \$M scan
 # The empty positions (QEMU reads status 0x00 there) are not misflashed drives.
 only3 raw-scan-empty-positions
-t raw-empty-primary 4 "nothing answers at port 0x1F0 master: the status register reads 0x00" \$M info 1
+t raw-empty-primary 4 "intro failed on port 0x1F0 master (status 0x00)" \$M info 1
 t raw-empty-slave 4 "drive: not touched" \$M 4 w /m /fw.bin
 # Phase B: the kernel's ATA and SCSI drivers own the drive.
 for m in scsi_common scsi_mod libata ata_piix cdrom sr_mod sg; do insmod /mod/\$m.ko; done
