@@ -54,7 +54,9 @@ pub const INTRO_IN_NORMAL_MODE: bool = true;
 
 /// I7. A drive running boot code only (firmware invalid) posts no ATAPI signature
 /// (LBA mid/high read 00/00) and aborts IDENTIFY PACKET and PACKET (status 0x51,
-/// error 0x04), while still answering the vendor intro.
+/// error 0x04), while still answering the vendor intro. (Status 0x00 after IDENTIFY
+/// PACKET, what an empty position reads, still goes on to the intro on a named port:
+/// boot code that ignores the command would read the same.)
 pub const BOOT_ONLY_STATUS: u8 = 0x51;
 
 /// I8. A drive whose boot code is damaged holds BSY forever: nothing answers.
