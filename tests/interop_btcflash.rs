@@ -58,6 +58,12 @@ fn setup_shim() -> Option<Env> {
 }
 
 impl Env {
+    /// The device path the shim answers for: one per test, so tests running at once
+    /// never share a drive lock (mtkflash locks a pass-through device by its name).
+    fn dev(&self) -> String {
+        let dir = self.dir.path().file_name().unwrap().to_string_lossy();
+        format!("/dev/mtksim-{dir}")
+    }
     fn p(&self, n: &str) -> PathBuf {
         self.dir.path().join(n)
     }
@@ -95,7 +101,7 @@ impl Env {
         let mut c = Command::new(prog);
         c.current_dir(self.dir.path())
             .env("LD_PRELOAD", &self.shim)
-            .env("MTKSHIM_DEV", "/dev/mtksim0")
+            .env("MTKSHIM_DEV", self.dev())
             .env("MTKSHIM_SOCK", self.p("s.sock"));
         c
     }
@@ -136,7 +142,7 @@ fn btcflash_and_mtkflash_update_the_virtual_drive_alike() {
     let server = env.serve("d.mtksim", "btcflash.log");
     let mut bt = env
         .shimmed("btcflash")
-        .arg("/dev/mtksim0")
+        .arg(env.dev())
         .arg(fixture("btc-ide1008-0758.bin"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -170,7 +176,7 @@ fn btcflash_and_mtkflash_update_the_virtual_drive_alike() {
         .shimmed(BIN)
         .arg("--trace")
         .arg(env.p("sg.trace"))
-        .args(["write", "/dev/mtksim0"])
+        .args(["write", &env.dev()])
         .arg(fixture("btc-ide1008-0055.bin"))
         .output()
         .unwrap();
@@ -243,7 +249,7 @@ fn a_model_mismatch_is_refused_before_any_upload() {
     let server = env.serve("l.mtksim", "refused.log");
     let out = env
         .shimmed(BIN)
-        .args(["write", "/dev/mtksim0"])
+        .args(["write", &env.dev()])
         .arg(fixture("btc-ide1008-0758.bin"))
         .output()
         .unwrap();
@@ -281,7 +287,7 @@ fn vendor_mode_through_ata_pass_through_over_real_sg_io() {
     let server = env.serve("v.mtksim", "vendor.log");
     let out = env
         .shimmed(BIN)
-        .args(["write", "/dev/mtksim0", "--method", "vendor", "--no-backup"])
+        .args(["write", &env.dev(), "--method", "vendor", "--no-backup"])
         .arg(env.p("small.bin"))
         .output()
         .unwrap();
@@ -330,7 +336,7 @@ fn an_mt1959_drive_over_real_sg_io() {
     let out = env
         .shimmed(BIN)
         .env("XDG_STATE_HOME", &state)
-        .args(["write", "/dev/mtksim0", "new.bin", "--no-backup"])
+        .args(["write", &env.dev(), "new.bin", "--no-backup"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
