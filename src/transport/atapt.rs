@@ -76,32 +76,72 @@ pub struct Outcome {
 /// the drive does not answer; a vendor command is microseconds.
 const EH_SUSPECT: Duration = Duration::from_secs(5);
 
-/// One non-data ATA command through pass-through, read the way libata answers it
-/// (docs/inferences.md, "libata and ATA PASS-THROUGH").
+/// One non-data ATA command through pass-through: the system's own ATA pass-through
+/// where the transport has one, else ATA PASS-THROUGH(16) read the way libata answers
+/// it (docs/inferences.md, "libata and ATA PASS-THROUGH").
 pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> Outcome {
     let now = |t: &dyn ScsiTransport| t.clock().map(|c| c.now());
     let (t0, w0) = (now(t), std::time::Instant::now());
-    let native = AtaCommand {
+    let cmd = AtaCommand {
         regs: *regs,
         command,
         data_in: 0,
         timeout: Duration::from_secs(30),
     };
-    if let Some(r) = t.ata_command(&native) {
-        let took = match (t0, now(t)) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => w0.elapsed(),
-        };
-        return native_outcome(r.map(|a| a.regs), command, took);
-    }
-    let cdb = ata16_nondata(regs, command);
-    let r = t.execute(&cdb, Dir::None, Duration::from_secs(30));
+    let (mut out, native) = match t.ata_command(&cmd) {
+        Some(r) => (
+            Outcome {
+                regs: r.map(|a| a.regs).unwrap_or([0, 0, 0, 0, 0, 0, 0xFF]),
+                blind: false,
+                alarm: None,
+            },
+            true,
+        ),
+        None => {
+            let r = t.execute(
+                &ata16_nondata(regs, command),
+                Dir::None,
+                Duration::from_secs(30),
+            );
+            (from_ata16(r, regs, command), false)
+        }
+    };
     let took = match (t0, now(t)) {
         (Some(a), Some(b)) => b.saturating_sub(a),
         _ => w0.elapsed(),
     };
+    // What the path does behind the tool's back after such a status, or when a
+    // command takes that long: libata's error handler, or (undocumented) the Windows
+    // port driver's recovery.
+    let st = out.regs[6];
+    if out.alarm.is_none() && st != 0xFF && !out.blind && (st & 0x40 == 0 || st & 0x88 != 0) {
+        out.alarm = Some(if native {
+            format!("vendor command 0x{command:02X} ended with status 0x{st:02X} (DRDY clear, or BSY/DRQ set) through the system's ATA pass-through: its port driver may reset the drive after such a status")
+        } else {
+            format!("vendor command 0x{command:02X} ended with status 0x{st:02X} (DRDY clear, or BSY/DRQ set): libata's error handler resets the link after such a status")
+        });
+    }
+    if out.alarm.is_none() && took >= EH_SUSPECT {
+        let secs = took.as_secs_f64();
+        out.alarm = Some(if native {
+            format!("vendor command 0x{command:02X} took {secs:.1} s through the system's ATA pass-through: its port driver recovered the drive (a reset, most likely)")
+        } else {
+            format!("vendor command 0x{command:02X} took {secs:.1} s through the kernel: its error handler ran (a REQUEST SENSE that timed out, or a reset)")
+        });
+    }
+    out
+}
+
+/// The registers of an ATA PASS-THROUGH(16) command from what came back: the status
+/// return descriptor, libata's fixed-format sense for DF/ERR, or nothing (a transport
+/// that ignored CK_COND).
+fn from_ata16(
+    r: Result<crate::transport::scsi::ScsiResult, TransportError>,
+    regs: &[u8; 6],
+    command: u8,
+) -> Outcome {
     let written = |status| [0, regs[1], regs[2], regs[3], regs[4], regs[5], status];
-    let mut out = match r {
+    match r {
         Err(_) => Outcome {
             regs: [0, 0, 0, 0, 0, 0, 0xFF],
             blind: false,
@@ -159,44 +199,6 @@ pub fn run_nondata(t: &mut dyn ScsiTransport, regs: &[u8; 6], command: u8) -> Ou
                 },
             }
         }
-    };
-    let st = out.regs[6];
-    if out.alarm.is_none() && st != 0xFF && !out.blind && (st & 0x40 == 0 || st & 0x88 != 0) {
-        out.alarm = Some(format!(
-            "vendor command 0x{command:02X} ended with status 0x{st:02X} (DRDY clear, or BSY/DRQ set): libata's error handler resets the link after such a status"
-        ));
-    }
-    if out.alarm.is_none() && took >= EH_SUSPECT {
-        out.alarm = Some(format!(
-            "vendor command 0x{command:02X} took {:.1} s through the kernel: its error handler ran (a REQUEST SENSE that timed out, or a reset)",
-            took.as_secs_f64()
-        ));
-    }
-    out
-}
-
-/// A command through the system's own ATA pass-through: the registers come back as
-/// registers. What the port driver does after a vendor-mode status (DF set) is not
-/// documented; a status it would take as a hung device, or a long wait, is an alarm.
-fn native_outcome(r: Result<[u8; 7], TransportError>, command: u8, took: Duration) -> Outcome {
-    let regs = r.unwrap_or([0, 0, 0, 0, 0, 0, 0xFF]);
-    let st = regs[6];
-    let alarm = if st != 0xFF && (st & 0x40 == 0 || st & 0x88 != 0) {
-        Some(format!(
-            "vendor command 0x{command:02X} ended with status 0x{st:02X} (DRDY clear, or BSY/DRQ set) through the system's ATA pass-through: its port driver may reset the drive after such a status"
-        ))
-    } else if took >= EH_SUSPECT {
-        Some(format!(
-            "vendor command 0x{command:02X} took {:.1} s through the system's ATA pass-through: its port driver recovered the drive (a reset, most likely)",
-            took.as_secs_f64()
-        ))
-    } else {
-        None
-    };
-    Outcome {
-        regs,
-        blind: false,
-        alarm,
     }
 }
 
