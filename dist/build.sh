@@ -22,13 +22,9 @@ mkdir -p "$out"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 missing=0
 
-# (apt-get as root, else through sudo without a password, as on GitHub's runners.)
-apt() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo -n apt-get "$@"; fi; }
+. dist/lib.sh
 need_pkg() { # package, file it provides
-    [ -e "$2" ] && return 0
-    command -v apt-get >/dev/null || return 1
-    apt install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
-        || { apt update -qq >/dev/null 2>&1 && apt install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
+    [ -e "$2" ] || apt_install "$1"
 }
 
 build() { # target, artifact name

@@ -30,23 +30,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 t0=$(date +%s)
 
-# (As root, else through sudo without a password.)
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+. dist/lib.sh
 need() { # command, package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    as_root apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 \
-        || { as_root apt-get update -qq >/dev/null 2>&1 && as_root apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1; } \
-        || { echo "rescue: could not install $2"; exit 1; }
-}
-install_pkg() { # package: 0 when installed
-    as_root apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1 \
-        || { as_root apt-get update -qq >/dev/null 2>&1 && as_root apt-get install -y -qq --no-install-recommends "$1" >/dev/null 2>&1; }
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2" || { echo "rescue: could not install $2"; exit 1; }
 }
 need grub-mkrescue grub-common
 # (The GRUB platforms are folders of modules, not commands.)
-[ -d /usr/lib/grub/i386-pc ] || install_pkg grub-pc-bin
+[ -d /usr/lib/grub/i386-pc ] || apt_install grub-pc-bin
 [ -d /usr/lib/grub/i386-pc ] || { echo "rescue: could not install grub-pc-bin (GRUB for BIOS)"; exit 1; }
-[ -d /usr/lib/grub/x86_64-efi ] || install_pkg grub-efi-amd64-bin || true
+[ -d /usr/lib/grub/x86_64-efi ] || apt_install grub-efi-amd64-bin || true
 efi=0
 [ -d /usr/lib/grub/x86_64-efi ] && efi=1
 [ $efi = 1 ] || echo "rescue: no grub-efi-amd64-bin: the image boots on BIOS PCs only"
@@ -56,17 +48,12 @@ need cpio cpio
 
 # The packages: Debian's 686 kernel (BIOS), its amd64 kernel (UEFI) and 32-bit busybox
 # (downloaded and unpacked only).
-dpkg --print-foreign-architectures | grep -qx i386 \
-    || { as_root dpkg --add-architecture i386 && as_root apt-get update -qq; } >/dev/null 2>&1 \
-    || { echo "rescue: could not add the i386 architecture to apt"; exit 1; }
-kernel_of() { # meta package
-    { apt-cache depends "$1" 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
-}
-kpkg=$(kernel_of linux-image-686:i386)
+add_i386 || { echo "rescue: could not add the i386 architecture to apt"; exit 1; }
+kpkg=$(kernel_package linux-image-686:i386)
 [ -n "$kpkg" ] || { echo "rescue: no linux-image-686:i386 in the package lists"; exit 1; }
 pkgs=("$kpkg" busybox-static:i386)
 if [ $efi = 1 ]; then
-    kpkg64=$(kernel_of linux-image-amd64:amd64)
+    kpkg64=$(kernel_package linux-image-amd64:amd64)
     [ -n "$kpkg64" ] || { echo "rescue: no linux-image-amd64 in the package lists"; exit 1; }
     pkgs+=("$kpkg64:amd64")
 fi

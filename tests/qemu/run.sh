@@ -22,24 +22,18 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-skip() { # (a skip fails in CI, where everything it needs is installed)
-    echo "qemu peer test: SKIPPED ($*)"
-    [ -z "${CI:-}" ] || { echo "qemu peer test: CI is set, so a skip is a failure"; exit 1; }
-    exit 0
-}
+. dist/lib.sh
+skip_name="qemu peer test"
 
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null || ! command -v cpio >/dev/null; then
     command -v apt-get >/dev/null || skip "no qemu-system-x86_64 and no apt-get to install it"
-    (apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-system-x86 busybox-static cpio) >/dev/null 2>&1 \
-        || skip "could not install qemu-system-x86 busybox-static cpio"
+    apt_install qemu-system-x86 busybox-static cpio || skip "could not install qemu-system-x86 busybox-static cpio"
 fi
 busybox_bin=$(command -v busybox)
-file "$busybox_bin" 2>/dev/null | grep -q "statically linked" || [ -x /bin/busybox ] || true
 
 # The kernel: the package linux-image-amd64 depends on (the generic kernel: the cloud
 # one has no AHCI driver), unpacked, not installed.
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kpkg" ] || { apt-get update -qq >/dev/null 2>&1; kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
+kpkg=$(kernel_package linux-image-amd64)
 [ -n "$kpkg" ] || skip "no linux-image-amd64 in the package lists"
 (cd "$work" && apt-get download -qq "$kpkg" >/dev/null 2>&1) || skip "could not download $kpkg"
 dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/k" || skip "could not unpack $kpkg"
@@ -164,10 +158,8 @@ chmod +x "$ir/init"
 # architecture, downloaded and unpacked), the same init, the static 32-bit mtkflash.
 i386_why=""
 i386_ready() {
-    dpkg --print-foreign-architectures | grep -qx i386 \
-        || { dpkg --add-architecture i386 && apt-get update -qq; } >/dev/null 2>&1 \
-        || { i386_why="could not add the i386 architecture to apt"; return 1; }
-    k32=$(apt-cache depends linux-image-686:i386 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    add_i386 || { i386_why="could not add the i386 architecture to apt"; return 1; }
+    k32=$(kernel_package linux-image-686:i386)
     [ -n "$k32" ] || { i386_why="no linux-image-686:i386 in the package lists"; return 1; }
     mkdir -p "$work/i386"
     (cd "$work/i386" && apt-get download -qq "$k32" busybox-static:i386 >/dev/null 2>&1) \

@@ -20,23 +20,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-skip() { # (a skip fails in CI, where everything it needs is installed)
-    echo "wine test: SKIPPED ($*)"
-    [ -z "${CI:-}" ] || { echo "wine test: CI is set, so a skip is a failure"; exit 1; }
-    exit 0
-}
+. dist/lib.sh
+skip_name="wine test"
 t0=$(date +%s)
 
-apt() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo -n apt-get "$@"; fi; }
-install() { # package...
-    apt install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
-        || { apt update -qq >/dev/null 2>&1 && apt install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; }
-}
 if ! command -v wine >/dev/null; then
     command -v apt-get >/dev/null || skip "no wine and no apt-get to install it"
-    install wine64 wine || skip "could not install wine64 wine"
+    apt_install wine64 wine || skip "could not install wine64 wine"
 fi
-command -v x86_64-w64-mingw32-gcc >/dev/null || install gcc-mingw-w64-x86-64 \
+command -v x86_64-w64-mingw32-gcc >/dev/null || apt_install gcc-mingw-w64-x86-64 \
     || { echo "wine: 0 passed, 1 failed (no MinGW-w64 for the test's Windows helpers)"; exit 1; }
 
 v=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
